@@ -19,13 +19,13 @@ def sqlalchemy_url(url: str) -> str:
     """The SQLAlchemy form (psycopg 3 driver) of a PostgreSQL URL."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError(f"not a PostgreSQL URL: {url.split('://', 1)[0]}://...")
 
 
 def libpq_url(url: str) -> str:
     """The plain libpq form of a PostgreSQL URL, for psycopg itself (checkpoints, bootstrap)."""
-    return "postgresql://" + sqlalchemy_url(url)[len("postgresql+psycopg://"):]
+    return "postgresql://" + sqlalchemy_url(url)[len("postgresql+psycopg://") :]
 
 
 class TenantSession(Session):

