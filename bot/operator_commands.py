@@ -1,0 +1,96 @@
+"""Operator commands: set up the database, create tenants and users, without any chat platform."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from storage.audit import OPERATOR
+from storage.database import Database
+from storage.errors import Conflict, NotFound
+from storage.models import Tenant, TenantUser
+from storage.tenants import add_user, create_tenant, list_tenants
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    id: uuid.UUID
+    name: str
+    users: int
+    created: str
+
+
+async def find_tenant(owner: Database, reference: str) -> Tenant:
+    """A tenant by id or by exact name (case-insensitive), seen as the owner across tenants."""
+    async with owner.unscoped() as session:
+        try:
+            tenant = await session.get(Tenant, uuid.UUID(reference))
+        except ValueError:
+            matches = (
+                await session.scalars(
+                    select(Tenant).where(func.lower(Tenant.name) == reference.strip().lower())
+                )
+            ).all()
+            if len(matches) > 1:
+                raise Conflict(
+                    f"{len(matches)} tenants are named '{reference}'; give the id instead."
+                ) from None
+            tenant = matches[0] if matches else None
+    if tenant is None:
+        raise NotFound(
+            f"No tenant is named or numbered '{reference}'. `travelmate tenant list` shows them all."
+        )
+    return tenant
+
+
+async def create_tenant_with_admin(
+    app: Database,
+    owner: Database,
+    *,
+    name: str,
+    admin_name: str | None,
+    admin_email: str | None,
+    timezone: str,
+) -> tuple[Tenant, TenantUser | None]:
+    """Create a tenant (and optionally its first admin) through the application role, under RLS."""
+    async with owner.unscoped() as session:
+        taken = await session.scalar(
+            select(func.count()).where(func.lower(Tenant.name) == name.strip().lower())
+        )
+    if taken:
+        raise Conflict(f"A tenant named '{name.strip()}' already exists.")
+    tenant_id = uuid.uuid4()
+    async with app.tenant(tenant_id) as session:
+        tenant = await create_tenant(session, name=name, actor=OPERATOR)
+        admin = None
+        if admin_name:
+            admin = await add_user(
+                session,
+                actor=OPERATOR,
+                display_name=admin_name,
+                email=admin_email,
+                role="admin",
+                timezone=timezone,
+            )
+    return tenant, admin
+
+
+async def tenant_summaries(owner: Database) -> list[TenantSummary]:
+    async with owner.unscoped() as session:
+        return [
+            TenantSummary(t.id, t.name, users, t.created_at.strftime("%Y-%m-%d %H:%M"))
+            for t, users in await list_tenants(session)
+        ]
+
+
+async def add_tenant_user(
+    app: Database, owner: Database, *, tenant: str, name: str, email: str | None, role: str, timezone: str
+) -> tuple[Tenant, TenantUser]:
+    found = await find_tenant(owner, tenant)
+    async with app.tenant(found.id) as session:
+        user = await add_user(
+            session, actor=OPERATOR, display_name=name, email=email, role=role, timezone=timezone
+        )
+    return found, user
