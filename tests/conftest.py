@@ -1,0 +1,101 @@
+"""Test fixtures: the embedded PostgreSQL and Redis started once, migrations once, data cleaned per test."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# The environment is set before anything of the product is imported (settings are read once).
+_DATA_DIR = Path(os.environ.get("TRAVELMATE_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="travelmate-tests-"))
+_DATA_DIR.chmod(0o755)  # the embedded PostgreSQL runs as its own system user when tests run as root
+os.environ["TRAVELMATE_DATA_DIR"] = str(_DATA_DIR)
+for name in ("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "TRAVELMATE_MODEL",
+             "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "TELEGRAM_BOT_TOKEN"):
+    os.environ.pop(name, None)
+
+import pytest  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from bot.runtime import Endpoints, migrate  # noqa: E402
+from storage.audit import OPERATOR  # noqa: E402
+from storage.database import Database  # noqa: E402
+from storage.embedded import EmbeddedUrls, start_embedded  # noqa: E402
+from storage.tenants import add_user, create_tenant  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embedded() -> Iterator[EmbeddedUrls]:
+    """Real PostgreSQL (pgvector) and Redis from the pip wheels, migrated once for the session."""
+    urls = start_embedded(_DATA_DIR)
+    migrate(Endpoints(urls.app_database_url, urls.owner_database_url, urls.redis_url, embedded=True))
+    os.environ.update(
+        DATABASE_URL=urls.app_database_url, DATABASE_OWNER_URL=urls.owner_database_url, REDIS_URL=urls.redis_url
+    )
+    yield urls
+
+
+@pytest.fixture(scope="session")
+async def db(embedded: EmbeddedUrls) -> AsyncIterator[Database]:
+    """The application role: RLS applies, as in production."""
+    database = Database(embedded.app_database_url, pool_size=5)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def owner_db(embedded: EmbeddedUrls) -> AsyncIterator[Database]:
+    """The owner role, for catalog checks and cleaning only; tests of behaviour use `db`."""
+    database = Database(embedded.owner_database_url, pool_size=2)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def _clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test starts with no tenant data (only for tests that use the database)."""
+    if "owner_db" not in request.fixturenames and "db" not in request.fixturenames:
+        yield
+        return
+    owner: Database = request.getfixturevalue("owner_db")
+    yield
+    async with owner.unscoped() as session:
+        tables = (await session.execute(text(
+            "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM pg_tables "
+            "WHERE schemaname IN ('public', 'users') AND tablename NOT IN ('alembic_version', 'checkpoint_migrations')"
+        ))).scalar_one()
+        await session.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+
+@dataclass(frozen=True)
+class Company:
+    """A tenant with one admin and one traveller, as most tests need."""
+
+    tenant_id: uuid.UUID
+    admin_id: uuid.UUID
+    traveler_id: uuid.UUID
+    name: str
+
+
+async def make_company(db: Database, name: str, *, timezone: str = "Europe/Berlin") -> Company:
+    tenant_id = uuid.uuid4()
+    async with db.tenant(tenant_id) as session:
+        await create_tenant(session, name=name, actor=OPERATOR)
+        admin = await add_user(session, actor=OPERATOR, display_name=f"{name} Admin", email=f"admin@{name.lower()}.test",
+                               role="admin", timezone=timezone)
+        traveler = await add_user(session, actor=OPERATOR, display_name=f"{name} Traveller",
+                                  email=f"traveller@{name.lower()}.test", timezone=timezone)
+    return Company(tenant_id, admin.user_id, traveler.user_id, name)
+
+
+@pytest.fixture
+async def acme(db: Database) -> Company:
+    return await make_company(db, "Acme")
+
+
+@pytest.fixture
+async def globex(db: Database) -> Company:
+    return await make_company(db, "Globex")
