@@ -156,3 +156,6 @@ def user_add(
     out.print(
         f"[green]Added {user.role}[/green] {user.display_name} to {found.name}  [dim]{user.user_id}[/dim]"
     )
+
+
+# Further processes and command groups register themselves here, one import and one line each.
