@@ -13,8 +13,19 @@ from pathlib import Path
 _DATA_DIR = Path(os.environ.get("TRAVELMATE_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="travelmate-tests-"))
 _DATA_DIR.chmod(0o755)  # the embedded PostgreSQL runs as its own system user when tests run as root
 os.environ["TRAVELMATE_DATA_DIR"] = str(_DATA_DIR)
-for name in ("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "TRAVELMATE_MODEL",
-             "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "TELEGRAM_BOT_TOKEN"):
+for name in (
+    "DATABASE_URL",
+    "DATABASE_OWNER_URL",
+    "REDIS_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "TRAVELMATE_MODEL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+    "TELEGRAM_BOT_TOKEN",
+):
     os.environ.pop(name, None)
 
 import pytest  # noqa: E402
@@ -33,13 +44,15 @@ def embedded() -> Iterator[EmbeddedUrls]:
     urls = start_embedded(_DATA_DIR)
     migrate(Endpoints(urls.app_database_url, urls.owner_database_url, urls.redis_url, embedded=True))
     os.environ.update(
-        DATABASE_URL=urls.app_database_url, DATABASE_OWNER_URL=urls.owner_database_url, REDIS_URL=urls.redis_url
+        DATABASE_URL=urls.app_database_url,
+        DATABASE_OWNER_URL=urls.owner_database_url,
+        REDIS_URL=urls.redis_url,
     )
     yield urls
 
 
 @pytest.fixture(scope="session")
-async def db(embedded: EmbeddedUrls) -> AsyncIterator[Database]:
+async def app_database(embedded: EmbeddedUrls) -> AsyncIterator[Database]:
     """The application role: RLS applies, as in production."""
     database = Database(embedded.app_database_url, pool_size=5)
     yield database
@@ -54,19 +67,23 @@ async def owner_db(embedded: EmbeddedUrls) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-@pytest.fixture(autouse=True)
-async def _clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Every test starts with no tenant data (only for tests that use the database)."""
-    if "owner_db" not in request.fixturenames and "db" not in request.fixturenames:
-        yield
-        return
-    owner: Database = request.getfixturevalue("owner_db")
-    yield
+@pytest.fixture
+async def db(app_database: Database, owner_db: Database) -> AsyncIterator[Database]:
+    """The application-role database; every tenant row is removed after the test."""
+    yield app_database
+    await wipe_tenant_data(owner_db)
+
+
+async def wipe_tenant_data(owner: Database) -> None:
     async with owner.unscoped() as session:
-        tables = (await session.execute(text(
-            "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM pg_tables "
-            "WHERE schemaname IN ('public', 'users') AND tablename NOT IN ('alembic_version', 'checkpoint_migrations')"
-        ))).scalar_one()
+        tables = (
+            await session.execute(
+                text(
+                    "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM pg_tables "
+                    "WHERE schemaname IN ('public', 'users') AND tablename NOT IN ('alembic_version', 'checkpoint_migrations')"
+                )
+            )
+        ).scalar_one()
         await session.execute(text(f"TRUNCATE {tables} CASCADE"))
 
 
@@ -84,10 +101,21 @@ async def make_company(db: Database, name: str, *, timezone: str = "Europe/Berli
     tenant_id = uuid.uuid4()
     async with db.tenant(tenant_id) as session:
         await create_tenant(session, name=name, actor=OPERATOR)
-        admin = await add_user(session, actor=OPERATOR, display_name=f"{name} Admin", email=f"admin@{name.lower()}.test",
-                               role="admin", timezone=timezone)
-        traveler = await add_user(session, actor=OPERATOR, display_name=f"{name} Traveller",
-                                  email=f"traveller@{name.lower()}.test", timezone=timezone)
+        admin = await add_user(
+            session,
+            actor=OPERATOR,
+            display_name=f"{name} Admin",
+            email=f"admin@{name.lower()}.test",
+            role="admin",
+            timezone=timezone,
+        )
+        traveler = await add_user(
+            session,
+            actor=OPERATOR,
+            display_name=f"{name} Traveller",
+            email=f"traveller@{name.lower()}.test",
+            timezone=timezone,
+        )
     return Company(tenant_id, admin.user_id, traveler.user_id, name)
 
 

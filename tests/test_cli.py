@@ -1,0 +1,111 @@
+"""The `travelmate` command on a fresh machine: help everywhere, and operator commands on the embedded default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TRAVELMATE = (
+    [sys.executable, "-m", "bot"] if not os.environ.get("TRAVELMATE_BIN") else [os.environ["TRAVELMATE_BIN"]]
+)
+PRODUCT_SETTINGS = (
+    "DATABASE_URL",
+    "DATABASE_OWNER_URL",
+    "REDIS_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "TRAVELMATE_MODEL",
+)
+
+
+@pytest.fixture(scope="module")
+def fresh_machine() -> Iterator[dict[str, str]]:
+    """An environment with nothing of the product set, and an empty data directory."""
+    data_dir = Path(tempfile.mkdtemp(prefix="travelmate-cli-"))
+    data_dir.chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key not in PRODUCT_SETTINGS}
+    env["TRAVELMATE_DATA_DIR"] = str(data_dir)
+    yield env
+
+
+def travelmate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TRAVELMATE, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def command_paths() -> list[list[str]]:
+    from typer.main import get_command
+
+    from bot.cli import app
+
+    root = get_command(app)
+    paths: list[list[str]] = [[]]
+
+    def walk(command: object, prefix: list[str]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            paths.append([*prefix, name])
+            walk(sub, [*prefix, name])
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "travelmate")
+def test_every_command_has_help(path: list[str]) -> None:
+    result = travelmate(*path, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout and "--help" in result.stdout
+
+
+def test_operator_commands_work_on_a_fresh_machine(fresh_machine: dict[str, str]) -> None:
+    upgraded = travelmate("db", "upgrade", env=fresh_machine)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "The database schema is up to date." in upgraded.stdout
+
+    created = travelmate("tenant", "create", "Acme", "--admin-name", "Ada Admin", env=fresh_machine)
+    assert created.returncode == 0, created.stderr
+    assert "Created tenant Acme" in created.stdout and "Added admin Ada Admin" in created.stdout
+
+    again = travelmate("tenant", "create", "acme", env=fresh_machine)
+    assert again.returncode == 1
+    assert "A tenant named 'acme' already exists." in again.stderr
+
+    added = travelmate(
+        "user",
+        "add",
+        "--tenant",
+        "Acme",
+        "--name",
+        "Tom",
+        "--email",
+        "tom@acme.test",
+        "--timezone",
+        "Asia/Tokyo",
+        env=fresh_machine,
+    )
+    assert added.returncode == 0, added.stderr
+    assert "Added traveler Tom to Acme" in added.stdout
+
+    wrong = travelmate(
+        "user", "add", "--tenant", "Acme", "--name", "Zed", "--timezone", "Mars/Olympus", env=fresh_machine
+    )
+    assert wrong.returncode == 1
+    assert "'Mars/Olympus' is not an IANA time zone" in wrong.stderr
+
+    listed = travelmate("tenant", "list", env=fresh_machine)
+    assert listed.returncode == 0, listed.stderr
+    assert "Acme" in listed.stdout and "│ 2 " in listed.stdout
+
+
+def test_db_upgrade_against_configured_urls_needs_the_owner_role(fresh_machine: dict[str, str]) -> None:
+    env = {**fresh_machine, "DATABASE_URL": "postgresql://travelmate_app@/travelmate?host=/nonexistent"}
+    result = travelmate("db", "upgrade", env=env)
+    assert result.returncode == 1
+    assert "set DATABASE_OWNER_URL" in result.stderr
