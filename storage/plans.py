@@ -44,8 +44,8 @@ class PolicyVerdict(BaseModel):
         return self.status == "ok"
 
 
-class TravelItem(BaseModel):
-    """One element of a day: a flight, a hotel stay, a train, a car, a meeting or a ground transfer."""
+class PlannedItem(BaseModel):
+    """One element of a day as planned: a flight, a hotel stay, a train, a car, a meeting or a transfer."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -63,10 +63,9 @@ class TravelItem(BaseModel):
     city: Name100 | None = None
     nights: int | None = Field(default=None, ge=1, le=MAX_TRIP_DAYS)
     vendor: Name100 | None = None
-    policy: PolicyVerdict = Field(default_factory=PolicyVerdict)
 
     @model_validator(mode="after")
-    def _consistent(self) -> TravelItem:
+    def _consistent(self) -> PlannedItem:
         if self.cost is not None and self.currency is None:
             raise ValueError(f"the cost of '{self.description}' needs a currency")
         if self.depart_at and self.arrive_at and self.arrive_at < self.depart_at:
@@ -76,6 +75,18 @@ class TravelItem(BaseModel):
     @property
     def bookable(self) -> bool:
         return self.kind in BOOKABLE
+
+    @property
+    def flight_hours(self) -> float | None:
+        if self.depart_at and self.arrive_at:
+            return (self.arrive_at - self.depart_at).total_seconds() / 3600
+        return None
+
+
+class TravelItem(PlannedItem):
+    """A planned item with the verdict of the travel-policy check."""
+
+    policy: PolicyVerdict = Field(default_factory=PolicyVerdict)
 
 
 class DayPlan(BaseModel):

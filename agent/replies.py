@@ -1,0 +1,96 @@
+"""What a turn gives back to a channel: text, itinerary cards, a confirmation request, attachments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class CardItem:
+    """One line of an itinerary card: what, when, how much, and the policy verdict."""
+
+    kind: str
+    description: str
+    cost: Decimal | None
+    currency: str | None
+    violations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CardDay:
+    day_number: int
+    date: dt.date
+    items: tuple[CardItem, ...]
+
+
+@dataclass(frozen=True)
+class ItineraryCard:
+    """An itinerary as every channel renders it (Block Kit, HTML, a rich table)."""
+
+    itinerary_id: uuid.UUID
+    status: str
+    destinations: tuple[str, ...]
+    start_date: dt.date
+    end_date: dt.date
+    days: tuple[CardDay, ...]
+    totals: dict[str, Decimal]
+
+    @property
+    def violations(self) -> list[str]:
+        return [v for day in self.days for item in day.items for v in item.violations]
+
+    @property
+    def title(self) -> str:
+        return f"{', '.join(self.destinations)}, {self.start_date:%d %b} – {self.end_date:%d %b %Y}"
+
+
+@dataclass(frozen=True)
+class ConfirmationRequest:
+    """A booking waiting for an explicit yes or no; `requested_by` alone may answer it."""
+
+    itinerary_id: uuid.UUID
+    requested_by: uuid.UUID
+    summary: str
+    totals: dict[str, Decimal]
+    violations: tuple[str, ...]
+    card: ItineraryCard
+
+    @property
+    def needs_justification(self) -> bool:
+        return bool(self.violations)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file for the channel to send, such as a chart."""
+
+    filename: str
+    content: bytes
+    title: str
+    mime_type: str = "image/png"
+
+
+@dataclass
+class TurnOutput:
+    """Collected during one turn by the tools, outside the checkpoint (cards and charts are not history)."""
+
+    cards: list[ItineraryCard] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    """The answer of one turn, in platform-neutral form."""
+
+    text: str
+    cards: tuple[ItineraryCard, ...] = ()
+    confirmation: ConfirmationRequest | None = None
+    attachments: tuple[Attachment, ...] = ()
+    error_id: str | None = None
+
+    @classmethod
+    def say(cls, text: str) -> AgentReply:
+        return cls(text=text)
