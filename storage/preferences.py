@@ -195,7 +195,7 @@ def personal_preference_spec(key: str) -> PreferenceSpec:
 async def tenant_preferences(session: AsyncSession) -> dict[str, Any]:
     """Every tenant preference: the stored value, or the default where none is stored."""
     rows = await session.execute(select(TenantPreference.preference_key, TenantPreference.preference_value))
-    stored: dict[str, Any] = dict(rows.tuples().all())
+    stored: dict[str, Any] = {key: value for key, value in rows}
     return {key: stored.get(key, spec.default) for key, spec in TENANT_PREFERENCES.items()}
 
 

@@ -93,4 +93,4 @@ async def pending_reminders(
         .where(Booking.user_id == user_id, BookingReminder.sent.is_(False))
         .order_by(BookingReminder.reminder_date)
     )
-    return [(reminder, booking) for reminder, booking in (await session.execute(statement)).tuples()]
+    return [(reminder, booking) for reminder, booking in (await session.execute(statement)).all()]

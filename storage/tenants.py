@@ -74,7 +74,7 @@ async def list_tenants(session: AsyncSession) -> list[tuple[Tenant, int]]:
     """Every tenant the session may see, with its number of users (operators see all)."""
     users = select(func.count()).where(TenantUser.tenant_id == Tenant.id).scalar_subquery()
     rows = await session.execute(select(Tenant, users).order_by(Tenant.created_at, Tenant.name))
-    return [(tenant, count) for tenant, count in rows.tuples()]
+    return [(tenant, count) for tenant, count in rows.all()]
 
 
 async def add_user(

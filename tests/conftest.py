@@ -127,3 +127,70 @@ async def acme(db: Database) -> Company:
 @pytest.fixture
 async def globex(db: Database) -> Company:
     return await make_company(db, "Globex")
+
+
+# --- The agent against the scripted model server and real Postgres checkpoints -------------------------
+
+import datetime as dt  # noqa: E402
+
+from langchain_openai import ChatOpenAI  # noqa: E402
+
+from agent.checkpoints import checkpoint_saver  # noqa: E402
+from agent.context import Context  # noqa: E402
+from agent.conversation import ConversationService  # noqa: E402
+from agent.graph import build_graph  # noqa: E402
+from agent.tools import AgentServices  # noqa: E402
+from tests.fakes.scripted_model import ScriptedModel  # noqa: E402
+
+NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session")
+def scripted_model_server() -> Iterator[ScriptedModel]:
+    with ScriptedModel() as server:
+        yield server
+
+
+@pytest.fixture
+def scripted_model(scripted_model_server: ScriptedModel) -> Iterator[ScriptedModel]:
+    """The stand-in for the LLM: each test scripts exactly which tool calls "the model" makes."""
+    scripted_model_server.reset()
+    yield scripted_model_server
+    scripted_model_server.reset()
+
+
+def chat_model(server: ScriptedModel, *, timeout: float = 5.0, max_retries: int = 0) -> ChatOpenAI:
+    return ChatOpenAI(
+        model="scripted-model",
+        api_key="test-key",
+        base_url=server.base_url,  # type: ignore[arg-type]
+        timeout=timeout,
+        max_retries=max_retries,
+        temperature=0,
+        use_responses_api=False,
+    )
+
+
+@pytest.fixture
+async def conversation(
+    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel
+) -> AsyncIterator[ConversationService]:
+    """The conversation service with the real graph, tools, checkpoints and a fixed clock."""
+    services = AgentServices(db=db, clock=lambda: NOW)
+    async with checkpoint_saver(embedded.app_database_url, max_size=4) as saver:
+        yield ConversationService(
+            services=services,
+            graph=build_graph(model=chat_model(scripted_model), services=services, checkpointer=saver),
+        )
+
+
+def traveller(company: Company, *, role: str = "traveler", channel: str = "console") -> Context:
+    return Context(
+        tenant_id=company.tenant_id,
+        user_id=company.traveler_id if role == "traveler" else company.admin_id,
+        role=role,
+        channel=channel,
+        timezone="Europe/Berlin",
+        locale="en",  # type: ignore[arg-type]
+        display_name=f"{company.name} {role}",
+    )

@@ -1,0 +1,270 @@
+"""Booking a confirmed draft, and recording bookings made elsewhere; both write reminder rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.cards import card_text, itinerary_card, money_text
+from agent.context import Context
+from agent.planning import local_today
+from agent.policy import TravelPolicy, check_budget, check_item
+from agent.replies import ConfirmationRequest
+from storage.audit import Actor
+from storage.bookings import create_booking, find_by_reference, list_bookings
+from storage.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from storage.itineraries import CONFIRMED, DRAFT, ItineraryView, get_itinerary, set_status
+from storage.models import Booking, BookingReminder, Itinerary
+from storage.money import Amount, Currency
+from storage.plans import PlannedItem
+from storage.preferences import tenant_preferences
+from storage.reminders import schedule_reminders
+
+
+@dataclass(frozen=True)
+class BookingOutcome:
+    """What a confirmation wrote; `already_booked` when an earlier confirmation had done it."""
+
+    itinerary_id: uuid.UUID
+    bookings: list[Booking]
+    reminders: list[BookingReminder]
+    already_booked: bool = False
+
+
+async def _violations(
+    session: AsyncSession, *, ctx: Context, view: ItineraryView, now: dt.datetime
+) -> list[str]:
+    """Policy reasons checked again now, since policy and dates move between drafting and booking."""
+    policy = TravelPolicy.from_preferences(await tenant_preferences(session))
+    today = local_today(ctx, now)
+    reasons = [
+        f"{item.description}: {reason}"
+        for day in view.days
+        for item in day.items
+        for reason in check_item(item, day=day.date, policy=policy, today=today).reasons
+    ]
+    return reasons + check_budget(itinerary_card(view).totals, policy)
+
+
+async def confirmation_request(
+    session: AsyncSession, *, ctx: Context, itinerary_id: uuid.UUID, now: dt.datetime
+) -> ConfirmationRequest:
+    """What the traveller is asked to confirm. Reads only: it runs again when the conversation resumes."""
+    view = await get_itinerary(session, itinerary_id=itinerary_id, user_id=ctx.user_id)
+    if view.itinerary.status == CONFIRMED:
+        raise Conflict("That itinerary is already booked.")
+    if view.itinerary.status != DRAFT:
+        raise Conflict(f"That itinerary is {view.itinerary.status} and cannot be booked.")
+    bookable = [item for day in view.days for item in day.items if item.bookable]
+    if not bookable:
+        raise InvalidInput("That draft has no flight, hotel, train or car to book yet.")
+    unpriced = [item.description for item in bookable if item.cost is None]
+    if unpriced:
+        raise InvalidInput(f"These items need an estimated cost before booking: {', '.join(unpriced)}.")
+    card = itinerary_card(view)
+    return ConfirmationRequest(
+        itinerary_id=itinerary_id,
+        requested_by=ctx.user_id,
+        summary=card_text(card),
+        totals=card.totals,
+        violations=tuple(await _violations(session, ctx=ctx, view=view, now=now)),
+        card=card,
+    )
+
+
+async def book_itinerary(
+    session: AsyncSession,
+    *,
+    ctx: Context,
+    itinerary_id: uuid.UUID,
+    justification: str | None,
+    approved_by: uuid.UUID | None,
+    now: dt.datetime,
+) -> BookingOutcome:
+    """Confirm a draft: one booking per component, its reminders and an audit entry. Idempotent.
+
+    The itinerary row is locked, so two concurrent confirmations serialise and the second finds it booked.
+    """
+    view = await get_itinerary(session, itinerary_id=itinerary_id, user_id=ctx.user_id, lock=True)
+    if view.itinerary.status == CONFIRMED:
+        existing = await list_bookings(session, user_id=ctx.user_id, itinerary_id=itinerary_id)
+        return BookingOutcome(itinerary_id, existing, [], already_booked=True)
+    if view.itinerary.status != DRAFT:
+        raise Conflict(f"That itinerary is {view.itinerary.status} and cannot be booked.")
+    violations = await _violations(session, ctx=ctx, view=view, now=now)
+    if violations and not (justification or "").strip() and approved_by is None:
+        raise PolicyViolation(
+            "This trip is out of policy ("
+            + "; ".join(violations)
+            + "). A justification is needed to book it."
+        )
+    preferences = await tenant_preferences(session)
+    actor = Actor.user(ctx.user_id)
+    bookings, reminders = [], []
+    for day in view.days:
+        for index, item in enumerate(day.items):
+            if not item.bookable:
+                continue
+            service_date = item.depart_at.date() if item.depart_at else day.date
+            booking = await create_booking(
+                session,
+                actor=actor,
+                user_id=ctx.user_id,
+                itinerary_id=itinerary_id,
+                booking_type=item.kind.value,
+                details=_details(
+                    item,
+                    service_date=service_date,
+                    justification=justification if item.policy.reasons or violations else None,
+                    approved_by=approved_by,
+                    item_ref=f"day{day.day_number}.{index + 1}",
+                ),
+            )
+            bookings.append(booking)
+            reminders += await schedule_reminders(
+                session,
+                booking=booking,
+                travel_date=service_date,
+                days_before=preferences["reminders.days_before"],
+                timezone=ctx.timezone,
+                now=now,
+            )
+    await set_status(session, actor=actor, itinerary_id=itinerary_id, status=CONFIRMED)
+    return BookingOutcome(itinerary_id, bookings, reminders)
+
+
+def _details(
+    item: PlannedItem,
+    *,
+    service_date: dt.date,
+    justification: str | None,
+    approved_by: uuid.UUID | None,
+    item_ref: str,
+) -> dict[str, object]:
+    nights = item.nights if item.kind.value == "hotel" else None
+    return {
+        "amount": item.cost,
+        "currency": item.currency,
+        "description": item.description,
+        "service_date": service_date,
+        "end_date": service_date + dt.timedelta(days=nights) if nights else None,
+        "vendor": item.vendor or item.carrier,
+        "number": item.number,
+        "origin": item.origin,
+        "destination": item.destination,
+        "depart_at": item.depart_at,
+        "city": item.city,
+        "nights": nights,
+        "cabin": item.cabin,
+        "policy": getattr(item, "policy", None) or {"status": "ok", "reasons": []},
+        "justification": justification,
+        "approved_by": str(approved_by) if approved_by else None,
+        "source": "agent",
+        "item_ref": item_ref,
+    }
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class RecordArguments(BaseModel):
+    """A booking made elsewhere, as read from a pasted or forwarded confirmation."""
+
+    model_config = ConfigDict(extra="ignore")  # the tool runtime is injected beside the fields
+
+    booking_type: Literal["flight", "hotel", "train", "car"]
+    service_date: dt.date = Field(description="Date of travel or check-in, YYYY-MM-DD")
+    amount: Amount = Field(description="Price paid, e.g. 245.00")
+    currency: Currency = Field(description="ISO code, e.g. EUR")
+    reference: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None
+    ) = Field(default=None, description="Booking locator / confirmation code, e.g. ABC123")
+    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = (
+        Field(default=None, description="Flight or train number, e.g. LH 1234")
+    )
+    vendor: Text | None = Field(default=None, description="Airline, hotel, rail or car company")
+    origin: Text | None = None
+    destination: Text | None = None
+    end_date: dt.date | None = Field(default=None, description="Check-out or return date, YYYY-MM-DD")
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    itinerary_id: uuid.UUID | None = Field(default=None, description="The trip it belongs to, if known")
+
+
+async def _trip_covering(session: AsyncSession, *, ctx: Context, day: dt.date) -> Itinerary:
+    statement = (
+        select(Itinerary)
+        .where(
+            Itinerary.user_id == ctx.user_id,
+            Itinerary.start_date <= day,
+            Itinerary.end_date >= day,
+            Itinerary.status != "cancelled",
+        )
+        .order_by((Itinerary.status == CONFIRMED).desc(), Itinerary.created_at.desc())
+    )
+    trip = (await session.scalars(statement)).first()
+    if trip is None:
+        raise NotFound(
+            f"None of your trips covers {day:%d %b %Y}. Plan that trip first, or tell me which trip it belongs to."
+        )
+    return trip
+
+
+async def record_external_booking(
+    session: AsyncSession, *, ctx: Context, arguments: RecordArguments, now: dt.datetime
+) -> tuple[Booking, bool]:
+    """Record a booking made elsewhere on the right trip, once per locator. Returns (booking, newly recorded)."""
+    if arguments.reference:
+        existing = await find_by_reference(
+            session, user_id=ctx.user_id, booking_type=arguments.booking_type, reference=arguments.reference
+        )
+        if existing is not None:
+            return existing, False
+    if arguments.itinerary_id:
+        trip = (
+            await get_itinerary(session, itinerary_id=arguments.itinerary_id, user_id=ctx.user_id)
+        ).itinerary
+    else:
+        trip = await _trip_covering(session, ctx=ctx, day=arguments.service_date)
+    label = " ".join(part for part in (arguments.vendor, arguments.number) if part) or arguments.booking_type
+    booking = await create_booking(
+        session,
+        actor=Actor.user(ctx.user_id),
+        user_id=ctx.user_id,
+        itinerary_id=trip.itinerary_id,
+        booking_type=arguments.booking_type,
+        details={
+            **arguments.model_dump(exclude={"itinerary_id", "booking_type"}, exclude_none=True),
+            "description": arguments.description or label,
+            "source": "recorded",
+        },
+    )
+    preferences = await tenant_preferences(session)
+    await schedule_reminders(
+        session,
+        booking=booking,
+        travel_date=arguments.service_date,
+        days_before=preferences["reminders.days_before"],
+        timezone=ctx.timezone,
+        now=now,
+    )
+    return booking, True
+
+
+def outcome_text(outcome: BookingOutcome) -> str:
+    if outcome.already_booked:
+        return f"That trip was already booked ({len(outcome.bookings)} bookings); nothing new was booked."
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for booking in outcome.bookings:
+        totals[booking.booking_details["currency"]] += Decimal(booking.booking_details["amount"])
+    return (
+        f"Booked {len(outcome.bookings)} items for {money_text(totals)}; "
+        f"{len(outcome.reminders)} reminders scheduled."
+    )

@@ -1,0 +1,202 @@
+"""The one conversation service every channel calls: a message in, a structured reply out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+import weakref
+from typing import Any
+
+import httpx
+import openai
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from agent.booking import confirmation_request
+from agent.context import Context
+from agent.facts import load_facts
+from agent.model import MODEL_NOT_CONFIGURED
+from agent.replies import AgentReply, ConfirmationRequest
+from agent.tools import AgentServices, Decision
+from storage.errors import DomainError, Forbidden, InvalidInput
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4000
+_CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._@:-]{1,200}$")
+
+
+def thread_id(ctx: Context, conversation: str) -> str:
+    """The checkpoint thread, built on the server: the tenant prefix cannot be chosen by the caller."""
+    if not _CONVERSATION_ID.fullmatch(conversation):
+        raise InvalidInput("That conversation id is not valid.")
+    return f"{ctx.tenant_id}:{ctx.channel}:{conversation}"
+
+
+def model_fault_message(error: BaseException) -> str:
+    if isinstance(error, openai.RateLimitError):
+        return "The AI model is busy right now (rate limited). Nothing was changed; please try again in a minute."
+    if isinstance(error, openai.APITimeoutError | asyncio.TimeoutError | httpx.TimeoutException):
+        return "The AI model took too long to answer. Nothing was changed; please try again."
+    return "The AI model is unavailable right now. Nothing was changed; please try again shortly."
+
+
+MODEL_FAULTS = (openai.APIError, httpx.HTTPError, json.JSONDecodeError, asyncio.TimeoutError)
+
+
+class ConversationService:
+    """Turns (who, conversation, text) into replies; owns checkpoints, confirmation and fault handling."""
+
+    def __init__(
+        self, *, services: AgentServices, graph: CompiledStateGraph[Any, Context, Any, Any] | None
+    ) -> None:
+        self.services = services
+        self.graph = graph
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, thread: str) -> asyncio.Lock:
+        lock = self._locks.get(thread)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[thread] = lock
+        return lock
+
+    async def handle_message(self, ctx: Context, conversation: str, text: str) -> AgentReply:
+        """Answer one message. A message that is refused changes nothing."""
+        text = text.strip()
+        if not text:
+            return AgentReply.say("I did not get any text. Tell me where and when you need to travel.")
+        if len(text) > MAX_MESSAGE_CHARS:
+            return AgentReply.say(
+                f"That message is {len(text):,} characters long; the limit is {MAX_MESSAGE_CHARS:,}. "
+                "Please shorten it or send it in parts."
+            )
+        if self.graph is None:
+            return AgentReply.say(MODEL_NOT_CONFIGURED)
+        thread = thread_id(ctx, conversation)
+        async with self._lock(thread):
+            turn = await self._with_facts(ctx)
+            if await self._pending(thread) is not None:
+                # The traveller wrote instead of answering: the open request lapses, nothing is booked.
+                await self._run(
+                    turn, thread, Command(resume=Decision(approved=False, superseded=True).model_dump())
+                )
+            return await self._run(turn, thread, {"messages": [HumanMessage(text)]})
+
+    async def resume(
+        self, ctx: Context, conversation: str, decision: Decision, *, itinerary_id: uuid.UUID | None = None
+    ) -> AgentReply:
+        """Carry a yes or no to the pending confirmation. Only its requester may answer; a stale answer is ignored."""
+        if self.graph is None:
+            return AgentReply.say(MODEL_NOT_CONFIGURED)
+        thread = thread_id(ctx, conversation)
+        async with self._lock(thread):
+            pending = await self._pending(thread)
+            if pending is None or (
+                itinerary_id is not None and pending.get("itinerary_id") != str(itinerary_id)
+            ):
+                return AgentReply.say(
+                    "Nothing is waiting for your confirmation here; it was already answered."
+                )
+            if pending.get("requested_by") != str(ctx.user_id):
+                raise Forbidden("Only the traveller who asked for this booking can confirm or cancel it.")
+            return await self._run(
+                await self._with_facts(ctx), thread, Command(resume=decision.model_dump(mode="json"))
+            )
+
+    async def pending_confirmation(self, ctx: Context, conversation: str) -> ConfirmationRequest | None:
+        """The confirmation this conversation is waiting for, if any."""
+        if self.graph is None:
+            return None
+        pending = await self._pending(thread_id(ctx, conversation))
+        return await self._confirmation(ctx, pending) if pending else None
+
+    async def _with_facts(self, ctx: Context) -> Context:
+        async with self.services.db.tenant(ctx.tenant_id) as session:
+            return ctx.with_facts(await load_facts(session, ctx=ctx, now=self.services.clock()))
+
+    def _config(self, thread: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread}, "recursion_limit": 25}
+
+    async def _pending(self, thread: str) -> dict[str, Any] | None:
+        assert self.graph is not None
+        snapshot = await self.graph.aget_state(self._config(thread))
+        for pending in snapshot.interrupts:
+            if isinstance(pending.value, dict) and pending.value.get("kind") == "confirm_booking":
+                return pending.value
+        return None
+
+    async def _confirmation(self, ctx: Context, pending: dict[str, Any]) -> ConfirmationRequest | None:
+        try:
+            async with self.services.db.tenant(ctx.tenant_id) as session:
+                return await confirmation_request(
+                    session,
+                    ctx=ctx,
+                    itinerary_id=uuid.UUID(pending["itinerary_id"]),
+                    now=self.services.clock(),
+                )
+        except DomainError:
+            return None
+
+    async def _messages(self, thread: str) -> list[AnyMessage]:
+        assert self.graph is not None
+        snapshot = await self.graph.aget_state(self._config(thread))
+        return list(snapshot.values.get("messages", [])) if snapshot.values else []
+
+    async def _run(self, ctx: Context, thread: str, graph_input: Any) -> AgentReply:
+        assert self.graph is not None
+        config = self._config(thread)
+        before = {message.id for message in await self._messages(thread)}
+        try:
+            result = await self.graph.ainvoke(graph_input, config, context=ctx)
+        except MODEL_FAULTS as error:
+            error_id = uuid.uuid4().hex[:12]
+            log.warning("model fault %s in tenant %s: %s", error_id, ctx.tenant_id, type(error).__name__)
+            await self._forget_turn(thread, before)
+            return AgentReply(text=f"{model_fault_message(error)} (error id {error_id})", error_id=error_id)
+        return await self._reply(ctx, thread, result, before)
+
+    async def _forget_turn(self, thread: str, before: set[str | None]) -> None:
+        """Remove what a failed turn added, so the conversation continues as if it had not happened."""
+        assert self.graph is not None
+        added = [m for m in await self._messages(thread) if m.id not in before and m.id]
+        if added:
+            await self.graph.aupdate_state(
+                self._config(thread), {"messages": [RemoveMessage(id=m.id) for m in added if m.id]}
+            )
+
+    async def _reply(
+        self, ctx: Context, thread: str, result: dict[str, Any], before: set[str | None]
+    ) -> AgentReply:
+        interrupts = result.get("__interrupt__") or []
+        pending = next((i.value for i in interrupts if isinstance(i.value, dict)), None)
+        messages: list[AnyMessage] = list(result.get("messages", []))
+        last = messages[-1] if messages else None
+        if isinstance(last, AIMessage) and last.invalid_tool_calls and not last.tool_calls:
+            await self._forget_turn(thread, before)
+            error_id = uuid.uuid4().hex[:12]
+            log.warning("malformed tool call %s in tenant %s", error_id, ctx.tenant_id)
+            return AgentReply(
+                text="The AI model sent a request I could not read. Nothing was changed; please "
+                f"rephrase and try again. (error id {error_id})",
+                error_id=error_id,
+            )
+        confirmation = await self._confirmation(ctx, pending) if pending else None
+        text = last.text if isinstance(last, AIMessage) and pending is None else ""
+        if confirmation is not None:
+            text = "Please confirm this booking." + (
+                " It is out of policy, so a justification is needed."
+                if confirmation.needs_justification
+                else ""
+            )
+        return AgentReply(
+            text=text or "Done.",
+            cards=tuple(ctx.output.cards),
+            confirmation=confirmation,
+            attachments=tuple(ctx.output.attachments),
+        )

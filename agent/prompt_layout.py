@@ -1,0 +1,48 @@
+"""Prompt layout and memory: stable instructions first, tenant facts last, history bounded."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
+from langchain_core.messages import AnyMessage, HumanMessage, RemoveMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from agent.context import Context
+from prompts import load_prompt
+
+# A turn sees at most this many earlier messages; older ones leave the checkpoint too, so neither the
+# model request nor the stored state grows with the conversation's age. Trips live in the database.
+KEEP_MESSAGES = 16
+
+
+def trimmed(messages: list[AnyMessage], keep: int = KEEP_MESSAGES) -> list[AnyMessage]:
+    """The messages to drop so that at most `keep` remain, cutting only before a human message."""
+    if len(messages) <= keep:
+        return []
+    start = len(messages) - keep
+    while start < len(messages) and not isinstance(messages[start], HumanMessage):
+        start += 1
+    return messages[:start]
+
+
+class PromptLayout(AgentMiddleware[AgentState[Any], Context]):
+    """Puts the byte-identical instructions first and this tenant's facts last, and bounds the history."""
+
+    async def abefore_agent(self, state: AgentState[Any], runtime: Runtime[Context]) -> dict[str, Any] | None:
+        dropped = trimmed(list(state["messages"]))
+        if not dropped:
+            return None
+        return {"messages": [RemoveMessage(id=message.id) for message in dropped if message.id]}
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest[Context],
+        handler: Callable[[ModelRequest[Context]], Awaitable[ModelResponse[Any]]],
+    ) -> ModelResponse[Any]:
+        facts = request.runtime.context.facts
+        messages = [*request.messages, SystemMessage(facts)] if facts else list(request.messages)
+        return await handler(
+            request.override(system_message=SystemMessage(load_prompt("instructions")), messages=messages)
+        )
