@@ -217,11 +217,11 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
     ) -> str:
         """Travel spend for a period ("this year", "last quarter", "2026-11"), grouped. scope "tenant" is the
         whole company and is for admins only."""
-        from agent.spend_report import spend_report
-
         ctx = runtime.context
         if scope == "tenant" and not ctx.is_admin:
             raise Forbidden("Company-wide spend is for admins; I can show you your own spend instead.")
+        from agent.spend_report import spend_report
+
         async with db.tenant(ctx.tenant_id) as session:
             report = await spend_report(
                 session, user_id=ctx.user_id, role=ctx.role, scope=scope, period=period, group_by=group_by
