@@ -1,0 +1,197 @@
+"""Slash commands shared by every channel (console, Slack, Telegram); they work with no model at all."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from agent.cards import itinerary_card
+from agent.context import Context
+from agent.facts import describe_bookings
+from agent.replies import AgentReply
+from storage.audit import Actor
+from storage.bookings import list_bookings
+from storage.database import Database
+from storage.errors import DomainError, Forbidden, InvalidInput
+from storage.itineraries import get_itinerary, list_itineraries
+from storage.preferences import (
+    TENANT_PREFERENCES,
+    personal_preferences,
+    set_personal_preference,
+    set_tenant_preference,
+    tenant_preferences,
+    unset_tenant_preference,
+)
+from storage.validation import parse_json_text
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    name: str
+    usage: str
+    summary: str
+    admin_only: bool = False
+
+
+COMMANDS = (
+    SlashCommand("help", "/help", "what I can do"),
+    SlashCommand("trips", "/trips", "your upcoming confirmed trips"),
+    SlashCommand("drafts", "/drafts", "your draft itineraries"),
+    SlashCommand("bookings", "/bookings", "your bookings"),
+    SlashCommand(
+        "spend", "/spend [period]", "your travel spend, e.g. /spend last quarter (admins: /spend company ...)"
+    ),
+    SlashCommand("prefs", "/prefs", "the company's travel policy and your own preferences"),
+    SlashCommand(
+        "prefs set", "/prefs set KEY VALUE", "change a company preference or policy", admin_only=True
+    ),
+    SlashCommand(
+        "prefs unset", "/prefs unset KEY", "return a company preference to its default", admin_only=True
+    ),
+    SlashCommand("me set", "/me set KEY VALUE", "change your own preference (seat, meal, home_airport, ...)"),
+)
+
+
+def help_text(ctx: Context, *, prefix: str = "/") -> str:
+    lines = ["Tell me about a trip in your own words, or use a command:"]
+    for command in COMMANDS:
+        if command.admin_only and not ctx.is_admin:
+            continue
+        lines.append(f"  {command.usage.replace('/', prefix, 1)} — {command.summary}")
+    return "\n".join(lines)
+
+
+def split_command(text: str) -> tuple[str, str]:
+    """`/prefs set currency EUR` → ("prefs", "set currency EUR")."""
+    body = text.strip().removeprefix("/")
+    name, _, rest = body.partition(" ")
+    return name.split("@", 1)[0].lower(), rest.strip()
+
+
+class CommandRunner:
+    """Runs one slash command for one caller, inside the caller's tenant."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.db = db
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    async def run(self, ctx: Context, text: str, *, prefix: str = "/") -> AgentReply:
+        """The reply to a command; refusals and bad input come back as one clear sentence."""
+        name, rest = split_command(text)
+        handlers: dict[str, Callable[[Context, str], Awaitable[AgentReply]]] = {
+            "help": lambda c, _r: self._help(c, prefix),
+            "start": lambda c, _r: self._help(c, prefix),
+            "trips": self.trips,
+            "drafts": self.drafts,
+            "bookings": self.bookings,
+            "spend": self.spend,
+            "prefs": self.prefs,
+            "policy": self.prefs,
+            "me": self.me,
+        }
+        handler = handlers.get(name)
+        if handler is None:
+            return AgentReply.say(f"I don't know the command {prefix}{name}. Try {prefix}help.")
+        try:
+            return await handler(ctx, rest)
+        except DomainError as error:
+            return AgentReply.say(error.message)
+
+    async def _help(self, ctx: Context, prefix: str) -> AgentReply:
+        return AgentReply.say(help_text(ctx, prefix=prefix))
+
+    async def _cards(self, ctx: Context, *, status: str, empty: str) -> AgentReply:
+        today = self.clock().date()
+        async with self.db.tenant(ctx.tenant_id) as session:
+            trips = await list_itineraries(session, user_id=ctx.user_id, status=status, upcoming_from=today)
+            cards = [itinerary_card(await get_itinerary(session, itinerary_id=t.itinerary_id)) for t in trips]
+        if not cards:
+            return AgentReply.say(empty)
+        return AgentReply(text=f"{len(cards)} {'trip' if len(cards) == 1 else 'trips'}:", cards=tuple(cards))
+
+    async def trips(self, ctx: Context, _rest: str) -> AgentReply:
+        return await self._cards(ctx, status="confirmed", empty="You have no upcoming confirmed trips.")
+
+    async def drafts(self, ctx: Context, _rest: str) -> AgentReply:
+        return await self._cards(ctx, status="draft", empty="You have no draft itineraries.")
+
+    async def bookings(self, ctx: Context, _rest: str) -> AgentReply:
+        async with self.db.tenant(ctx.tenant_id) as session:
+            found = await list_bookings(session, user_id=ctx.user_id, limit=20)
+        return AgentReply.say(describe_bookings(found) if found else "You have no bookings.")
+
+    async def spend(self, ctx: Context, rest: str) -> AgentReply:
+        words = rest.split()
+        scope = "mine"
+        if words and words[0].lower() in ("company", "tenant", "all"):
+            if not ctx.is_admin:
+                raise Forbidden("Company-wide spend is for admins; /spend alone shows your own.")
+            scope, words = "tenant", words[1:]
+        from agent.spend_report import spend_report
+
+        async with self.db.tenant(ctx.tenant_id) as session:
+            report = await spend_report(
+                session,
+                user_id=ctx.user_id,
+                role=ctx.role,
+                scope=scope,
+                period=" ".join(words) or "this year",
+                group_by="category",
+            )
+        attachments = (report.chart.as_attachment(),) if report.chart is not None else ()
+        return AgentReply(text=report.text, attachments=attachments)
+
+    async def prefs(self, ctx: Context, rest: str) -> AgentReply:
+        action, _, argument = rest.partition(" ")
+        action = action.lower()
+        if action in ("set", "unset"):
+            if not ctx.is_admin:
+                raise Forbidden("Only an admin of your company can change travel policy.")
+            key, _, raw = argument.strip().partition(" ")
+            if not key:
+                raise InvalidInput(
+                    f"Usage: prefs {action} KEY{' VALUE' if action == 'set' else ''}. "
+                    f"Known keys: {', '.join(sorted(TENANT_PREFERENCES))}."
+                )
+            async with self.db.tenant(ctx.tenant_id) as session:
+                if action == "unset":
+                    await unset_tenant_preference(session, actor=Actor.user(ctx.user_id), key=key)
+                    return AgentReply.say(f"{key} is back to its default.")
+                if not raw.strip():
+                    raise InvalidInput(
+                        f"Give a value: prefs set {key} VALUE, e.g. prefs set {key} "
+                        f"{TENANT_PREFERENCES.get(key.lower(), TENANT_PREFERENCES['currency']).example}"
+                    )
+                stored = await set_tenant_preference(
+                    session,
+                    actor=Actor.user(ctx.user_id),
+                    key=key,
+                    value=parse_json_text(raw, subject=f"The value of {key}"),
+                )
+            return AgentReply.say(f"{key} is now {json.dumps(stored)}.")
+        if action:
+            raise InvalidInput("Use prefs, prefs set KEY VALUE or prefs unset KEY.")
+        async with self.db.tenant(ctx.tenant_id) as session:
+            company = await tenant_preferences(session)
+            own = await personal_preferences(session, user_id=ctx.user_id)
+        lines = ["Company policy and preferences:"]
+        lines += [f"  {key}: {json.dumps(value)}" for key, value in company.items()]
+        lines += ["Your preferences:"] + [f"  {key}: {json.dumps(value)}" for key, value in own.items()]
+        return AgentReply.say("\n".join(lines))
+
+    async def me(self, ctx: Context, rest: str) -> AgentReply:
+        action, _, argument = rest.partition(" ")
+        key, _, raw = argument.strip().partition(" ")
+        if action.lower() != "set" or not key or not raw.strip():
+            raise InvalidInput("Usage: me set KEY VALUE, e.g. me set seat aisle.")
+        async with self.db.tenant(ctx.tenant_id) as session:
+            stored = await set_personal_preference(
+                session,
+                actor=Actor.user(ctx.user_id),
+                user_id=ctx.user_id,
+                key=key,
+                value=parse_json_text(raw, subject=f"The value of {key}"),
+            )
+        return AgentReply.say(f"Your {key} is now {json.dumps(stored)}.")
