@@ -30,12 +30,30 @@ def berlin_plan(start: dt.date = dt.date(2026, 12, 3)) -> dict[str, object]:
         "end_date": (start + dt.timedelta(days=2)).isoformat(),
         "destinations": ["Berlin"],
         "days": [
-            {"day_number": 1, "date": start.isoformat(), "items": [
-                {"kind": "flight", "description": "MUC to BER", "cost": "189.00", "currency": "EUR",
-                 "origin": "MUC", "destination": "BER", "carrier": "LH", "number": "LH1234"},
-                {"kind": "hotel", "description": "Hotel Adlon", "cost": "540.00", "currency": "EUR",
-                 "city": "Berlin", "nights": 2},
-            ]},
+            {
+                "day_number": 1,
+                "date": start.isoformat(),
+                "items": [
+                    {
+                        "kind": "flight",
+                        "description": "MUC to BER",
+                        "cost": "189.00",
+                        "currency": "EUR",
+                        "origin": "MUC",
+                        "destination": "BER",
+                        "carrier": "LH",
+                        "number": "LH1234",
+                    },
+                    {
+                        "kind": "hotel",
+                        "description": "Hotel Adlon",
+                        "cost": "540.00",
+                        "currency": "EUR",
+                        "city": "Berlin",
+                        "nights": 2,
+                    },
+                ],
+            },
         ],
     }
 
@@ -50,24 +68,44 @@ async def test_every_tenant_table_forces_a_policy_with_using_and_with_check(owne
     assert len(tables) >= 13
     async with owner_db.unscoped() as session:
         for table in [*tables, "public.tenants"]:
-            enabled, forced = (await session.execute(
-                text("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = CAST(:t AS regclass)"),
-                {"t": table})).one()
-            policies = (await session.execute(text(
-                "SELECT cmd, qual IS NOT NULL, with_check IS NOT NULL, qual FROM pg_policies "
-                "WHERE format('%I.%I', schemaname, tablename) = :t"), {"t": table})).all()
+            enabled, forced = (
+                await session.execute(
+                    text(
+                        "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = CAST(:t AS regclass)"
+                    ),
+                    {"t": table},
+                )
+            ).one()
+            policies = (
+                await session.execute(
+                    text(
+                        "SELECT cmd, qual IS NOT NULL, with_check IS NOT NULL, qual FROM pg_policies "
+                        "WHERE format('%I.%I', schemaname, tablename) = :t"
+                    ),
+                    {"t": table},
+                )
+            ).all()
             assert (enabled, forced) == (True, True), table
             assert [(p[0], p[1], p[2]) for p in policies] == [("ALL", True, True)], table
             assert "current_setting('app.tenant_id'" in policies[0][3] and "NULLIF" in policies[0][3], table
 
 
-async def test_application_role_owns_nothing_and_cannot_bypass_rls(db: Database, embedded: EmbeddedUrls) -> None:
+async def test_application_role_owns_nothing_and_cannot_bypass_rls(
+    db: Database, embedded: EmbeddedUrls
+) -> None:
     async with db.unscoped() as session:
-        role = (await session.execute(text(
-            "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"))).one()
-        owned = (await session.execute(text(
-            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = current_user"
-        ))).scalar_one()
+        role = (
+            await session.execute(
+                text("SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            )
+        ).one()
+        owned = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = current_user"
+                )
+            )
+        ).scalar_one()
     assert role.rolsuper is False and role.rolbypassrls is False
     assert owned == 0
 
@@ -79,7 +117,9 @@ async def test_no_tenant_sees_nothing_and_inserts_nothing(db: Database, acme: Co
             assert (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0, table
     with pytest.raises(DBAPIError, match="row-level security"):
         async with db.unscoped() as session:
-            session.add(TenantPreference(tenant_id=acme.tenant_id, preference_key="currency", preference_value="USD"))
+            session.add(
+                TenantPreference(tenant_id=acme.tenant_id, preference_key="currency", preference_value="USD")
+            )
             await session.flush()
 
 
@@ -87,25 +127,33 @@ async def test_a_tenant_cannot_read_change_or_delete_another_tenants_rows(
     db: Database, acme: Company, globex: Company
 ) -> None:
     async with db.tenant(acme.tenant_id) as session:
-        draft = await create_draft(session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id,
-                                   plan=berlin_plan())
+        draft = await create_draft(
+            session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_plan()
+        )
     async with db.tenant(globex.tenant_id) as session:
         assert (await session.scalar(select(func.count()).select_from(Itinerary))) == 0
         assert (await session.scalar(select(func.count()).select_from(ItineraryDay))) == 0
         assert await session.get(Itinerary, (acme.tenant_id, draft.id)) is None
-        changed = await session.execute(update(Itinerary).where(Itinerary.itinerary_id == draft.id).values(status="cancelled"))
+        changed = await session.execute(
+            update(Itinerary).where(Itinerary.itinerary_id == draft.id).values(status="cancelled")
+        )
         removed = await session.execute(delete(Itinerary).where(Itinerary.itinerary_id == draft.id))
-        users_changed = await session.execute(update(TenantUser).where(TenantUser.tenant_id == acme.tenant_id)
-                                              .values(role="admin"))
+        users_changed = await session.execute(
+            update(TenantUser).where(TenantUser.tenant_id == acme.tenant_id).values(role="admin")
+        )
         assert (changed.rowcount, removed.rowcount, users_changed.rowcount) == (0, 0, 0)  # type: ignore[attr-defined]
     async with db.tenant(acme.tenant_id) as session:
         assert (await session.get(Itinerary, (acme.tenant_id, draft.id))).status == "draft"  # type: ignore[union-attr]
 
 
-async def test_a_tenant_cannot_insert_a_row_carrying_another_tenants_id(db: Database, acme: Company, globex: Company) -> None:
+async def test_a_tenant_cannot_insert_a_row_carrying_another_tenants_id(
+    db: Database, acme: Company, globex: Company
+) -> None:
     with pytest.raises(DBAPIError, match="row-level security"):
         async with db.tenant(globex.tenant_id) as session:
-            session.add(TenantPreference(tenant_id=acme.tenant_id, preference_key="currency", preference_value="USD"))
+            session.add(
+                TenantPreference(tenant_id=acme.tenant_id, preference_key="currency", preference_value="USD")
+            )
             await session.flush()
     with pytest.raises(DBAPIError, match="row-level security"):
         async with db.tenant(globex.tenant_id) as session:
@@ -114,21 +162,30 @@ async def test_a_tenant_cannot_insert_a_row_carrying_another_tenants_id(db: Data
         assert await session.scalar(select(func.count()).select_from(TenantPreference)) == 0
 
 
-async def test_a_child_row_cannot_reference_another_tenants_parent(db: Database, acme: Company, globex: Company) -> None:
+async def test_a_child_row_cannot_reference_another_tenants_parent(
+    db: Database, acme: Company, globex: Company
+) -> None:
     async with db.tenant(acme.tenant_id) as session:
-        draft = await create_draft(session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id,
-                                   plan=berlin_plan())
+        draft = await create_draft(
+            session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_plan()
+        )
     # Globex writes a booking under its own tenant that names Acme's itinerary: the composite key refuses it.
     with pytest.raises(IntegrityError, match="foreign key"):
         async with db.tenant(globex.tenant_id) as session:
-            await create_booking(session, actor=Actor.user(globex.traveler_id), user_id=globex.traveler_id,
-                                 itinerary_id=draft.id, booking_type="flight",
-                                 details={"amount": "10", "currency": "EUR", "description": "x",
-                                          "service_date": "2026-12-03"})
+            await create_booking(
+                session,
+                actor=Actor.user(globex.traveler_id),
+                user_id=globex.traveler_id,
+                itinerary_id=draft.id,
+                booking_type="flight",
+                details={"amount": "10", "currency": "EUR", "description": "x", "service_date": "2026-12-03"},
+            )
     # Nor may Globex attach a row to Acme's user.
     with pytest.raises(IntegrityError, match="foreign key"):
         async with db.tenant(globex.tenant_id) as session:
-            await create_draft(session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_plan())
+            await create_draft(
+                session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_plan()
+            )
     async with db.tenant(acme.tenant_id) as session:
         assert await session.scalar(select(func.count()).select_from(Booking)) == 0
 
@@ -153,10 +210,18 @@ async def test_the_tenant_does_not_leak_to_the_next_transaction_on_a_pooled_conn
 
 async def test_cross_tenant_resolution_returns_ids_only(db: Database, acme: Company) -> None:
     async with db.unscoped() as session:
-        definer = (await session.execute(text(
-            "SELECT proname, prosecdef FROM pg_proc WHERE proname LIKE 'resolve\\_%' ORDER BY 1"))).all()
+        definer = (
+            await session.execute(
+                text("SELECT proname, prosecdef FROM pg_proc WHERE proname LIKE 'resolve\\_%' ORDER BY 1")
+            )
+        ).all()
         assert [(name, secdef) for name, secdef in definer] == [
-            ("resolve_identity", True), ("resolve_invite", True), ("resolve_workspace", True)]
-        assert (await session.execute(text("SELECT * FROM resolve_identity('slack', 'T1', 'U1')"))).all() == []
+            ("resolve_identity", True),
+            ("resolve_invite", True),
+            ("resolve_workspace", True),
+        ]
+        assert (
+            await session.execute(text("SELECT * FROM resolve_identity('slack', 'T1', 'U1')"))
+        ).all() == []
     unknown = uuid.uuid4()
     assert await db.scalar("SELECT resolve_workspace('slack', '', :t)", t=str(unknown)) is None

@@ -1,0 +1,70 @@
+"""The running product in one process: database, conversation service, commands and Redis, built once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from agent.checkpoints import checkpoint_saver
+from agent.commands import CommandRunner
+from agent.conversation import ConversationService
+from agent.graph import build_graph
+from agent.model import build_chat_model
+from agent.tools import AgentServices
+from bot.runtime import Endpoints
+from storage.database import Database
+from storage.models import BookingReminder
+from storage.settings import Settings
+
+
+@dataclass
+class Product:
+    """Everything a channel needs; channels stay thin on top of it."""
+
+    settings: Settings
+    endpoints: Endpoints
+    db: Database
+    conversation: ConversationService
+    commands: CommandRunner
+    redis: Redis | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def redis_client(url: str) -> Redis:
+    return Redis.from_url(url)
+
+
+@asynccontextmanager
+async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterator[Product]:
+    """Open the database pools, the checkpointer and Redis for one process, and close them after."""
+    db = Database(endpoints.database_url)
+    redis = redis_client(endpoints.redis_url) if endpoints.redis_url else None
+
+    async def reminders_scheduled(reminders: Sequence[BookingReminder]) -> None:
+        if redis is None:
+            return  # the worker's sweeper enqueues due reminders from the database anyway
+        from bot.reminder_queue import enqueue_reminders
+
+        await enqueue_reminders(endpoints.redis_url, reminders)
+
+    services = AgentServices(db=db, reminders_scheduled=reminders_scheduled)
+    try:
+        async with checkpoint_saver(endpoints.database_url) as saver:
+            model = build_chat_model(settings)
+            graph = build_graph(model=model, services=services, checkpointer=saver) if model else None
+            yield Product(
+                settings=settings,
+                endpoints=endpoints,
+                db=db,
+                conversation=ConversationService(services=services, graph=graph),
+                commands=CommandRunner(db, clock=services.clock),
+                redis=redis,
+            )
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await db.dispose()
