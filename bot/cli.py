@@ -158,4 +158,79 @@ def user_add(
     )
 
 
+def quiet_console_logging() -> None:
+    """In an interactive terminal only warnings are logged, unless --verbose asked for more."""
+    root = logging.getLogger()
+    if root.level > logging.DEBUG:
+        root.setLevel(logging.WARNING)
+
+
+@app.command("chat")
+def chat(
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-t", help="Tenant id or name (default: a demo company).")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="User id or email (default: the first admin).")
+    ] = None,
+    conversation: Annotated[
+        str, typer.Option(help="Conversation name; the same name continues it.")
+    ] = "console",
+) -> None:
+    """Chat with the travel agent in this terminal. Slash commands work without any model."""
+    from bot.console import ConsoleChannel, console_identity
+    from bot.product import open_product
+
+    settings = get_settings()
+    quiet_console_logging()
+    where = endpoints(redis=True)
+
+    async def session() -> None:
+        if not where.owner_url:
+            raise Conflict("The console needs DATABASE_OWNER_URL to find the tenant to chat as.")
+        owner = Database(where.owner_url, pool_size=1)
+        try:
+            async with open_product(settings, where) as product:
+                ctx = await console_identity(product, owner, tenant=tenant, user=user)
+                await ConsoleChannel(
+                    product,
+                    ctx,
+                    conversation=conversation,
+                    console=out,
+                    charts_dir=settings.data_dir.expanduser() / "charts",
+                ).run()
+        finally:
+            await owner.dispose()
+
+    run(session)
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: PORT).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",  # noqa: S104 - a server
+) -> None:
+    """Serve /slack/events, /slack/install, /slack/oauth_redirect, /telegram/webhook and /healthz."""
+    import uvicorn
+
+    from bot.product import open_product
+    from bot.server import build_app
+
+    settings = get_settings()
+    where = endpoints(redis=True)
+
+    async def serving() -> None:
+        async with open_product(settings, where) as product:
+            app_ = build_app(product)
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app_, host=host, port=port or settings.port, log_level=settings.log_level.lower()
+                )
+            )
+            err.print(f"Serving on http://{host}:{port or settings.port} (channels start with it)")
+            await server.serve()
+
+    run(serving)
+
+
 # Further processes and command groups register themselves here, one import and one line each.
