@@ -80,13 +80,13 @@ class ConversationService:
             return AgentReply.say(MODEL_NOT_CONFIGURED)
         thread = thread_id(ctx, conversation)
         async with self._lock(thread):
-            turn = await self._with_facts(ctx)
-            if await self._pending(thread) is not None:
+            turn, (pending, seen) = await asyncio.gather(self._with_facts(ctx), self._snapshot(thread))
+            if pending is not None:
                 # The traveller wrote instead of answering: the open request lapses, nothing is booked.
-                await self._run(
-                    turn, thread, Command(resume=Decision(approved=False, superseded=True).model_dump())
-                )
-            return await self._run(turn, thread, {"messages": [HumanMessage(text)]})
+                lapsed: Command[Any] = Command(resume=Decision(approved=False, superseded=True).model_dump())
+                await self._run(turn, thread, lapsed, seen)
+                _, seen = await self._snapshot(thread)
+            return await self._run(turn, thread, {"messages": [HumanMessage(text)]}, seen)
 
     async def resume(
         self, ctx: Context, conversation: str, decision: Decision, *, itinerary_id: uuid.UUID | None = None
@@ -96,7 +96,7 @@ class ConversationService:
             return AgentReply.say(MODEL_NOT_CONFIGURED)
         thread = thread_id(ctx, conversation)
         async with self._lock(thread):
-            pending = await self._pending(thread)
+            pending, seen = await self._snapshot(thread)
             if pending is None or (
                 itinerary_id is not None and pending.get("itinerary_id") != str(itinerary_id)
             ):
@@ -105,15 +105,14 @@ class ConversationService:
                 )
             if pending.get("requested_by") != str(ctx.user_id):
                 raise Forbidden("Only the traveller who asked for this booking can confirm or cancel it.")
-            return await self._run(
-                await self._with_facts(ctx), thread, Command(resume=decision.model_dump(mode="json"))
-            )
+            answer: Command[Any] = Command(resume=decision.model_dump(mode="json"))
+            return await self._run(await self._with_facts(ctx), thread, answer, seen)
 
     async def pending_confirmation(self, ctx: Context, conversation: str) -> ConfirmationRequest | None:
         """The confirmation this conversation is waiting for, if any."""
         if self.graph is None:
             return None
-        pending = await self._pending(thread_id(ctx, conversation))
+        pending, _ = await self._snapshot(thread_id(ctx, conversation))
         return await self._confirmation(ctx, pending) if pending else None
 
     async def _with_facts(self, ctx: Context) -> Context:
@@ -123,13 +122,20 @@ class ConversationService:
     def _config(self, thread: str) -> RunnableConfig:
         return {"configurable": {"thread_id": thread}, "recursion_limit": 25}
 
-    async def _pending(self, thread: str) -> dict[str, Any] | None:
+    async def _snapshot(self, thread: str) -> tuple[dict[str, Any] | None, set[str]]:
+        """The pending confirmation of a thread (if any) and the ids of its messages, in one read."""
         assert self.graph is not None
         snapshot = await self.graph.aget_state(self._config(thread))
-        for pending in snapshot.interrupts:
-            if isinstance(pending.value, dict) and pending.value.get("kind") == "confirm_booking":
-                return pending.value
-        return None
+        pending = next(
+            (
+                i.value
+                for i in snapshot.interrupts
+                if isinstance(i.value, dict) and i.value.get("kind") == "confirm_booking"
+            ),
+            None,
+        )
+        messages = snapshot.values.get("messages", []) if snapshot.values else []
+        return pending, {message.id for message in messages if message.id}
 
     async def _confirmation(self, ctx: Context, pending: dict[str, Any]) -> ConfirmationRequest | None:
         try:
@@ -143,17 +149,12 @@ class ConversationService:
         except DomainError:
             return None
 
-    async def _messages(self, thread: str) -> list[AnyMessage]:
-        assert self.graph is not None
-        snapshot = await self.graph.aget_state(self._config(thread))
-        return list(snapshot.values.get("messages", [])) if snapshot.values else []
-
-    async def _run(self, ctx: Context, thread: str, graph_input: Any) -> AgentReply:
+    async def _run(self, ctx: Context, thread: str, graph_input: Any, before: set[str]) -> AgentReply:
         assert self.graph is not None
         config = self._config(thread)
-        before = {message.id for message in await self._messages(thread)}
         try:
-            result = await self.graph.ainvoke(graph_input, config, context=ctx)
+            # One checkpoint write per turn ("exit"): a turn that crashes midway is simply not remembered.
+            result = await self.graph.ainvoke(graph_input, config, context=ctx, durability="exit")
         except MODEL_FAULTS as error:
             error_id = uuid.uuid4().hex[:12]
             log.warning("model fault %s in tenant %s: %s", error_id, ctx.tenant_id, type(error).__name__)
@@ -161,18 +162,18 @@ class ConversationService:
             return AgentReply(text=f"{model_fault_message(error)} (error id {error_id})", error_id=error_id)
         return await self._reply(ctx, thread, result, before)
 
-    async def _forget_turn(self, thread: str, before: set[str | None]) -> None:
+    async def _forget_turn(self, thread: str, before: set[str]) -> None:
         """Remove what a failed turn added, so the conversation continues as if it had not happened."""
         assert self.graph is not None
-        added = [m for m in await self._messages(thread) if m.id not in before and m.id]
+        snapshot = await self.graph.aget_state(self._config(thread))
+        messages = snapshot.values.get("messages", []) if snapshot.values else []
+        added = [m for m in messages if m.id and m.id not in before]
         if added:
             await self.graph.aupdate_state(
                 self._config(thread), {"messages": [RemoveMessage(id=m.id) for m in added if m.id]}
             )
 
-    async def _reply(
-        self, ctx: Context, thread: str, result: dict[str, Any], before: set[str | None]
-    ) -> AgentReply:
+    async def _reply(self, ctx: Context, thread: str, result: dict[str, Any], before: set[str]) -> AgentReply:
         interrupts = result.get("__interrupt__") or []
         pending = next((i.value for i in interrupts if isinstance(i.value, dict)), None)
         messages: list[AnyMessage] = list(result.get("messages", []))

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.context import Context
 from prompts import render_prompt
 from storage.models import Booking, Itinerary
-from storage.preferences import personal_preferences, tenant_preferences
-from storage.trips import travel_history
+from storage.profiles import traveller_profile
 
 
 def _lines(values: dict[str, object]) -> str:
@@ -26,12 +25,12 @@ def _lines(values: dict[str, object]) -> str:
 
 async def load_facts(session: AsyncSession, *, ctx: Context, now: dt.datetime) -> str:
     """Everything the model should know about this company and traveller, rendered once per turn."""
-    history = await travel_history(session, user_id=ctx.user_id, limit=5)
+    profile = await traveller_profile(session, user_id=ctx.user_id)
     trips = (
         "\n".join(
             f"- {trip.destination}, {trip.start_date:%d %b %Y}–{trip.end_date:%d %b %Y}"
             + (f", spent {trip.total_spend:,.2f}" if trip.total_spend is not None else "")
-            for trip in history
+            for trip in profile.recent_trips
         )
         or "- none yet"
     )
@@ -42,8 +41,8 @@ async def load_facts(session: AsyncSession, *, ctx: Context, now: dt.datetime) -
         timezone=ctx.timezone,
         traveller=ctx.display_name or "the traveller",
         role=ctx.role,
-        policy=_lines(await tenant_preferences(session)),
-        personal=_lines(await personal_preferences(session, user_id=ctx.user_id)),
+        policy=_lines(profile.company),
+        personal=_lines(profile.personal),
         history=trips,
     )
 

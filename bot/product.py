@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from agent.checkpoints import checkpoint_saver
 from agent.commands import CommandRunner
@@ -19,6 +21,8 @@ from bot.runtime import Endpoints
 from storage.database import Database
 from storage.models import BookingReminder
 from storage.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,7 +53,13 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
             return  # the worker's sweeper enqueues due reminders from the database anyway
         from bot.reminder_queue import enqueue_reminders
 
-        await enqueue_reminders(endpoints.redis_url, reminders)
+        try:
+            await enqueue_reminders(endpoints.redis_url, reminders)
+        except (RedisError, OSError) as error:
+            # The booking is committed; the worker's sweeper finds these reminders within a minute.
+            log.warning(
+                "reminders not enqueued now (%s); the sweeper will pick them up", type(error).__name__
+            )
 
     services = AgentServices(db=db, reminders_scheduled=reminders_scheduled)
     try:

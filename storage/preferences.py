@@ -195,8 +195,12 @@ def personal_preference_spec(key: str) -> PreferenceSpec:
 async def tenant_preferences(session: AsyncSession) -> dict[str, Any]:
     """Every tenant preference: the stored value, or the default where none is stored."""
     rows = await session.execute(select(TenantPreference.preference_key, TenantPreference.preference_value))
-    stored: dict[str, Any] = {key: value for key, value in rows}
-    return {key: stored.get(key, spec.default) for key, spec in TENANT_PREFERENCES.items()}
+    return with_defaults(TENANT_PREFERENCES, {key: value for key, value in rows})
+
+
+def with_defaults(registry: Mapping[str, PreferenceSpec], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Every key of a registry: the stored value, or its default."""
+    return {key: stored.get(key, spec.default) for key, spec in registry.items()}
 
 
 async def set_tenant_preference(session: AsyncSession, *, actor: Actor, key: str, value: Any) -> Any:
@@ -237,8 +241,7 @@ async def unset_tenant_preference(session: AsyncSession, *, actor: Actor, key: s
 
 async def personal_preferences(session: AsyncSession, *, user_id: uuid.UUID) -> dict[str, Any]:
     user = await session.get(TenantUser, (current_tenant(session), user_id))
-    stored: dict[str, Any] = dict(user.preferences) if user else {}
-    return {key: stored.get(key, spec.default) for key, spec in PERSONAL_PREFERENCES.items()}
+    return with_defaults(PERSONAL_PREFERENCES, user.preferences if user else {})
 
 
 async def set_personal_preference(

@@ -1,0 +1,58 @@
+"""A traveller's profile in one round trip: company preferences, own preferences and recent trips."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.preferences import PERSONAL_PREFERENCES, TENANT_PREFERENCES, with_defaults
+
+# One statement instead of three: this runs on every conversation turn.
+_PROFILE = text(
+    """
+    SELECT
+      (SELECT coalesce(jsonb_object_agg(p.preference_key, p.preference_value), '{}') FROM tenant_preferences p),
+      (SELECT u.preferences FROM users.tenant_users u WHERE u.user_id = :user_id),
+      (SELECT coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.start_date DESC), '[]') FROM (
+          SELECT destination, start_date, end_date, total_spend FROM user_travel_history
+          WHERE user_id = :user_id ORDER BY start_date DESC LIMIT :trips) h)
+    """
+)
+
+
+@dataclass(frozen=True)
+class PastTrip:
+    destination: str
+    start_date: dt.date
+    end_date: dt.date
+    total_spend: Decimal | None
+
+
+@dataclass(frozen=True)
+class TravellerProfile:
+    company: dict[str, Any]
+    personal: dict[str, Any]
+    recent_trips: list[PastTrip]
+
+
+async def traveller_profile(session: AsyncSession, *, user_id: uuid.UUID, trips: int = 5) -> TravellerProfile:
+    company, personal, history = (await session.execute(_PROFILE, {"user_id": user_id, "trips": trips})).one()
+    return TravellerProfile(
+        company=with_defaults(TENANT_PREFERENCES, company),
+        personal=with_defaults(PERSONAL_PREFERENCES, personal or {}),
+        recent_trips=[
+            PastTrip(
+                trip["destination"],
+                dt.date.fromisoformat(trip["start_date"]),
+                dt.date.fromisoformat(trip["end_date"]),
+                Decimal(str(trip["total_spend"])) if trip["total_spend"] is not None else None,
+            )
+            for trip in history
+        ],
+    )
