@@ -16,7 +16,9 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """The process configuration. Field names map to the environment variables in `.env.example`."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     # Storage. Unset URLs mean "start the embedded servers under TRAVELMATE_DATA_DIR".
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
