@@ -30,6 +30,8 @@ user_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
+invite_app = typer.Typer(help="Invites that link a Telegram account to a user.", no_args_is_help=True)
+app.add_typer(invite_app, name="invite")
 
 out = Console()
 err = Console(stderr=True)
@@ -156,6 +158,24 @@ def user_add(
     out.print(
         f"[green]Added {user.role}[/green] {user.display_name} to {found.name}  [dim]{user.user_id}[/dim]"
     )
+
+
+@invite_app.command("create")
+def invite_create(
+    tenant: TenantOption,
+    email: Annotated[str, typer.Option("--email", "-e", help="Email of the user to link.")],
+    days: Annotated[int, typer.Option(min=1, max=30, help="Days until the code expires.")] = 7,
+) -> None:
+    """Create a one-time code that links a Telegram account to a user (stored only as a hash)."""
+    import datetime as dt
+
+    found, user, code = with_databases(
+        lambda app_db, owner_db: operations.invite_traveller(
+            app_db, owner_db, tenant=tenant, email=email, days=days, now=dt.datetime.now(dt.UTC)
+        )
+    )
+    out.print(f"Invite for {user.display_name} ({found.name}), valid {days} days, usable once:")
+    out.print(f"  In Telegram, open t.me/<your bot>?start={code}  or send  /start {code}")
 
 
 def quiet_console_logging() -> None:

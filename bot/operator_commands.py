@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -10,8 +11,9 @@ from sqlalchemy import func, select
 from storage.audit import OPERATOR
 from storage.database import Database
 from storage.errors import Conflict, NotFound
+from storage.identities import create_invite
 from storage.models import Tenant, TenantUser
-from storage.tenants import add_user, create_tenant, list_tenants
+from storage.tenants import add_user, create_tenant, find_user_by_email, list_tenants
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,20 @@ async def add_tenant_user(
             session, actor=OPERATOR, display_name=name, email=email, role=role, timezone=timezone
         )
     return found, user
+
+
+async def invite_traveller(
+    app: Database, owner: Database, *, tenant: str, email: str, days: int, now: dt.datetime
+) -> tuple[Tenant, TenantUser, str]:
+    """A one-time Telegram link code for an existing user of a tenant."""
+    found = await find_tenant(owner, tenant)
+    async with app.tenant(found.id) as session:
+        user = await find_user_by_email(session, email=email)
+        if user is None:
+            raise NotFound(
+                f"No user with the email {email} in {found.name}; add them with `travelmate user add`."
+            )
+        code = await create_invite(
+            session, actor=OPERATOR, user_id=user.user_id, now=now, ttl=dt.timedelta(days=days)
+        )
+    return found, user, code
