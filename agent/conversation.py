@@ -23,6 +23,7 @@ from agent.facts import load_facts
 from agent.model import MODEL_NOT_CONFIGURED
 from agent.replies import AgentReply, ConfirmationRequest
 from agent.tools import AgentServices, Decision
+from storage.conversations import note_turn
 from storage.errors import DomainError, Forbidden, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,9 @@ class ConversationService:
             return AgentReply.say(MODEL_NOT_CONFIGURED)
         thread = thread_id(ctx, conversation)
         async with self._lock(thread):
-            turn, (pending, seen) = await asyncio.gather(self._with_facts(ctx), self._snapshot(thread))
+            turn, (pending, seen) = await asyncio.gather(
+                self._with_facts(ctx, thread), self._snapshot(thread)
+            )
             if pending is not None:
                 # The traveller wrote instead of answering: the open request lapses, nothing is booked.
                 lapsed: Command[Any] = Command(resume=Decision(approved=False, superseded=True).model_dump())
@@ -106,7 +109,7 @@ class ConversationService:
             if pending.get("requested_by") != str(ctx.user_id):
                 raise Forbidden("Only the traveller who asked for this booking can confirm or cancel it.")
             answer: Command[Any] = Command(resume=decision.model_dump(mode="json"))
-            return await self._run(await self._with_facts(ctx), thread, answer, seen)
+            return await self._run(await self._with_facts(ctx, thread), thread, answer, seen)
 
     async def pending_confirmation(self, ctx: Context, conversation: str) -> ConfirmationRequest | None:
         """The confirmation this conversation is waiting for, if any."""
@@ -115,8 +118,10 @@ class ConversationService:
         pending, _ = await self._snapshot(thread_id(ctx, conversation))
         return await self._confirmation(ctx, pending) if pending else None
 
-    async def _with_facts(self, ctx: Context) -> Context:
+    async def _with_facts(self, ctx: Context, thread: str) -> Context:
+        """The turn's context with the traveller's facts; the turn is noted for export and retention."""
         async with self.services.db.tenant(ctx.tenant_id) as session:
+            await note_turn(session, thread_id=thread, user_id=ctx.user_id, channel=ctx.channel)
             return ctx.with_facts(await load_facts(session, ctx=ctx, now=self.services.clock()))
 
     def _config(self, thread: str) -> RunnableConfig:

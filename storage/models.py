@@ -266,3 +266,16 @@ class ProcessedEvent(Base):
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
+class ConversationThread(Base):
+    """One user's part in one checkpoint thread (`{tenant}:{channel}:{conversation}`)."""
+
+    __tablename__ = "conversations"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    thread_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    last_active_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
