@@ -1,0 +1,1 @@
+"""The Telegram channel: webhook or polling, invite linking, inline-keyboard confirmations, HTML replies."""

@@ -1,0 +1,144 @@
+"""Confirm / Cancel presses and out-of-policy justifications, carried to the paused booking."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import CallbackQuery, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from agent.context import Context
+from agent.tools import Decision
+from bot.product import Product
+from bot.telegram.delivery import ChatTarget, send_reply, send_text, typing
+from bot.telegram.identity import TravelCallbackContext
+from bot.telegram.keyboards import ConfirmationPress, justification_prompt
+from bot.telegram.rendering import mention
+
+log = logging.getLogger(__name__)
+
+NOT_YOURS = "Only the traveller who asked for this booking can confirm or cancel it."
+ALREADY_ANSWERED = "This booking was already answered."
+JUSTIFICATION_LIMIT = 1000
+_WAITING = "awaiting_justification"
+_DECLINE = {"cancel", "/cancel", "no", "stop"}
+
+
+@dataclass(frozen=True)
+class AwaitedJustification:
+    itinerary_id: uuid.UUID
+    prompt_message_id: int
+
+
+def _waiting(context: TravelCallbackContext) -> dict[int, AwaitedJustification]:
+    chat_data: dict[Any, Any] | None = context.chat_data
+    if chat_data is None:
+        return {}
+    waiting: dict[int, AwaitedJustification] = chat_data.setdefault(_WAITING, {})
+    return waiting
+
+
+async def remove_keyboard(query: CallbackQuery) -> None:
+    """Take the buttons off the message; a second removal ("message is not modified") is harmless."""
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as error:
+        log.debug("keyboard already removed: %s", error)
+
+
+class Confirmations:
+    """Only the requester's press counts; the keyboard goes after use; a second press books nothing."""
+
+    def __init__(self, product: Product) -> None:
+        self.product = product
+
+    async def on_press(self, update: Update, context: TravelCallbackContext) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        press = ConfirmationPress.parse(query.data)
+        if press is None or query.message is None:
+            await query.answer()
+            return
+        if query.from_user.id != press.requester_telegram_id:
+            await query.answer(NOT_YOURS, show_alert=True)
+            return
+        ctx = context.require_traveller()
+        chat_id = query.message.chat.id
+        conversation = str(chat_id)
+        pending = await self.product.conversation.pending_confirmation(ctx, conversation)
+        if pending is None or pending.itinerary_id != press.itinerary_id:
+            await query.answer(ALREADY_ANSWERED)
+            await remove_keyboard(query)
+            return
+        await remove_keyboard(query)
+        target = ChatTarget(chat_id)
+        if press.approved and pending.needs_justification:
+            await query.answer()
+            prompt = await context.bot.send_message(
+                chat_id,
+                f"{mention(ctx.display_name or query.from_user.full_name, query.from_user.id)}, this trip is "
+                "out of policy. <b>Reply with a short justification</b> to book it, or reply "
+                "<code>cancel</code>.",
+                parse_mode=ParseMode.HTML,
+                reply_markup=justification_prompt(),
+            )
+            _waiting(context)[query.from_user.id] = AwaitedJustification(
+                press.itinerary_id, prompt.message_id
+            )
+            return
+        await query.answer("Booking…" if press.approved else "Cancelled.")
+        await self._resume(
+            context, ctx, target, Decision(approved=press.approved), press.itinerary_id, query.from_user.id
+        )
+
+    async def take_justification(
+        self, update: Update, context: TravelCallbackContext, ctx: Context, text: str
+    ) -> bool:
+        """If this message answers a justification prompt, carry it to the booking; True when it did."""
+        message = update.message
+        if message is None or message.from_user is None:
+            return False
+        waiting = _waiting(context)
+        awaited = waiting.get(message.from_user.id)
+        if awaited is None:
+            return False
+        replied = message.reply_to_message
+        if message.chat.type != "private" and (
+            replied is None or replied.message_id != awaited.prompt_message_id
+        ):
+            return False  # in groups only a reply to the prompt is the justification
+        target = ChatTarget.of(message)
+        if not text.strip() or len(text) > JUSTIFICATION_LIMIT:
+            await send_text(
+                context.bot,
+                target,
+                f"Please reply with a justification of 1 to {JUSTIFICATION_LIMIT:,} characters, or reply cancel.",
+            )
+            return True
+        del waiting[message.from_user.id]
+        if text.strip().lower() in _DECLINE:
+            decision = Decision(approved=False)
+        else:
+            decision = Decision(approved=True, justification=text.strip())
+        await self._resume(context, ctx, target, decision, awaited.itinerary_id, message.from_user.id)
+        return True
+
+    async def _resume(
+        self,
+        context: TravelCallbackContext,
+        ctx: Context,
+        target: ChatTarget,
+        decision: Decision,
+        itinerary_id: uuid.UUID,
+        telegram_user_id: int,
+    ) -> None:
+        async with typing(context.bot, target):
+            reply = await self.product.conversation.resume(
+                ctx, str(target.chat_id), decision, itinerary_id=itinerary_id
+            )
+        await send_reply(context.bot, target, reply, requester_telegram_id=telegram_user_id)

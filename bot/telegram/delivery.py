@@ -1,0 +1,126 @@
+"""Sending a turn's reply to a Telegram chat: HTML messages, charts as photos, a keyboard to confirm."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameters
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import TelegramError
+
+from agent.replies import AgentReply, Attachment
+from bot.telegram.keyboards import confirmation_keyboard
+from bot.telegram.rendering import confirmation_lines, escape, pack_messages, reply_lines, text_lines
+
+log = logging.getLogger(__name__)
+
+TYPING_EVERY = 4.0  # seconds; Telegram shows "typing…" for about five after each action
+CAPTION_LIMIT = 1024
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+class ChatTarget:
+    """Where replies go: the chat, its forum topic if any, and (in groups) the message answered."""
+
+    def __init__(self, chat_id: int, *, thread_id: int | None = None, reply_to: int | None = None) -> None:
+        self.chat_id = chat_id
+        self.thread_id = thread_id
+        self.reply_to = reply_to
+
+    @classmethod
+    def of(cls, message: Message) -> ChatTarget:
+        in_group = message.chat.type != "private"
+        return cls(
+            message.chat.id,
+            thread_id=message.message_thread_id if message.is_topic_message else None,
+            reply_to=message.message_id if in_group else None,
+        )
+
+    def reply_parameters(self) -> ReplyParameters | None:
+        if self.reply_to is None:
+            return None
+        return ReplyParameters(message_id=self.reply_to, allow_sending_without_reply=True)
+
+
+async def send_html(bot: Bot, target: ChatTarget, lines: list[str]) -> list[Message]:
+    """Send HTML lines as one or more messages (each within Telegram's 4096-character limit)."""
+    sent = []
+    for index, text in enumerate(pack_messages(lines)):
+        sent.append(
+            await bot.send_message(
+                target.chat_id,
+                text,
+                parse_mode=ParseMode.HTML,
+                message_thread_id=target.thread_id,
+                reply_parameters=target.reply_parameters() if index == 0 else None,
+                link_preview_options=_NO_PREVIEW,
+            )
+        )
+    return sent
+
+
+async def send_text(bot: Bot, target: ChatTarget, text: str) -> list[Message]:
+    return await send_html(bot, target, text_lines(text))
+
+
+async def send_attachment(bot: Bot, target: ChatTarget, attachment: Attachment) -> Message:
+    upload = InputFile(attachment.content, filename=attachment.filename)
+    caption = escape(attachment.title)[:CAPTION_LIMIT] or None
+    if attachment.mime_type.startswith("image/"):
+        return await bot.send_photo(
+            target.chat_id,
+            upload,
+            caption=caption,
+            parse_mode=ParseMode.HTML,
+            message_thread_id=target.thread_id,
+        )
+    return await bot.send_document(
+        target.chat_id, upload, caption=caption, parse_mode=ParseMode.HTML, message_thread_id=target.thread_id
+    )
+
+
+async def send_reply(bot: Bot, target: ChatTarget, reply: AgentReply, *, requester_telegram_id: int) -> None:
+    """Render one AgentReply: text and cards, then attachments, then the confirmation with its buttons."""
+    await send_html(bot, target, reply_lines(reply))
+    for attachment in reply.attachments:
+        await send_attachment(bot, target, attachment)
+    request = reply.confirmation
+    if request is None:
+        return
+    *leading, last = pack_messages(confirmation_lines(request))
+    for text in leading:
+        await send_html(bot, ChatTarget(target.chat_id, thread_id=target.thread_id), [text])
+    await bot.send_message(
+        target.chat_id,
+        last,
+        parse_mode=ParseMode.HTML,
+        message_thread_id=target.thread_id,
+        reply_markup=confirmation_keyboard(request.itinerary_id, requester_telegram_id),
+        link_preview_options=_NO_PREVIEW,
+    )
+
+
+@contextlib.asynccontextmanager
+async def typing(bot: Bot, target: ChatTarget) -> AsyncIterator[None]:
+    """Show "typing…" while the model works, repeated so that a long turn keeps showing it."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(
+                    target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id
+                )
+            except TelegramError as error:  # cosmetic: a failed typing action must not fail the turn
+                log.debug("typing action failed in chat %s: %s", target.chat_id, error)
+            await asyncio.sleep(TYPING_EVERY)
+
+    task = asyncio.create_task(keep_typing(), name=f"typing:{target.chat_id}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,97 @@
+"""Messages and commands from linked travellers: one conversation per chat, replies in Telegram HTML."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from telegram import Message, Update
+from telegram.error import TelegramError
+
+from bot.product import Product
+from bot.telegram.addressing import (
+    addresses_bot,
+    command_for_bot,
+    is_private,
+    replies_to_bot,
+    without_mention,
+)
+from bot.telegram.confirmations import Confirmations
+from bot.telegram.delivery import ChatTarget, send_reply, send_text, typing
+from bot.telegram.identity import TravelCallbackContext
+from storage.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+NOT_TEXT = "I can read text messages only. Tell me about your trip in words, or send /help."
+
+
+def conversation_id(message: Message) -> str:
+    """Each chat is one conversation (the server adds tenant and channel to the thread id)."""
+    return str(message.chat.id)
+
+
+class TravelChat:
+    """Free text goes to the conversation service, commands to the shared command runner."""
+
+    def __init__(self, product: Product, confirmations: Confirmations) -> None:
+        self.product = product
+        self.confirmations = confirmations
+
+    async def on_text(self, update: Update, context: TravelCallbackContext) -> None:
+        message = update.message
+        if message is None or message.from_user is None:
+            return
+        if not (is_private(message) or addresses_bot(update, context.bot)):
+            return  # group chatter not meant for the bot
+        ctx = context.require_traveller()
+        target = ChatTarget.of(message)
+        text = without_mention(message, context.bot)
+        if await self.confirmations.take_justification(update, context, ctx, text):
+            return
+        async with typing(context.bot, target):
+            reply = await self.product.conversation.handle_message(ctx, conversation_id(message), text)
+        await send_reply(context.bot, target, reply, requester_telegram_id=message.from_user.id)
+
+    async def on_command(self, update: Update, context: TravelCallbackContext) -> None:
+        """/help, /trips, /drafts, /bookings, /spend, /prefs (and /prefs set for admins), /me, unknown ones."""
+        message = update.message
+        if message is None or message.from_user is None or not message.text:
+            return
+        if not command_for_bot(message, context.bot):
+            return  # `/cmd@otherbot` in a group
+        ctx = context.require_traveller()
+        target = ChatTarget.of(message)
+        async with typing(context.bot, target):
+            reply = await self.product.commands.run(ctx, message.text)
+        await send_reply(context.bot, target, reply, requester_telegram_id=message.from_user.id)
+
+    async def on_other(self, update: Update, context: TravelCallbackContext) -> None:
+        """Photos, stickers, voice: said once, clearly, in private chats or when addressed."""
+        message = update.message
+        if message is None or not (is_private(message) or replies_to_bot(message, context.bot)):
+            return
+        await send_text(context.bot, ChatTarget.of(message), NOT_TEXT)
+
+
+class ErrorReporter:
+    """PTB's error handler: log first (with an error id), then tell the user in one sentence."""
+
+    async def __call__(self, update: object, context: TravelCallbackContext) -> None:
+        error = context.error
+        update_id = update.update_id if isinstance(update, Update) else None
+        if isinstance(error, DomainError):
+            log.info("telegram update %s refused: %s", update_id, error.kind)
+            text = error.message
+        else:
+            error_id = uuid.uuid4().hex[:12]
+            log.error("telegram update %s failed, error id %s", update_id, error_id, exc_info=error)
+            text = (
+                f"Sorry, something went wrong on my side (error id {error_id}). Please try again in a moment."
+            )
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        try:
+            await context.bot.send_message(update.effective_chat.id, text)
+        except TelegramError as send_error:
+            log.warning("could not tell chat %s about error: %s", update.effective_chat.id, send_error)

@@ -1,0 +1,153 @@
+"""The Telegram channel in `travelmate serve`: webhook route or polling, handlers, and the command menu."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.product import Product
+from bot.runtime import SetupError
+from bot.server import ChannelMount
+from bot.telegram.confirmations import Confirmations
+from bot.telegram.dedupe import DuplicateUpdates
+from bot.telegram.flood import FloodControl
+from bot.telegram.handlers import ErrorReporter, TravelChat
+from bot.telegram.identity import IdentityHook, TravelCallbackContext
+from bot.telegram.keyboards import CALLBACK_PATTERN
+from bot.telegram.linking import Linking
+from bot.telegram.ordering import ChatOrderedUpdates
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name, not a secret)
+ALLOWED_UPDATES = ["message", "callback_query"]
+MENU = [
+    BotCommand("start", "link your account or say hello"),
+    BotCommand("help", "what I can do"),
+    BotCommand("trips", "your upcoming confirmed trips"),
+    BotCommand("drafts", "your draft itineraries"),
+    BotCommand("bookings", "your bookings"),
+    BotCommand("spend", "your travel spend, e.g. /spend last quarter"),
+    BotCommand("prefs", "travel policy and your preferences"),
+    BotCommand("unlink", "unlink this Telegram account"),
+]
+RUNNER_COMMANDS = ["help", "trips", "drafts", "bookings", "spend", "prefs", "policy", "me"]
+
+TelegramApplication = Application[Any, TravelCallbackContext, Any, Any, Any, Any]
+
+
+def build_application(product: Product, *, polling: bool) -> TelegramApplication:
+    """PTB's Application pointed at TELEGRAM_API_URL, with every handler of the channel."""
+    settings = product.settings
+    if settings.telegram_bot_token is None:
+        raise SetupError("TELEGRAM_BOT_TOKEN is not set.")
+    api = settings.telegram_api_url.rstrip("/")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(ContextTypes(context=TravelCallbackContext))
+        .concurrent_updates(ChatOrderedUpdates())
+        .rate_limiter(FloodControl())
+    )
+    if not polling:
+        builder = builder.updater(None)
+    application: TelegramApplication = builder.build()
+
+    confirmations = Confirmations(product)
+    chat = TravelChat(product, confirmations)
+    linking = Linking(product)
+    application.add_handler(TypeHandler(Update, DuplicateUpdates(product.db)), group=-2)
+    application.add_handler(TypeHandler(Update, IdentityHook(product.db)), group=-1)
+    application.add_handlers(
+        [
+            CommandHandler("start", linking.on_start),
+            CommandHandler("unlink", linking.on_unlink),
+            CommandHandler(RUNNER_COMMANDS, chat.on_command),
+            CallbackQueryHandler(confirmations.on_press, pattern=CALLBACK_PATTERN),
+            MessageHandler(filters.COMMAND, chat.on_command),
+            MessageHandler(filters.TEXT, chat.on_text),
+            MessageHandler(filters.ALL, chat.on_other),
+        ]
+    )
+    application.add_error_handler(ErrorReporter())
+    return application
+
+
+def telegram_mount(product: Product) -> ChannelMount:
+    """Webhook mode when TELEGRAM_WEBHOOK_URL is set (the secret is then required), polling otherwise."""
+    settings = product.settings
+    webhook_url = settings.telegram_webhook_url
+    secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
+    if webhook_url and not secret:
+        raise SetupError(
+            "TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not: the webhook needs a secret."
+        )
+    application = build_application(product, polling=not webhook_url)
+    product.extras["telegram"] = application
+
+    async def webhook(request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            return Response(status_code=403)
+        try:
+            payload = await request.json()
+            if not isinstance(payload, dict):
+                raise ValueError("the update is not a JSON object")
+            update = Update.de_json(payload, application.bot)
+        except (ValueError, TypeError, KeyError, json.JSONDecodeError) as error:
+            log.warning("unreadable telegram update: %s", type(error).__name__)
+            return Response(status_code=400)
+        if not application.running:
+            return Response(status_code=503)  # Telegram delivers it again later
+        # Answer at once; the update is handled in the background so Telegram does not redeliver.
+        await application.update_queue.put(update)
+        return Response(status_code=200)
+
+    async def startup() -> None:
+        # The shape of PTB's customwebhookbot/starlettebot.py: initialize, start, ..., stop, shutdown.
+        await application.initialize()
+        await application.bot.set_my_commands(MENU)
+        if webhook_url:
+            await application.bot.set_webhook(
+                webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            )
+        elif application.updater is not None:
+            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        await application.start()
+        log.info(
+            "telegram bot @%s ready (%s)", application.bot.username, "webhook" if webhook_url else "polling"
+        )
+
+    async def shutdown() -> None:
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+
+    return ChannelMount(
+        name="telegram",
+        routes=[Route(WEBHOOK_PATH, webhook, methods=["POST"])],
+        startup=startup,
+        shutdown=shutdown,
+    )
