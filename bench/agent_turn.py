@@ -13,7 +13,6 @@ import asyncio
 import datetime as dt
 import itertools
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -21,26 +20,24 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from langchain.agents import create_agent
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain.agents import create_agent  # noqa: E402
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun  # noqa: E402
-from langchain_core.language_models import BaseChatModel  # noqa: E402
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage  # noqa: E402
-from langchain_core.outputs import ChatGeneration, ChatResult  # noqa: E402
-from langchain_core.tools import tool  # noqa: E402
-from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
-
-from agent.checkpoints import checkpoint_saver  # noqa: E402
-from agent.context import Context  # noqa: E402
-from agent.conversation import ConversationService  # noqa: E402
-from agent.graph import build_graph  # noqa: E402
-from agent.tools import AgentServices  # noqa: E402
-from bot.runtime import Endpoints, migrate  # noqa: E402
-from storage.audit import OPERATOR  # noqa: E402
-from storage.database import Database  # noqa: E402
-from storage.embedded import start_embedded  # noqa: E402
-from storage.tenants import add_user, create_tenant  # noqa: E402
+from agent.checkpoints import checkpoint_saver
+from agent.context import Context
+from agent.conversation import ConversationService
+from agent.graph import build_graph
+from agent.tools import AgentServices
+from bot.runtime import Endpoints, migrate
+from storage.audit import OPERATOR
+from storage.database import Database
+from storage.embedded import start_embedded
+from storage.tenants import add_user, create_tenant
 
 
 class InstantModel(BaseChatModel):
@@ -53,17 +50,30 @@ class InstantModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "instant"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
-        last = next((m for m in reversed(messages) if not m.type == "system"), messages[-1])
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        last = next((m for m in reversed(messages) if m.type != "system"), messages[-1])
         if isinstance(last, ToolMessage):
             reply = AIMessage(content="You have no trips yet. Where would you like to go?")
         else:
-            reply = AIMessage(content="", tool_calls=[{"name": "list_itineraries", "args": {}, "id": f"c{uuid.uuid4().hex[:8]}"}])
+            reply = AIMessage(
+                content="",
+                tool_calls=[{"name": "list_itineraries", "args": {}, "id": f"c{uuid.uuid4().hex[:8]}"}],
+            )
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
-    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         return self._generate(messages, stop)
 
 
@@ -78,7 +88,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(turn: Callable[[int], Awaitable[None]], *, turns: int, concurrency: int) -> tuple[list[float], float]:
+async def measure(
+    turn: Callable[[int], Awaitable[None]], *, turns: int, concurrency: int
+) -> tuple[list[float], float]:
     """Latencies (ms) of `turns` turns run `concurrency` at a time, and turns per second."""
     latencies: list[float] = []
     counter = itertools.count()
@@ -96,7 +108,9 @@ async def measure(turn: Callable[[int], Awaitable[None]], *, turns: int, concurr
     return latencies, turns / (time.perf_counter() - started)
 
 
-async def conversation_growth(turn: Callable[[str, int], Awaitable[None]], *, length: int = 50) -> tuple[float, float]:
+async def conversation_growth(
+    turn: Callable[[str, int], Awaitable[None]], *, length: int = 50
+) -> tuple[float, float]:
     """Median latency of turns 1-5 and 46-50 of one long conversation, sequentially."""
     thread = f"long-{uuid.uuid4().hex[:8]}"
     timings = []
@@ -107,9 +121,13 @@ async def conversation_growth(turn: Callable[[str, int], Awaitable[None]], *, le
     return statistics.median(timings[:5]), statistics.median(timings[-5:])
 
 
-async def main(turns: int, concurrency: int) -> None:
+def throwaway_data_dir() -> Path:
     data_dir = Path(tempfile.mkdtemp(prefix="travelmate-bench-"))
-    data_dir.chmod(0o755)
+    data_dir.chmod(0o755)  # the embedded PostgreSQL runs as its own system user under root
+    return data_dir
+
+
+async def main(data_dir: Path, turns: int, concurrency: int) -> None:
     print(f"Starting embedded PostgreSQL in {data_dir} ...", flush=True)
     urls = start_embedded(data_dir, redis=False)
     migrate(Endpoints(urls.app_database_url, urls.owner_database_url, "", embedded=True))
@@ -117,31 +135,48 @@ async def main(turns: int, concurrency: int) -> None:
     tenant_id = uuid.uuid4()
     async with db.tenant(tenant_id) as session:
         await create_tenant(session, name="Bench Travel", actor=OPERATOR)
-        user = await add_user(session, actor=OPERATOR, display_name="Bench Traveller", timezone="Europe/Berlin")
-    ctx = Context(tenant_id=tenant_id, user_id=user.user_id, role="traveler", channel="console", timezone="Europe/Berlin",
-                  locale="en", display_name="Bench Traveller")
+        user = await add_user(
+            session, actor=OPERATOR, display_name="Bench Traveller", timezone="Europe/Berlin"
+        )
+    ctx = Context(
+        tenant_id=tenant_id,
+        user_id=user.user_id,
+        role="traveler",
+        channel="console",
+        timezone="Europe/Berlin",
+        locale="en",
+        display_name="Bench Traveller",
+    )
     model = InstantModel()
     services = AgentServices(db=db, clock=lambda: dt.datetime.now(dt.UTC))
     bare = create_agent(model, tools=[bare_list_itineraries], checkpointer=InMemorySaver())
 
     async with checkpoint_saver(urls.app_database_url, max_size=concurrency) as saver:
-        service = ConversationService(services=services, graph=build_graph(model=model, services=services, checkpointer=saver))
+        service = ConversationService(
+            services=services, graph=build_graph(model=model, services=services, checkpointer=saver)
+        )
 
         async def full_turn(n: int, thread: str | None = None) -> None:
             reply = await service.handle_message(ctx, thread or f"t{n}", "What trips do I have?")
             assert reply.text.startswith("You have no trips"), reply.text
 
         async def bare_turn(n: int, thread: str | None = None) -> None:
-            result = await bare.ainvoke({"messages": [("user", "What trips do I have?")]},
-                                        {"configurable": {"thread_id": thread or f"b{n}"}})
+            result = await bare.ainvoke(
+                {"messages": [("user", "What trips do I have?")]},
+                {"configurable": {"thread_id": thread or f"b{n}"}},
+            )
             assert result["messages"][-1].content.startswith("You have no trips")
 
         for warm in (full_turn, bare_turn):  # warm both paths (imports, pools, plans)
             await measure(warm, turns=concurrency, concurrency=concurrency)
         rounds = []
         for _ in range(3):  # alternate A and B to cancel drift
-            rounds.append((await measure(full_turn, turns=turns, concurrency=concurrency),
-                           await measure(bare_turn, turns=turns, concurrency=concurrency)))
+            rounds.append(
+                (
+                    await measure(full_turn, turns=turns, concurrency=concurrency),
+                    await measure(bare_turn, turns=turns, concurrency=concurrency),
+                )
+            )
         full_lat = [x for (lat, _), _b in rounds for x in lat]
         bare_lat = [x for _f, (lat, _) in rounds for x in lat]
         full_tps = statistics.median(tps for (_, tps), _b in rounds)
@@ -149,20 +184,32 @@ async def main(turns: int, concurrency: int) -> None:
         first, fiftieth = await conversation_growth(lambda thread, n: full_turn(n, thread))
     await db.dispose()
 
-    p50, p95, b50, b95 = (percentile(full_lat, 0.5), percentile(full_lat, 0.95), percentile(bare_lat, 0.5),
-                          percentile(bare_lat, 0.95))
-    print(f"\nOne turn (user message → tool call → answer), {turns} turns × 3 rounds at concurrency {concurrency}:")
+    p50, p95, b50, b95 = (
+        percentile(full_lat, 0.5),
+        percentile(full_lat, 0.95),
+        percentile(bare_lat, 0.5),
+        percentile(bare_lat, 0.95),
+    )
+    print(
+        f"\nOne turn (user message → tool call → answer), {turns} turns × 3 rounds at concurrency {concurrency}:"
+    )
     print(f"  {'':28}{'p50 ms':>10}{'p95 ms':>10}{'turns/s':>10}")
     print(f"  {'full product turn':28}{p50:10.2f}{p95:10.2f}{full_tps:10.1f}")
     print(f"  {'B0 bare ReAct + InMemory':28}{b50:10.2f}{b95:10.2f}{bare_tps:10.1f}")
-    print(f"  ratio p50 {p50 / b50:.2f}× (target ≤ 1.5)   throughput {full_tps / bare_tps:.2f}× (target ≥ 0.75)")
-    print(f"  conversation growth: turns 1-5 {first:.2f} ms, turns 46-50 {fiftieth:.2f} ms, "
-          f"ratio {fiftieth / first:.2f}× (target ≤ 1.3)")
+    print(
+        f"  ratio p50 {p50 / b50:.2f}× (target ≤ 1.5)   throughput {full_tps / bare_tps:.2f}× (target ≥ 0.75)"
+    )
+    print(
+        f"  conversation growth: turns 1-5 {first:.2f} ms, turns 46-50 {fiftieth:.2f} ms, "
+        f"ratio {fiftieth / first:.2f}× (target ≤ 1.3)"
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.turns, arguments.concurrency))
+    asyncio.run(main(throwaway_data_dir(), arguments.turns, arguments.concurrency))
