@@ -99,10 +99,14 @@ def test_operator_commands_work_on_a_fresh_machine(fresh_machine: dict[str, str]
     assert wrong.returncode == 1
     assert "'Mars/Olympus' is not an IANA time zone" in wrong.stderr
 
-    invited = travelmate("invite", "create", "--tenant", "Acme", "--email", "tom@acme.test", env=fresh_machine)
+    invited = travelmate(
+        "invite", "create", "--tenant", "Acme", "--email", "tom@acme.test", env=fresh_machine
+    )
     assert invited.returncode == 0, invited.stderr
     assert "usable once" in invited.stdout and "/start " in invited.stdout
-    unknown = travelmate("invite", "create", "--tenant", "Acme", "--email", "nobody@acme.test", env=fresh_machine)
+    unknown = travelmate(
+        "invite", "create", "--tenant", "Acme", "--email", "nobody@acme.test", env=fresh_machine
+    )
     assert unknown.returncode == 1 and "No user with the email nobody@acme.test in Acme" in unknown.stderr
 
     listed = travelmate("tenant", "list", env=fresh_machine)

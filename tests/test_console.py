@@ -24,7 +24,9 @@ def travel_agent(request: dict[str, Any]) -> Reply:
     last_human = next(m for m in reversed(messages) if m["role"] == "user")["content"]
     tool_results = [m for m in messages if m["role"] == "tool"]
     if messages[-2]["role"] == "tool":  # the facts come last; a tool has just answered
-        return say("Draft ready." if "Draft created" in messages[-2]["content"] else "Booked, have a good trip.")
+        return say(
+            "Draft ready." if "Draft created" in messages[-2]["content"] else "Booked, have a good trip."
+        )
     if "book it" in last_human.lower():
         itinerary_id = ITINERARY.search(tool_results[-1]["content"]).group(1)  # type: ignore[union-attr]
         return call("confirm_booking", itinerary_id=itinerary_id)
@@ -32,19 +34,33 @@ def travel_agent(request: dict[str, Any]) -> Reply:
 
 
 def chat(stdin: str, model: ScriptedModel) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TRAVELMATE_MODEL": "scripted-model", "OPENAI_API_KEY": "test", "OPENAI_BASE_URL": model.base_url,
-           "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "bot", "chat"], input=stdin, capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
+    env = {
+        **os.environ,
+        "TRAVELMATE_MODEL": "scripted-model",
+        "OPENAI_API_KEY": "test",
+        "OPENAI_BASE_URL": model.base_url,
+        "COLUMNS": "160",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "chat"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 async def test_chat_plans_and_books_and_runs_every_offline_command(
     db: Database, owner_db: Database, scripted_model: ScriptedModel
 ) -> None:
     scripted_model.responder = travel_agent
-    result = chat("Plan Berlin 3-5 Dec for a workshop\nBook it\ny\n/help\n/trips\n/drafts\n/bookings\n/prefs\n"
-                  "/prefs set currency USD\n/prefs set policy.hotel.max_nightly_rate {\"amount\":\n/frobnicate\n/quit\n",
-                  scripted_model)
+    result = chat(
+        "Plan Berlin 3-5 Dec for a workshop\nBook it\ny\n/help\n/trips\n/drafts\n/bookings\n/prefs\n"
+        '/prefs set currency USD\n/prefs set policy.hotel.max_nightly_rate {"amount":\n/frobnicate\n/quit\n',
+        scripted_model,
+    )
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert "Draft ready." in out and "Book this trip? [y/n]" in out and "Booked, have a good trip." in out
@@ -52,20 +68,31 @@ async def test_chat_plans_and_books_and_runs_every_offline_command(
     assert "/prefs set KEY VALUE" in out  # /help shows admin commands to the demo admin
     assert "1 trip:" in out and "You have no draft itineraries." in out
     assert out.count("[confirmed] flight") == 1 or "flight: MUC → BER LH 1234" in out
-    assert "currency is now \"USD\"." in out
+    assert 'currency is now "USD".' in out
     assert "is not valid JSON" in out
     assert "I don't know the command /frobnicate. Try /help." in out
     assert out.rstrip().endswith("Goodbye.")
     async with owner_db.unscoped() as session:
         tenant = (await session.scalars(select(Tenant).where(Tenant.name == "Demo Company"))).one()
-        assert (await session.scalars(select(Itinerary.status).where(Itinerary.tenant_id == tenant.id))).one() == "confirmed"
+        assert (
+            await session.scalars(select(Itinerary.status).where(Itinerary.tenant_id == tenant.id))
+        ).one() == "confirmed"
         assert await session.scalar(select(func.count()).select_from(Booking)) == 3
 
 
 async def test_chat_without_a_model_explains_how_to_configure_one(db: Database) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("OPENAI", "TRAVELMATE_MODEL"))}
-    result = subprocess.run([sys.executable, "-m", "bot", "chat"], input="Plan Berlin\n/drafts\n", capture_output=True,
-                            text=True, env=env, timeout=120, check=False)
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("OPENAI", "TRAVELMATE_MODEL"))
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "chat"],
+        input="Plan Berlin\n/drafts\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "No chat model is configured" in result.stdout and "TRAVELMATE_MODEL" in result.stdout
     assert "You have no draft itineraries." in result.stdout
