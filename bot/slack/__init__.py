@@ -1,0 +1,1 @@
+"""The Slack channel: a Bolt app for DMs, mentions, threads, buttons, approvals, /travelmate and App Home."""

@@ -1,0 +1,211 @@
+"""Out-of-policy bookings: the tenant's admins get a DM with Approve / Reject, and the decision resumes
+the traveller's paused conversation. Both sides are told, and every request message shows the outcome.
+
+The approver's role is checked here, from the database. The conversation is resumed as the traveller
+(whose booking it is) with `approved_by` set to the approver, because ConversationService.resume only
+accepts an answer from the requester.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agent.context import Context
+from agent.replies import AgentReply, ConfirmationRequest
+from agent.tools import Decision
+from bot.slack.blocks import (
+    APPROVE,
+    SlackMessage,
+    approval_blocks,
+    button_value,
+    escape,
+    mention,
+    reply_messages,
+    slack_date,
+    text_blocks,
+)
+from bot.slack.channel import SlackChannel
+from bot.slack.delivery import SlackThread, ThreadReplier, post_ephemeral, record_request, settle_requests
+from bot.slack.faults import reported_errors
+from bot.slack.identity import CALLER, load_caller
+from storage.identities import identities_of
+from storage.tenants import list_users
+
+log = logging.getLogger(__name__)
+
+NOT_AN_APPROVER = "Only an admin of your company can approve or reject out-of-policy trips."
+ALREADY_DECIDED = "This request is no longer waiting for a decision; nothing more was done."
+
+
+@dataclass(frozen=True)
+class Approver:
+    """An admin who can be reached in Slack."""
+
+    user_id: uuid.UUID
+    name: str
+    slack_user: str
+
+
+async def approvers_for(channel: SlackChannel, caller: Context) -> list[Approver]:
+    """The tenant's admins with a Slack account; the traveller too only when they are the sole admin."""
+    async with channel.product.db.tenant(caller.tenant_id) as session:
+        admins = await list_users(session, role="admin")
+        others = [admin for admin in admins if admin.user_id != caller.user_id] or admins
+        found = []
+        for admin in others:
+            for identity in await identities_of(session, user_id=admin.user_id):
+                if identity.channel == "slack":
+                    found.append(Approver(admin.user_id, admin.display_name, identity.external_user_id))
+    return found
+
+
+async def ask_approvers(
+    channel: SlackChannel,
+    client: AsyncWebClient,
+    *,
+    caller: Context,
+    thread: SlackThread,
+    request: ConfirmationRequest,
+    approvers: list[Approver],
+) -> None:
+    """DM every approver the request with Approve / Reject, recording each message for the outcome."""
+    blocks = approval_blocks(
+        request, traveller=caller.display_name, traveller_id=caller.user_id, conversation=thread.conversation
+    )
+    text = f"{caller.display_name} asks to book an out-of-policy trip: {request.card.title}"
+    for approver in approvers:
+        try:
+            dm = await client.conversations_open(users=approver.slack_user)
+            posted = await client.chat_postMessage(
+                channel=dm["channel"]["id"], text=escape(text), blocks=blocks
+            )
+        except SlackApiError as error:
+            log.warning("could not ask an approver: %s", error.response.get("error"))
+            continue
+        async with channel.product.db.tenant(caller.tenant_id) as session:
+            await record_request(
+                session,
+                channel_id=posted["channel"],
+                message_ts=posted["ts"],
+                itinerary_id=request.itinerary_id,
+                purpose="approval",
+            )
+
+
+async def deliver_reply(
+    channel: SlackChannel,
+    client: AsyncWebClient,
+    *,
+    caller: Context,
+    thread: SlackThread,
+    reply: AgentReply,
+    replier: ThreadReplier,
+    lead: str | None = None,
+) -> None:
+    """Post a reply in the traveller's thread; a confirmation is recorded, and approvers asked when needed."""
+    request = reply.confirmation
+    approvers = await approvers_for(channel, caller) if request is not None and request.violations else []
+    messages = reply_messages(
+        reply,
+        conversation=thread.conversation,
+        approvers=", ".join(mention(a.slack_user) for a in approvers) or None,
+    )
+    if lead:
+        messages.insert(0, SlackMessage(text=lead, blocks=text_blocks(lead)))
+    posted = await replier.deliver(messages)
+    await replier.upload(reply.attachments)
+    if request is None:
+        return
+    with_buttons = [ts for ts, message in posted if message.carries_buttons]
+    async with channel.product.db.tenant(caller.tenant_id) as session:
+        await record_request(
+            session,
+            channel_id=thread.channel,
+            message_ts=with_buttons[-1],
+            itinerary_id=request.itinerary_id,
+            purpose="confirm",
+        )
+    if request.violations and approvers:
+        await ask_approvers(
+            channel, client, caller=caller, thread=thread, request=request, approvers=approvers
+        )
+
+
+def answer_as_approver(channel: SlackChannel) -> Any:
+    """The lazy listener of Approve / Reject."""
+
+    async def decide_approval(
+        body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        approver: Context | None = context.get(CALLER)
+        clicker = body["user"]["id"]
+        container = body.get("container") or {}
+        where = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+
+        async def tell(text: str) -> None:
+            await post_ephemeral(client, channel=where, user=clicker, text=text)
+
+        async with reported_errors(tell, what="approval", caller=approver):
+            if approver is None or not approver.is_admin:
+                await tell(NOT_AN_APPROVER)
+                return
+            action = body["actions"][0]
+            value = button_value(action["value"])
+            thread = SlackThread.parse(value["c"])
+            itinerary_id = uuid.UUID(value["i"])
+            traveller = await load_caller(
+                channel.product.db, tenant_id=approver.tenant_id, user_id=uuid.UUID(value["t"])
+            )
+            approved = action["action_id"] == APPROVE
+            async with channel.lock(thread.conversation):
+                pending = await channel.product.conversation.pending_confirmation(
+                    traveller, thread.conversation
+                )
+                if pending is None or pending.itinerary_id != itinerary_id or not pending.violations:
+                    await tell(ALREADY_DECIDED)
+                    await settle_requests(
+                        channel.product.db,
+                        client,
+                        tenant_id=approver.tenant_id,
+                        itinerary_id=itinerary_id,
+                        outcome=ALREADY_DECIDED,
+                        also=[(where, container.get("message_ts", ""))]
+                        if container.get("message_ts")
+                        else [],
+                    )
+                    return
+                replier = ThreadReplier(client, thread.channel, thread.thread_ts)
+                await replier.start()
+                reply = await channel.product.conversation.resume(
+                    traveller,
+                    thread.conversation,
+                    Decision(approved=approved, approved_by=approver.user_id),
+                    itinerary_id=itinerary_id,
+                )
+                verb = "approved" if approved else "rejected"
+                await settle_requests(
+                    channel.product.db,
+                    client,
+                    tenant_id=approver.tenant_id,
+                    itinerary_id=itinerary_id,
+                    outcome=f"{':white_check_mark:' if approved else ':no_entry:'} {verb.capitalize()} by "
+                    f"{mention(clicker)} · {slack_date(channel.now())}",
+                )
+                await deliver_reply(
+                    channel,
+                    client,
+                    caller=traveller,
+                    thread=thread,
+                    reply=reply,
+                    replier=replier,
+                    lead=f"{escape(approver.display_name)} {verb} your out-of-policy trip.",
+                )
+
+    return decide_approval

@@ -1,0 +1,204 @@
+"""Posting into Slack threads: progress while the agent works, the answer, files, and live requests.
+
+A request message (Confirm/Cancel for the traveller, Approve/Reject for an approver) is recorded with
+its itinerary, so that after the decision every one of them is rewritten to show the outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Boolean, DateTime, String, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agent.cards import itinerary_card
+from agent.replies import Attachment, ItineraryCard
+from bot.slack.blocks import SlackMessage, decided_blocks, text_blocks
+from storage.database import Database
+from storage.errors import InvalidInput, NotFound
+from storage.itineraries import get_itinerary
+from storage.models import Base
+from storage.sessions import current_tenant
+
+log = logging.getLogger(__name__)
+
+WORKING = "_Working on it…_"
+_THREAD = re.compile(r"^(?P<channel>[A-Z0-9]{2,32}):(?P<ts>\d{1,12}\.\d{1,8}):(?P<user>[A-Z0-9]{2,32})$")
+
+Purpose = Literal["confirm", "approval"]
+
+
+@dataclass(frozen=True)
+class SlackThread:
+    """One person's conversation with the assistant in one Slack thread."""
+
+    channel: str
+    thread_ts: str
+    user: str
+
+    @property
+    def conversation(self) -> str:
+        """The conversation id: the thread, qualified by channel and by the person talking in it."""
+        return f"{self.channel}:{self.thread_ts}:{self.user}"
+
+    @classmethod
+    def parse(cls, conversation: str) -> SlackThread:
+        found = _THREAD.fullmatch(conversation)
+        if found is None:
+            raise InvalidInput("That Slack conversation reference is not valid.")
+        return cls(found["channel"], found["ts"], found["user"])
+
+
+class SlackRequestMessage(Base):
+    """A message with live buttons for an itinerary's confirmation or approval (migration 0004_slack)."""
+
+    __tablename__ = "slack_request_messages"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_ts: Mapped[str] = mapped_column(String(32), primary_key=True)
+    itinerary_id: Mapped[uuid.UUID]
+    purpose: Mapped[str] = mapped_column(String(16))
+    decided: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
+async def record_request(
+    session: AsyncSession, *, channel_id: str, message_ts: str, itinerary_id: uuid.UUID, purpose: Purpose
+) -> None:
+    session.add(
+        SlackRequestMessage(
+            tenant_id=current_tenant(session),
+            channel_id=channel_id,
+            message_ts=message_ts,
+            itinerary_id=itinerary_id,
+            purpose=purpose,
+        )
+    )
+    await session.flush()
+
+
+async def _close_requests(session: AsyncSession, *, itinerary_id: uuid.UUID) -> list[SlackRequestMessage]:
+    """The itinerary's live request messages, marked decided in the same transaction."""
+    rows = list(
+        (
+            await session.scalars(
+                select(SlackRequestMessage)
+                .where(
+                    SlackRequestMessage.itinerary_id == itinerary_id, SlackRequestMessage.decided.is_(False)
+                )
+                .with_for_update()
+            )
+        ).all()
+    )
+    if rows:
+        await session.execute(
+            update(SlackRequestMessage)
+            .where(SlackRequestMessage.itinerary_id == itinerary_id)
+            .values(decided=True)
+        )
+    return rows
+
+
+async def settle_requests(
+    db: Database,
+    client: AsyncWebClient,
+    *,
+    tenant_id: uuid.UUID,
+    itinerary_id: uuid.UUID,
+    outcome: str,
+    also: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Rewrite every live request message of an itinerary (and `also`) to its outcome, without buttons."""
+    async with db.tenant(tenant_id) as session:
+        rows = await _close_requests(session, itinerary_id=itinerary_id)
+        card = await _current_card(session, itinerary_id=itinerary_id)
+    targets = {(row.channel_id, row.message_ts) for row in rows} | set(also)
+    blocks = decided_blocks(card, outcome)
+    for channel_id, message_ts in sorted(targets):
+        try:
+            await client.chat_update(channel=channel_id, ts=message_ts, text=outcome, blocks=blocks)
+        except SlackApiError as error:
+            log.warning("could not update a request message: %s", error.response.get("error"))
+
+
+async def _current_card(session: AsyncSession, *, itinerary_id: uuid.UUID) -> ItineraryCard | None:
+    try:
+        return itinerary_card(await get_itinerary(session, itinerary_id=itinerary_id))
+    except NotFound:
+        return None
+
+
+@dataclass
+class ThreadReplier:
+    """Progress and answers in one thread: an assistant status, or a placeholder that becomes the answer."""
+
+    client: AsyncWebClient
+    channel: str
+    thread_ts: str
+    placeholder_ts: str | None = None
+    posted: list[tuple[str, SlackMessage]] = field(default_factory=list)
+
+    async def start(self, *, assistant: bool = False, note: str = WORKING) -> None:
+        if assistant:
+            try:
+                await self.client.assistant_threads_setStatus(
+                    channel_id=self.channel, thread_ts=self.thread_ts, status="is planning…"
+                )
+                return
+            except SlackApiError as error:
+                log.debug("no assistant status here (%s); using a placeholder", error.response.get("error"))
+        placeholder = await self.client.chat_postMessage(
+            channel=self.channel, thread_ts=self.thread_ts, text=note
+        )
+        self.placeholder_ts = placeholder["ts"]
+
+    async def deliver(self, messages: Sequence[SlackMessage]) -> list[tuple[str, SlackMessage]]:
+        """Post the messages in order (the first replaces the placeholder); returns (ts, message) pairs."""
+        for message in messages:
+            if self.placeholder_ts is not None:
+                ts, self.placeholder_ts = self.placeholder_ts, None
+                await self.client.chat_update(
+                    channel=self.channel, ts=ts, text=message.text, blocks=message.blocks or None
+                )
+            else:
+                posted = await self.client.chat_postMessage(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    text=message.text,
+                    blocks=message.blocks or None,
+                )
+                ts = posted["ts"]
+            self.posted.append((ts, message))
+        return self.posted
+
+    async def say(self, text: str) -> None:
+        """A plain (already escaped) message, replacing the placeholder if it is still there."""
+        await self.deliver([SlackMessage(text=text, blocks=text_blocks(text))])
+
+    async def upload(self, attachments: Sequence[Attachment]) -> None:
+        for attachment in attachments:
+            await self.client.files_upload_v2(
+                channel=self.channel,
+                thread_ts=self.thread_ts,
+                file=attachment.content,
+                filename=attachment.filename,
+                title=attachment.title,
+            )
+
+
+async def post_ephemeral(client: AsyncWebClient, *, channel: str, user: str, text: str) -> None:
+    """A note only `user` sees; failures are logged, never raised (the note is a courtesy)."""
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, text=text)
+    except SlackApiError as error:
+        log.warning("could not post an ephemeral note: %s", error.response.get("error"))

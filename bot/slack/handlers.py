@@ -1,0 +1,212 @@
+"""Conversations in Slack: DMs, @mentions, thread replies, AI-assistant threads and Confirm / Cancel.
+
+Every listener acknowledges at once and does its work lazily (Bolt lazy listeners), so Slack gets its
+HTTP 200 well inside 3 seconds however long the model takes. The conversation is the thread.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, cast
+
+from slack_bolt.async_app import AsyncApp, AsyncAssistant, AsyncSetSuggestedPrompts
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.say.async_say import AsyncSay
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agent.context import Context
+from agent.conversation import thread_id
+from agent.tools import Decision
+from bot.slack.approvals import ALREADY_DECIDED, deliver_reply
+from bot.slack.blocks import CONFIRM, button_value, escape, mention, slack_date
+from bot.slack.channel import SlackChannel
+from bot.slack.delivery import SlackThread, ThreadReplier, post_ephemeral, settle_requests
+from bot.slack.faults import reported_errors
+from bot.slack.identity import CALLER
+
+NOT_CONNECTED = (
+    "This Slack workspace is not connected to a TravelMate company yet. "
+    "Ask your Slack admin to install TravelMate again."
+)
+LAPSED = ":hourglass: This request lapsed because the conversation moved on; nothing was booked."
+SUGGESTED_PROMPTS = [
+    {"title": "Plan a trip", "message": "I need to be in Berlin from 3 to 5 December for a client workshop."},
+    {"title": "My upcoming trips", "message": "Which trips do I have coming up?"},
+    {"title": "Record a booking", "message": "I booked LH 1234 on 3 Dec for 245 EUR, locator ABC123."},
+]
+_PERSON_SUBTYPES = {None, "file_share", "thread_broadcast"}
+
+
+async def acknowledge(ack: AsyncAck) -> None:
+    """Every listener's first step: answer Slack now; the work happens lazily."""
+    await ack()
+
+
+def _without_mentions(text: str, bot_user_id: str | None) -> str:
+    if bot_user_id:
+        text = text.replace(f"<@{bot_user_id}>", " ")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+async def has_history(channel: SlackChannel, caller: Context, conversation: str) -> bool:
+    """Whether this person already talks with the assistant in this thread (channel replies need that)."""
+    graph = channel.product.conversation.graph
+    if graph is None:
+        return False
+    snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id(caller, conversation)}})
+    return bool(snapshot.values and snapshot.values.get("messages"))
+
+
+async def converse(
+    channel: SlackChannel,
+    client: AsyncWebClient,
+    *,
+    caller: Context | None,
+    thread: SlackThread,
+    text: str,
+    assistant: bool = False,
+) -> None:
+    """One turn: progress first, then the answer in the thread; a lapsed request loses its buttons."""
+    replier = ThreadReplier(client, thread.channel, thread.thread_ts)
+    async with reported_errors(replier.say, what="message", caller=caller):
+        if caller is None:
+            await replier.say(NOT_CONNECTED)
+            return
+        await replier.start(assistant=assistant)
+        service = channel.product.conversation
+        async with channel.lock(thread.conversation):
+            lapsing = await service.pending_confirmation(caller, thread.conversation)
+            reply = await service.handle_message(caller, thread.conversation, text)
+            if lapsing is not None:
+                await settle_requests(
+                    channel.product.db,
+                    client,
+                    tenant_id=caller.tenant_id,
+                    itinerary_id=lapsing.itinerary_id,
+                    outcome=LAPSED,
+                )
+            await deliver_reply(channel, client, caller=caller, thread=thread, reply=reply, replier=replier)
+
+
+def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
+    """DMs, mentions, thread replies and the AI-assistant container."""
+
+    async def answer_message(body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        event = body["event"]
+        if event.get("bot_id") or event.get("subtype") not in _PERSON_SUBTYPES or not event.get("user"):
+            return
+        text = event.get("text") or ""
+        caller: Context | None = context.get(CALLER)
+        in_thread = event.get("thread_ts")
+        if event.get("channel_type") == "im":
+            thread = SlackThread(event["channel"], in_thread or event["ts"], event["user"])
+        elif in_thread and f"<@{context.bot_user_id}>" not in text:
+            # A reply in a channel thread, without a mention: only a conversation already under way.
+            thread = SlackThread(event["channel"], in_thread, event["user"])
+            if caller is None or not await has_history(channel, caller, thread.conversation):
+                return
+        else:
+            return  # top-level channel chatter, or a mention (answered by app_mention)
+        await converse(channel, client, caller=caller, thread=thread, text=text)
+
+    async def answer_mention(body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        event = body["event"]
+        thread = SlackThread(event["channel"], event.get("thread_ts") or event["ts"], event["user"])
+        text = _without_mentions(event.get("text") or "", context.bot_user_id)
+        await converse(channel, client, caller=context.get(CALLER), thread=thread, text=text)
+
+    async def greet_assistant_thread(
+        context: AsyncBoltContext, say: AsyncSay, set_suggested_prompts: AsyncSetSuggestedPrompts
+    ) -> None:
+        caller: Context | None = context.get(CALLER)
+
+        async def tell(text: str) -> None:
+            await say(text)
+
+        async with reported_errors(tell, what="assistant greeting", caller=caller):
+            name = f", {escape(caller.display_name)}" if caller else ""
+            await say(f"Hi{name}! Tell me where and when you need to travel, or pick a suggestion.")
+            await set_suggested_prompts(prompts=SUGGESTED_PROMPTS, title="What can I do for you?")
+
+    async def answer_in_assistant_thread(
+        body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        event = body["event"]
+        thread = SlackThread(event["channel"], event["thread_ts"], event["user"])
+        await converse(
+            channel,
+            client,
+            caller=context.get(CALLER),
+            thread=thread,
+            text=event.get("text") or "",
+            assistant=True,
+        )
+
+    # AsyncAssistant types its lazy listeners as plain functions; ours are coroutines, which it awaits.
+    assistant = AsyncAssistant()
+    assistant.thread_started(lazy=[cast(Any, greet_assistant_thread)])(acknowledge)
+    assistant.user_message(lazy=[cast(Any, answer_in_assistant_thread)])(acknowledge)
+    app.assistant(assistant)
+    app.event("app_mention")(ack=acknowledge, lazy=[answer_mention])
+    app.event("message")(ack=acknowledge, lazy=[answer_message])
+
+
+def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
+    """Confirm / Cancel: only the traveller who asked may answer; a repeated press changes nothing."""
+
+    async def answer_confirmation(
+        body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        caller: Context | None = context.get(CALLER)
+        clicker = body["user"]["id"]
+        container = body.get("container") or {}
+        where = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+
+        async def tell(text: str) -> None:
+            await post_ephemeral(client, channel=where, user=clicker, text=text)
+
+        async with reported_errors(tell, what="confirmation", caller=caller):
+            action = body["actions"][0]
+            value = button_value(action["value"])
+            thread = SlackThread.parse(value["c"])
+            if caller is None:
+                await tell(NOT_CONNECTED)
+                return
+            if thread.user != clicker:
+                await tell(
+                    f"Only {mention(thread.user)}, who asked for this booking, can confirm or cancel it."
+                )
+                return
+            itinerary_id = uuid.UUID(value["i"])
+            approved = action["action_id"] == CONFIRM
+            service = channel.product.conversation
+            async with channel.lock(thread.conversation):
+                pending = await service.pending_confirmation(caller, thread.conversation)
+                if pending is None or pending.itinerary_id != itinerary_id:
+                    await tell(ALREADY_DECIDED)
+                    return
+                if approved and pending.violations:
+                    await tell("This trip is out of policy, so an admin of your company has to approve it.")
+                    return
+                replier = ThreadReplier(client, thread.channel, thread.thread_ts)
+                await replier.start()
+                reply = await service.resume(
+                    caller, thread.conversation, Decision(approved=approved), itinerary_id=itinerary_id
+                )
+                verb = "Confirmed" if approved else "Cancelled"
+                await settle_requests(
+                    channel.product.db,
+                    client,
+                    tenant_id=caller.tenant_id,
+                    itinerary_id=itinerary_id,
+                    outcome=f"{':white_check_mark:' if verb == 'Confirmed' else ':x:'} {verb} by "
+                    f"{mention(clicker)} · {slack_date(channel.now())}",
+                )
+                await deliver_reply(
+                    channel, client, caller=caller, thread=thread, reply=reply, replier=replier
+                )
+
+    app.action(CONFIRM)(ack=acknowledge, lazy=[answer_confirmation])
+    app.action("travel_cancel")(ack=acknowledge, lazy=[answer_confirmation])

@@ -1,0 +1,251 @@
+"""Who is talking: Bolt middleware that turns the Slack workspace and user into a verified Context.
+
+It runs before every handler. A Slack user seen for the first time is provisioned from users.info
+(name, email, time zone): linked to the tenant user with the same email if there is one, otherwise
+added, as the tenant's admin when it has none yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.context import Context, Role
+from bot.slack.workspaces import CHANNEL, claim_workspace, workspace_key, workspace_tenant
+from storage.audit import SYSTEM, Actor
+from storage.database import Database
+from storage.identities import link_identity, resolve_identity
+from storage.models import ChannelIdentity, TenantUser
+from storage.tenants import add_user, find_user_by_email, get_user, list_users
+
+log = logging.getLogger(__name__)
+
+CALLER = "caller"  # the key of the verified Context in Bolt's context
+_LOCALE_FALLBACK = "en"
+
+# Payloads that come from a person; everything else (uninstalls, edits, bot posts) needs no caller.
+_PERSON_EVENTS = {"message", "app_mention", "assistant_thread_started", "app_home_opened"}
+_PERSON_MESSAGE_SUBTYPES = {None, "file_share", "thread_broadcast"}
+
+
+@dataclass(frozen=True)
+class SlackProfile:
+    """What users.info says about a person."""
+
+    display_name: str
+    email: str | None
+    timezone: str
+    locale: str
+    is_bot: bool = False
+
+
+def acting_user(body: dict[str, Any], context: AsyncBoltContext) -> str | None:
+    """The Slack user behind a payload that a person caused, or None for system events and bots."""
+    if body.get("type") == "event_callback":
+        event = body.get("event") or {}
+        kind = event.get("type")
+        if kind not in _PERSON_EVENTS or event.get("bot_id"):
+            return None
+        if kind == "message" and event.get("subtype") not in _PERSON_MESSAGE_SUBTYPES:
+            return None
+        if kind == "assistant_thread_started":
+            return (event.get("assistant_thread") or {}).get("user_id")
+        return event.get("user")
+    if body.get("type") in ("block_actions", "view_submission") or body.get("command"):
+        return context.user_id
+    return None
+
+
+def _valid_timezone(name: str | None) -> str:
+    try:
+        ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name or "UTC"
+
+
+def _valid_locale(value: str | None) -> str:
+    language, _, region = (value or "").replace("_", "-").partition("-")
+    if len(language) == 2 and language.isalpha():
+        if len(region) == 2 and region.isalpha():
+            return f"{language.lower()}-{region.upper()}"
+        return language.lower()
+    return _LOCALE_FALLBACK
+
+
+async def fetch_profile(client: AsyncWebClient, *, slack_user: str, token: str | None = None) -> SlackProfile:
+    """users.info as a SlackProfile; an unreadable profile falls back to the bare user id."""
+    try:
+        response = await client.users_info(user=slack_user, include_locale=True, token=token)
+    except SlackApiError as error:
+        log.warning("users.info failed for a Slack user: %s", error.response.get("error"))
+        return SlackProfile(display_name=slack_user, email=None, timezone="UTC", locale=_LOCALE_FALLBACK)
+    user: dict[str, Any] = response.get("user") or {}
+    profile: dict[str, Any] = user.get("profile") or {}
+    name = (
+        profile.get("real_name") or profile.get("display_name") or user.get("real_name") or user.get("name")
+    )
+    return SlackProfile(
+        display_name=(str(name or slack_user).strip() or slack_user)[:200],
+        email=profile.get("email") or None,
+        timezone=_valid_timezone(user.get("tz")),
+        locale=_valid_locale(user.get("locale")),
+        is_bot=bool(user.get("is_bot")),
+    )
+
+
+async def provision_user(
+    session: AsyncSession, *, workspace: str, slack_user: str, profile: SlackProfile, make_admin: bool = False
+) -> TenantUser:
+    """The tenant user behind a Slack account, linked (and added if needed) exactly once.
+
+    An advisory lock per Slack account serialises two first contacts arriving together.
+    """
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"slack-identity:{workspace}:{slack_user}"},
+    )
+    linked = await session.scalar(
+        select(ChannelIdentity.user_id).where(
+            ChannelIdentity.channel == CHANNEL,
+            ChannelIdentity.workspace_id == workspace,
+            ChannelIdentity.external_user_id == slack_user,
+        )
+    )
+    if linked is not None:
+        return await get_user(session, user_id=linked)
+    user = await find_user_by_email(session, email=profile.email) if profile.email else None
+    if user is None:
+        has_admin = bool(await list_users(session, role="admin"))
+        user = await add_user(
+            session,
+            actor=SYSTEM,
+            display_name=profile.display_name,
+            email=profile.email,
+            role="admin" if make_admin or not has_admin else "traveler",
+            timezone=profile.timezone,
+            locale=profile.locale,
+        )
+    await link_identity(
+        session,
+        actor=Actor.user(user.user_id),
+        channel=CHANNEL,
+        workspace_id=workspace,
+        external_user_id=slack_user,
+        user_id=user.user_id,
+        chat_id=slack_user,
+    )
+    return user
+
+
+def caller_context(user: TenantUser) -> Context:
+    """The Context of a verified tenant user: role, time zone and locale come from the database."""
+    return Context(
+        tenant_id=user.tenant_id,
+        user_id=user.user_id,
+        role=cast(Role, user.role),
+        channel="slack",
+        timezone=user.timezone,
+        locale=user.locale,
+        display_name=user.display_name,
+    )
+
+
+async def load_caller(db: Database, *, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Context:
+    async with db.tenant(tenant_id) as session:
+        return caller_context(await get_user(session, user_id=user_id))
+
+
+@dataclass
+class CallerResolver:
+    """Resolves (enterprise, team, user) to a Context, provisioning on first contact.
+
+    `bootstrap_workspace` is set in single-workspace mode, where no OAuth install creates the tenant:
+    it returns the name of the bot's own workspace (None for any other team), which then gets its
+    tenant on first contact.
+    """
+
+    db: Database
+    bootstrap_workspace: Callable[[AsyncWebClient, str | None], Awaitable[str | None]] | None = None
+
+    async def tenant_of(
+        self,
+        client: AsyncWebClient,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool,
+    ) -> uuid.UUID | None:
+        tenant = await workspace_tenant(self.db, enterprise_id=enterprise_id, team_id=team_id)
+        name = None
+        if tenant is None and self.bootstrap_workspace is not None:
+            name = await self.bootstrap_workspace(client, team_id)
+        if tenant is None and name is not None:
+            tenant, _ = await claim_workspace(
+                self.db,
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                is_enterprise_install=is_enterprise_install,
+                name=name,
+            )
+        return tenant
+
+    async def resolve(
+        self, client: AsyncWebClient, context: AsyncBoltContext, slack_user: str
+    ) -> Context | None:
+        is_org = bool(context.is_enterprise_install)
+        workspace = workspace_key(
+            enterprise_id=context.enterprise_id, team_id=context.team_id, is_enterprise_install=is_org
+        )
+        tenant = await self.tenant_of(
+            client, enterprise_id=context.enterprise_id, team_id=context.team_id, is_enterprise_install=is_org
+        )
+        if tenant is None:
+            log.warning("event from a Slack workspace that maps to no tenant")
+            return None
+        identity = await resolve_identity(
+            self.db, channel=CHANNEL, workspace_id=workspace, external_user_id=slack_user
+        )
+        if identity is not None and identity.tenant_id == tenant:
+            return await load_caller(self.db, tenant_id=tenant, user_id=identity.user_id)
+        if identity is not None:
+            log.error(
+                "Slack identity linked in tenant %s but its workspace maps to %s", identity.tenant_id, tenant
+            )
+            return None
+        profile = await fetch_profile(client, slack_user=slack_user)
+        if profile.is_bot:
+            return None
+        async with self.db.tenant(tenant) as session:
+            user = await provision_user(session, workspace=workspace, slack_user=slack_user, profile=profile)
+            return caller_context(user)
+
+
+def identify_callers(resolver: CallerResolver) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """The global middleware: puts the caller's Context in `context["caller"]` before any listener runs."""
+
+    async def identify_caller(
+        context: AsyncBoltContext,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        next_: Callable[[], Awaitable[Any]],
+    ) -> BoltResponse | None:
+        slack_user = acting_user(body, context)
+        if slack_user is not None:
+            caller = await resolver.resolve(client, context, slack_user)
+            if caller is not None:
+                context[CALLER] = caller
+        return await next_()
+
+    return identify_caller

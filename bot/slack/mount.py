@@ -1,0 +1,50 @@
+"""What the Slack channel adds to `travelmate serve`: /slack/events and the OAuth routes, or Socket Mode."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from bot.product import Product
+from bot.server import ChannelMount
+from bot.slack.app import build_slack_app
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 20.0
+
+
+def slack_mount(product: Product) -> ChannelMount:
+    """The Slack channel of this process. Its shared state is kept in `product.extras["slack"]`."""
+    built = build_slack_app(product)
+    product.extras["slack"] = built.channel
+    handler = AsyncSlackRequestHandler(built.app)
+
+    async def slack_endpoint(request: Request) -> Response:
+        return await handler.handle(request)
+
+    routes: list[BaseRoute] = []
+    if product.settings.slack_signing_secret is not None:
+        routes.append(Route("/slack/events", slack_endpoint, methods=["POST"]))
+        if built.oauth:
+            routes.append(Route("/slack/install", slack_endpoint, methods=["GET"]))
+            routes.append(Route("/slack/oauth_redirect", slack_endpoint, methods=["GET"]))
+
+    async def startup() -> None:
+        if built.socket_mode is not None:
+            await built.socket_mode.connect_async()
+            log.info("Slack Socket Mode connected")
+
+    async def shutdown() -> None:
+        if built.socket_mode is not None:
+            await built.socket_mode.close_async()
+        try:
+            await built.channel.settle(SHUTDOWN_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning("Slack work still running at shutdown was abandoned")
+
+    return ChannelMount(name="slack", routes=routes, startup=startup, shutdown=shutdown)
