@@ -1,0 +1,206 @@
+"""Plan and confirm on Telegram: inline Confirm / Cancel for the requester only, justification when needed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage.audit import Actor
+from storage.database import Database
+from storage.models import Booking, Itinerary
+from storage.preferences import set_tenant_preference
+from tests.conftest import Company
+from tests.fakes.scripted_model import call, say
+from tests.fakes.telegram_api import BotCall, FakeTelegramAPI
+from tests.test_telegram_harness import ALEX, ROBIN, TelegramBot, telegram, telegram_api
+
+__all__ = ["telegram", "telegram_api"]  # fixtures used by name
+
+GROUP = -100_555_000_111
+
+
+def trip(*, hotel_rate: int = 150) -> dict[str, Any]:
+    """Two days in Berlin a month from today: a flight and a hotel (bookable), and a meeting."""
+    start = dt.date.today() + dt.timedelta(days=30)
+    day2 = start + dt.timedelta(days=1)
+    return {
+        "start_date": start.isoformat(),
+        "end_date": day2.isoformat(),
+        "destinations": ["Berlin"],
+        "days": [
+            {
+                "day_number": 1,
+                "date": start.isoformat(),
+                "items": [
+                    {
+                        "kind": "flight",
+                        "description": "MUC → BER LH 1234",
+                        "cost": "189.00",
+                        "currency": "EUR",
+                        "origin": "MUC",
+                        "destination": "BER",
+                        "carrier": "LH",
+                        "number": "LH1234",
+                        "depart_at": f"{start.isoformat()}T07:00:00",
+                        "arrive_at": f"{start.isoformat()}T08:10:00",
+                        "cabin": "economy",
+                    },
+                    {
+                        "kind": "hotel",
+                        "description": "Hotel <Mitte> & Spa",
+                        "cost": f"{hotel_rate}.00",
+                        "currency": "EUR",
+                        "city": "Berlin",
+                        "nights": 1,
+                    },
+                ],
+            },
+            {
+                "day_number": 2,
+                "date": day2.isoformat(),
+                "items": [{"kind": "meeting", "description": "Workshop"}],
+            },
+        ],
+    }
+
+
+async def bookings(db: Database, company: Company) -> list[Booking]:
+    async with db.tenant(company.tenant_id) as session:
+        return list((await session.scalars(select(Booking).order_by(Booking.booking_type))).all())
+
+
+async def itinerary_id(db: Database, company: Company) -> str:
+    async with db.tenant(company.tenant_id) as session:
+        return str(await session.scalar(select(Itinerary.itinerary_id)))
+
+
+async def ask_for_confirmation(
+    telegram: TelegramBot, acme: Company, *, chat_id: int, hotel_rate: int = 150
+) -> BotCall:
+    """Plan, then "book it": returns the sendMessage call that carries the Confirm / Cancel keyboard."""
+
+    def say_to_bot(text: str) -> dict[str, Any]:
+        if chat_id > 0:
+            return telegram.updates.message(ALEX, text)
+        return telegram.updates.mention(ALEX, text, chat_id=chat_id)
+
+    telegram.model.script(
+        call("create_draft_itinerary", trip(hotel_rate=hotel_rate)), say("Here is your Berlin draft.")
+    )
+    await telegram.deliver(say_to_bot("Berlin next month, please"))
+    draft_id = await itinerary_id(telegram.db, acme)
+    telegram.model.script(call("confirm_booking", itinerary_id=draft_id))
+    await telegram.deliver(say_to_bot("Book it"))
+    (keyboard_message,) = [
+        c for c in telegram.api.calls_to("sendMessage", chat_id=chat_id) if "reply_markup" in c.params
+    ]
+    buttons = keyboard_message.params["reply_markup"]["inline_keyboard"][0]
+    assert [b["text"] for b in buttons] == ["✅ Confirm", "✖️ Cancel"]
+    assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
+    return keyboard_message
+
+
+def button(message: BotCall, label: str) -> str:
+    (data,) = [
+        b["callback_data"] for b in message.params["reply_markup"]["inline_keyboard"][0] if label in b["text"]
+    ]
+    return str(data)
+
+
+def alerts(api: FakeTelegramAPI) -> list[tuple[str | None, bool]]:
+    return [
+        (c.params.get("text"), bool(c.params.get("show_alert"))) for c in api.calls_to("answerCallbackQuery")
+    ]
+
+
+async def test_confirm_books_once_and_a_second_press_or_another_users_press_books_nothing(
+    telegram: TelegramBot,
+    acme: Company,
+) -> None:
+    await telegram.link(acme, ALEX)
+    await telegram.link(acme, ROBIN, admin=True)
+    asked = await ask_for_confirmation(telegram, acme, chat_id=GROUP)
+    card = asked.params["text"]
+    assert "Hotel &lt;Mitte&gt; &amp; Spa — 150.00 EUR" in card and "<b>Book this trip?</b>" in card
+    assert asked.params["parse_mode"] == "HTML"
+    model_requests = len(telegram.model.requests)
+
+    # Robin, an admin of the same company, presses Confirm: an alert, no booking, the buttons stay.
+    await telegram.deliver(telegram.updates.press(ROBIN, asked, button(asked, "Confirm")))
+    assert alerts(telegram.api) == [
+        ("Only the traveller who asked for this booking can confirm or cancel it.", True)
+    ]
+    assert await bookings(telegram.db, acme) == []
+    assert telegram.api.keyboard_of(GROUP, asked.result["message_id"]) is not None
+
+    # Alex presses Confirm: booked once, buttons removed, the model's answer posted.
+    telegram.model.script(say("Booked! Have a good trip."))
+    await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Confirm")))
+    booked = await bookings(telegram.db, acme)
+    assert [(b.booking_type, b.status) for b in booked] == [("flight", "confirmed"), ("hotel", "confirmed")]
+    assert telegram.api.keyboard_of(GROUP, asked.result["message_id"]) is None
+    assert telegram.api.texts(GROUP)[-1] == "Booked! Have a good trip."
+    assert len(telegram.model.requests) == model_requests + 1
+
+    # A second press (or a stale Cancel) is harmless: nothing booked, no model turn, a short notice.
+    await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Confirm")))
+    await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Cancel")))
+    assert [b.booking_id for b in await bookings(telegram.db, acme)] == [b.booking_id for b in booked]
+    assert len(telegram.model.requests) == model_requests + 1
+    assert alerts(telegram.api)[-2:] == [("This booking was already answered.", False)] * 2
+    async with telegram.db.tenant(acme.tenant_id) as session:
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(Itinerary).where(Itinerary.status == "confirmed")
+            )
+            == 1
+        )
+
+
+async def test_cancel_books_nothing_and_removes_the_buttons(
+    telegram: TelegramBot,
+    acme: Company,
+) -> None:
+    await telegram.link(acme, ALEX)
+    asked = await ask_for_confirmation(telegram, acme, chat_id=ALEX.id)
+    telegram.model.script(say("No problem, I left it as a draft."))
+    await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Cancel")))
+    assert await bookings(telegram.db, acme) == []
+    assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is None
+    assert telegram.api.texts(ALEX.id)[-1] == "No problem, I left it as a draft."
+    tool_result = [m for m in telegram.model.messages() if m["role"] == "tool"][-1]
+    assert "declined" in tool_result["content"]
+
+
+async def test_an_out_of_policy_trip_asks_for_a_justification_before_booking(
+    telegram: TelegramBot,
+    acme: Company,
+) -> None:
+    async with telegram.db.tenant(acme.tenant_id) as session:
+        await set_tenant_preference(
+            session,
+            actor=Actor.user(acme.admin_id),
+            key="policy.hotel.max_nightly_rate",
+            value={"amount": 180, "currency": "EUR"},
+        )
+    await telegram.link(acme, ALEX)
+    asked = await ask_for_confirmation(telegram, acme, chat_id=ALEX.id, hotel_rate=260)
+    assert "<b>Out of policy:</b>" in asked.params["text"]
+
+    await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Confirm")))
+    assert await bookings(telegram.db, acme) == []
+    prompt = telegram.api.calls_to("sendMessage", chat_id=ALEX.id)[-1]
+    assert prompt.params["reply_markup"]["force_reply"] is True and "justification" in prompt.params["text"]
+    assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is None
+
+    telegram.model.script(say("Booked, with your justification noted."))
+    reply_to_prompt = {**prompt.result}
+    await telegram.deliver(
+        telegram.updates.message(ALEX, "The client pays the hotel", reply_to=reply_to_prompt)
+    )
+    booked = await bookings(telegram.db, acme)
+    assert [b.booking_type for b in booked] == ["flight", "hotel"]
+    assert {b.booking_details["justification"] for b in booked} == {"The client pays the hotel"}
+    assert telegram.api.texts(ALEX.id)[-1] == "Booked, with your justification noted."
