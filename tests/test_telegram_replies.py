@@ -227,3 +227,34 @@ async def test_polling_mode_answers_updates_from_get_updates(
         assert telegram_api.texts(ALEX.id) == ["You have no draft itineraries."]
     assert telegram_api.calls_to("deleteWebhook") and not telegram_api.calls_to("setWebhook")
     assert telegram_api.calls_to("setMyCommands")
+
+
+async def test_in_groups_only_mentions_and_replies_reach_the_model(
+    telegram: TelegramBot, acme: Company
+) -> None:
+    await telegram.link(acme, ALEX)
+    group = -100_222_333_444
+    telegram.model.script(say("Berlin noted."), say("And Hamburg."))
+    await telegram.deliver(telegram.updates.message(ALEX, "lunch anyone?", chat_id=group))
+    await telegram.deliver(telegram.updates.mention(ALEX, "plan Berlin in May", chat_id=group))
+    answer = telegram.api.calls_to("sendMessage", chat_id=group)[-1]
+    await telegram.deliver(
+        telegram.updates.message(ALEX, "add Hamburg", chat_id=group, reply_to=answer.result)
+    )
+    asked = [r["messages"] for r in telegram.model.requests]
+    assert [next(m["content"] for m in reversed(ms) if m["role"] == "user") for ms in asked] == [
+        "plan Berlin in May",
+        "add Hamburg",
+    ]
+    assert telegram.api.texts(group) == ["Berlin noted.", "And Hamburg."]
+    # In a group the answer quotes the message it answers.
+    assert answer.params["reply_parameters"]["message_id"] > 0
+
+
+async def test_the_webhook_answers_before_a_slow_turn_finishes(telegram: TelegramBot, acme: Company) -> None:
+    await telegram.link(acme, ALEX)
+    telegram.model.script(say("Done thinking.", delay=2.0))
+    response = await telegram.post(telegram.updates.message(ALEX, "Plan my year"))
+    assert response.status_code == 200 and telegram.api.texts(ALEX.id) == []  # acknowledged, still working
+    await telegram.settle()
+    assert telegram.api.texts(ALEX.id) == ["Done thinking."]

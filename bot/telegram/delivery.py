@@ -104,10 +104,14 @@ async def send_reply(bot: Bot, target: ChatTarget, reply: AgentReply, *, request
 
 
 @contextlib.asynccontextmanager
-async def typing(bot: Bot, target: ChatTarget) -> AsyncIterator[None]:
-    """Show "typing…" while the model works, repeated so that a long turn keeps showing it."""
+async def typing(bot: Bot, target: ChatTarget, *, after: float = 0.0) -> AsyncIterator[None]:
+    """Show "typing…" while the work runs, repeated so that a long turn keeps showing it.
+
+    With `after`, work that finishes sooner (most commands) costs no Bot API call at all.
+    """
 
     async def keep_typing() -> None:
+        await asyncio.sleep(after)
         while True:
             try:
                 await bot.send_chat_action(

@@ -23,6 +23,7 @@ from storage.errors import DomainError
 
 log = logging.getLogger(__name__)
 
+COMMAND_TYPING_AFTER = 0.5  # seconds; commands are usually quicker, a /spend chart may not be
 NOT_TEXT = "I can read text messages only. Tell me about your trip in words, or send /help."
 
 
@@ -62,7 +63,7 @@ class TravelChat:
             return  # `/cmd@otherbot` in a group
         ctx = context.require_traveller()
         target = ChatTarget.of(message)
-        async with typing(context.bot, target):
+        async with typing(context.bot, target, after=COMMAND_TYPING_AFTER):
             reply = await self.product.commands.run(ctx, message.text)
         await send_reply(context.bot, target, reply, requester_telegram_id=message.from_user.id)
 
