@@ -6,12 +6,11 @@ import datetime as dt
 import logging
 
 from telegram import Update
-from telegram.constants import ParseMode
 
 from agent.commands import help_text
 from bot.product import Product
 from bot.telegram.delivery import ChatTarget, send_html, send_text
-from bot.telegram.identity import CHANNEL, TravelCallbackContext, linking_instructions, traveller_context
+from bot.telegram.identity import CHANNEL, TravelCallbackContext, traveller_context
 from bot.telegram.rendering import escape, text_lines
 from storage.audit import Actor
 from storage.errors import InvalidInput
@@ -46,11 +45,7 @@ class Linking:
             else:
                 await send_text(context.bot, target, help_text(context.traveller))
             return
-        if not code:
-            await context.bot.send_message(
-                message.chat.id, linking_instructions(context.bot.username), parse_mode=ParseMode.HTML
-            )
-            return
+        # An unlinked account only gets here with a code: the identity hook answered a bare /start.
         if message.chat.type != "private":
             await send_text(context.bot, target, PRIVATE_ONLY)
             return
