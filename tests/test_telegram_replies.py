@@ -10,6 +10,8 @@ from html.parser import HTMLParser
 import pytest
 
 from agent.conversation import MAX_MESSAGE_CHARS
+from agent.replies import AgentReply, Attachment
+from bot.telegram.delivery import ChatTarget, send_reply
 from bot.telegram.rendering import MESSAGE_LIMIT, pack_messages, text_lines
 from storage.embedded import EmbeddedUrls
 from storage.preferences import tenant_preferences
@@ -258,3 +260,15 @@ async def test_the_webhook_answers_before_a_slow_turn_finishes(telegram: Telegra
     assert response.status_code == 200 and telegram.api.texts(ALEX.id) == []  # acknowledged, still working
     await telegram.settle()
     assert telegram.api.texts(ALEX.id) == ["Done thinking."]
+
+
+async def test_a_chart_attachment_goes_out_as_a_photo_with_its_title(telegram: TelegramBot) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+    reply = AgentReply(
+        text="Hotels cost you 1,240.00 EUR this year.",
+        attachments=(Attachment("spend.png", png, "Spend by category & month"),),
+    )
+    await send_reply(telegram.application.bot, ChatTarget(ALEX.id), reply, requester_telegram_id=ALEX.id)
+    assert telegram.api.texts(ALEX.id) == ["Hotels cost you 1,240.00 EUR this year."]
+    (photo,) = telegram.api.calls_to("sendPhoto", chat_id=ALEX.id)
+    assert photo.files["photo"] == png and photo.params["caption"] == "Spend by category &amp; month"
