@@ -135,8 +135,9 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
     channel = SlackChannel(product=product, options=options)
     # Keep every lazy task referenced, so shutdown can wait for work in progress.
     app.listener_runner.lazy_listener_runner = channel.lazy
-    app.use(identify_callers(CallerResolver(product.db, bootstrap_workspace=bootstrap)))
+    # A repeated delivery stops before anything else happens, even before identifying the caller.
     app.use(skip_retried_deliveries(product.db))
+    app.use(identify_callers(CallerResolver(product.db, bootstrap_workspace=bootstrap)))
     register_conversations(app, channel)
     register_confirmations(app, channel)
     app.action(re.compile(f"^({APPROVE}|{REJECT})$"))(ack=acknowledge, lazy=[answer_as_approver(channel)])

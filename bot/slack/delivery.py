@@ -166,10 +166,12 @@ class ThreadReplier:
         """Post the messages in order (the first replaces the placeholder); returns (ts, message) pairs."""
         for message in messages:
             if self.placeholder_ts is not None:
-                ts, self.placeholder_ts = self.placeholder_ts, None
+                ts = self.placeholder_ts
                 await self.client.chat_update(
                     channel=self.channel, ts=ts, text=message.text, blocks=message.blocks or None
                 )
+                # Only once it worked: an error message can still take the placeholder's place.
+                self.placeholder_ts = None
             else:
                 posted = await self.client.chat_postMessage(
                     channel=self.channel,
