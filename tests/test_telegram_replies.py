@@ -17,7 +17,7 @@ from storage.embedded import EmbeddedUrls
 from storage.preferences import tenant_preferences
 from tests.conftest import Company
 from tests.fakes.scripted_model import ScriptedModel, say
-from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
 from tests.test_telegram_harness import (
     ALEX,
     ROBIN,
@@ -272,3 +272,16 @@ async def test_a_chart_attachment_goes_out_as_a_photo_with_its_title(telegram: T
     assert telegram.api.texts(ALEX.id) == ["Hotels cost you 1,240.00 EUR this year."]
     (photo,) = telegram.api.calls_to("sendPhoto", chat_id=ALEX.id)
     assert photo.files["photo"] == png and photo.params["caption"] == "Spend by category &amp; month"
+
+
+async def test_the_bot_token_never_reaches_the_logs(
+    telegram: TelegramBot, acme: Company, caplog: pytest.LogCaptureFixture
+) -> None:
+    await telegram.link(acme, ALEX)
+    with caplog.at_level(logging.DEBUG):
+        await telegram.deliver(telegram.updates.message(ALEX, "/help"))
+    logged = [record.getMessage() for record in caplog.records]
+    assert any("/bot<bot-token>/sendMessage" in line for line in logged)  # httpx logged the call...
+    assert not [
+        line for line in logged if TOKEN in line or TOKEN.split(":")[1] in line
+    ]  # ...without the token

@@ -53,12 +53,33 @@ RUNNER_COMMANDS = ["help", "trips", "drafts", "bookings", "spend", "prefs", "pol
 TelegramApplication = Application[Any, TravelCallbackContext, Any, Any, Any, Any]
 
 
+class TokenRedaction(logging.Filter):
+    """httpx logs every request URL at INFO, and Bot API URLs contain the bot token: take it out."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<bot-token>"), None
+        return True
+
+
+def redact_token_in_logs(token: str) -> None:
+    logger = logging.getLogger("httpx")  # httpx logs on this one logger, not on children
+    if not any(isinstance(f, TokenRedaction) and f.token == token for f in logger.filters):
+        logger.addFilter(TokenRedaction(token))
+
+
 def build_application(product: Product, *, polling: bool) -> TelegramApplication:
     """PTB's Application pointed at TELEGRAM_API_URL, with every handler of the channel."""
     settings = product.settings
     if settings.telegram_bot_token is None:
         raise SetupError("TELEGRAM_BOT_TOKEN is not set.")
     api = settings.telegram_api_url.rstrip("/")
+    redact_token_in_logs(settings.telegram_bot_token.get_secret_value())
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -113,7 +134,7 @@ def telegram_mount(product: Product) -> ChannelMount:
             if not isinstance(payload, dict):
                 raise ValueError("the update is not a JSON object")
             update = Update.de_json(payload, application.bot)
-        except (ValueError, TypeError, KeyError) as error:  # JSONDecodeError is a ValueError
+        except (ValueError, TypeError, KeyError, AttributeError) as error:  # JSONDecodeError is a ValueError
             log.warning("unreadable telegram update: %s", type(error).__name__)
             return Response(status_code=400)
         if not application.running:
