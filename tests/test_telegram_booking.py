@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,6 +15,7 @@ from storage.preferences import set_tenant_preference
 from tests.conftest import Company
 from tests.fakes.scripted_model import call, say
 from tests.fakes.telegram_api import BotCall, FakeTelegramAPI
+from tests.test_agent_booking import berlin_days
 from tests.test_telegram_harness import ALEX, ROBIN, TelegramBot, telegram, telegram_api
 
 __all__ = ["telegram", "telegram_api"]  # fixtures used by name
@@ -22,48 +24,15 @@ GROUP = -100_555_000_111
 
 
 def trip(*, hotel_rate: int = 150) -> dict[str, Any]:
-    """Two days in Berlin a month from today: a flight and a hotel (bookable), and a meeting."""
-    start = dt.date.today() + dt.timedelta(days=30)
-    day2 = start + dt.timedelta(days=1)
-    return {
-        "start_date": start.isoformat(),
-        "end_date": day2.isoformat(),
-        "destinations": ["Berlin"],
-        "days": [
-            {
-                "day_number": 1,
-                "date": start.isoformat(),
-                "items": [
-                    {
-                        "kind": "flight",
-                        "description": "MUC → BER LH 1234",
-                        "cost": "189.00",
-                        "currency": "EUR",
-                        "origin": "MUC",
-                        "destination": "BER",
-                        "carrier": "LH",
-                        "number": "LH1234",
-                        "depart_at": f"{start.isoformat()}T07:00:00",
-                        "arrive_at": f"{start.isoformat()}T08:10:00",
-                        "cabin": "economy",
-                    },
-                    {
-                        "kind": "hotel",
-                        "description": "Hotel <Mitte> & Spa",
-                        "cost": f"{hotel_rate}.00",
-                        "currency": "EUR",
-                        "city": "Berlin",
-                        "nights": 1,
-                    },
-                ],
-            },
-            {
-                "day_number": 2,
-                "date": day2.isoformat(),
-                "items": [{"kind": "meeting", "description": "Workshop"}],
-            },
-        ],
-    }
+    """The Berlin plan of the agent tests, moved to a month from today, with a hotel name HTML must escape."""
+    plan = berlin_days(f"{hotel_rate}.00")
+    shift = dt.date.today() + dt.timedelta(days=30) - dt.date.fromisoformat(plan["start_date"])
+    text = json.dumps(plan)
+    for day in ("2026-12-03", "2026-12-04", "2026-12-05"):
+        text = text.replace(day, (dt.date.fromisoformat(day) + shift).isoformat())
+    moved: dict[str, Any] = json.loads(text)
+    moved["days"][0]["items"][1]["description"] = "Hotel <Mitte> & Spa"
+    return moved
 
 
 async def bookings(db: Database, company: Company) -> list[Booking]:
@@ -123,7 +92,7 @@ async def test_confirm_books_once_and_a_second_press_or_another_users_press_book
     await telegram.link(acme, ROBIN, admin=True)
     asked = await ask_for_confirmation(telegram, acme, chat_id=GROUP)
     card = asked.params["text"]
-    assert "Hotel &lt;Mitte&gt; &amp; Spa — 150.00 EUR" in card and "<b>Book this trip?</b>" in card
+    assert "Hotel &lt;Mitte&gt; &amp; Spa — 300.00 EUR" in card and "<b>Book this trip?</b>" in card
     assert asked.params["parse_mode"] == "HTML"
     model_requests = len(telegram.model.requests)
 
@@ -139,7 +108,11 @@ async def test_confirm_books_once_and_a_second_press_or_another_users_press_book
     telegram.model.script(say("Booked! Have a good trip."))
     await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Confirm")))
     booked = await bookings(telegram.db, acme)
-    assert [(b.booking_type, b.status) for b in booked] == [("flight", "confirmed"), ("hotel", "confirmed")]
+    assert [(b.booking_type, b.status) for b in booked] == [
+        ("flight", "confirmed"),
+        ("hotel", "confirmed"),
+        ("train", "confirmed"),
+    ]
     assert telegram.api.keyboard_of(GROUP, asked.result["message_id"]) is None
     assert telegram.api.texts(GROUP)[-1] == "Booked! Have a good trip."
     assert len(telegram.model.requests) == model_requests + 1
@@ -201,6 +174,6 @@ async def test_an_out_of_policy_trip_asks_for_a_justification_before_booking(
         telegram.updates.message(ALEX, "The client pays the hotel", reply_to=reply_to_prompt)
     )
     booked = await bookings(telegram.db, acme)
-    assert [b.booking_type for b in booked] == ["flight", "hotel"]
+    assert [b.booking_type for b in booked] == ["flight", "hotel", "train"]
     assert {b.booking_details["justification"] for b in booked} == {"The client pays the hotel"}
     assert telegram.api.texts(ALEX.id)[-1] == "Booked, with your justification noted."

@@ -21,7 +21,6 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -188,22 +187,11 @@ class FakeTelegramAPI:
         """The texts of successful sendMessage calls, oldest first."""
         return [c.params["text"] for c in self.calls_to("sendMessage", chat_id=chat_id) if c.status == 200]
 
-    def wait_for(
-        self,
-        method: str,
-        count: int = 1,
-        *,
-        timeout: float = 10.0,
-        where: Callable[[BotCall], bool] | None = None,
-    ) -> list[BotCall]:
-        """Block until `count` successful calls of `method` (matching `where`) arrived; returns them."""
+    def wait_for(self, method: str, count: int = 1, *, timeout: float = 10.0) -> list[BotCall]:
+        """Block until `count` successful calls of `method` arrived; returns them."""
 
         def matching() -> list[BotCall]:
-            return [
-                c
-                for c in self._calls
-                if c.method == method and c.status == 200 and (where is None or where(c))
-            ]
+            return [c for c in self._calls if c.method == method and c.status == 200]
 
         with self._changed:
             if not self._changed.wait_for(lambda: len(matching()) >= count, timeout=timeout):
@@ -213,15 +201,8 @@ class FakeTelegramAPI:
                 )
             return matching()
 
-    async def wait_for_async(
-        self,
-        method: str,
-        count: int = 1,
-        *,
-        timeout: float = 10.0,
-        where: Callable[[BotCall], bool] | None = None,
-    ) -> list[BotCall]:
-        return await asyncio.to_thread(self.wait_for, method, count, timeout=timeout, where=where)
+    async def wait_for_async(self, method: str, count: int = 1, *, timeout: float = 10.0) -> list[BotCall]:
+        return await asyncio.to_thread(self.wait_for, method, count, timeout=timeout)
 
     def keyboard_of(self, chat_id: int, message_id: int) -> Any:
         """The inline keyboard a message currently shows (None once removed)."""
