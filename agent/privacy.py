@@ -1,0 +1,99 @@
+"""GDPR for the whole product: export bundles with conversation messages, and erasure including checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import uuid
+import zipfile
+from decimal import Decimal
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from agent.replies import Attachment
+from storage.audit import Actor
+from storage.conversations import threads_of
+from storage.database import Database
+from storage.privacy import Erasure, erase_user, export_user
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    return value
+
+
+async def conversation_messages(saver: BaseCheckpointSaver[Any], threads: list[str]) -> list[dict[str, Any]]:
+    """The messages of each thread as stored in its latest checkpoint (trimmed history included)."""
+    messages = []
+    for thread in threads:
+        saved = await saver.aget_tuple({"configurable": {"thread_id": thread}})
+        if saved is None:
+            continue
+        for message in saved.checkpoint["channel_values"].get("messages", []):
+            if message.type in ("human", "ai") and message.text:
+                messages.append(
+                    {
+                        "thread": thread,
+                        "from": "you" if message.type == "human" else "assistant",
+                        "text": message.text,
+                    }
+                )
+    return messages
+
+
+async def export_bundle(
+    db: Database, saver: BaseCheckpointSaver[Any], *, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> Attachment:
+    """A zip with export.json and one CSV per table: everything held about one user."""
+    async with db.tenant(tenant_id) as session:
+        tables = await export_user(session, user_id=user_id)
+        threads = await threads_of(session, user_id=user_id)
+    tables["messages"] = await conversation_messages(saver, threads)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        plain = {
+            name: [{k: _plain(v) for k, v in row.items()} for row in rows] for name, rows in tables.items()
+        }
+        bundle.writestr("export.json", json.dumps(plain, indent=2, ensure_ascii=False, default=str))
+        for name, rows in plain.items():
+            if not rows:
+                continue
+            sheet = io.StringIO()
+            writer = csv.DictWriter(sheet, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(
+                {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()}
+                for row in rows
+            )
+            bundle.writestr(f"{name}.csv", sheet.getvalue())
+    return Attachment(
+        filename="travelmate-export.zip",
+        content=buffer.getvalue(),
+        title="Your AITravelMate data",
+        mime_type="application/zip",
+    )
+
+
+async def forget_user(
+    db: Database, saver: BaseCheckpointSaver[Any], *, tenant_id: uuid.UUID, actor: Actor, user_id: uuid.UUID
+) -> Erasure:
+    """Erase a user from the tenant tables and their conversation threads from the checkpoints.
+
+    A turn already running when this happens may still save its checkpoint; callers run
+    `erase_threads` again once the longest turn could have finished.
+    """
+    async with db.tenant(tenant_id) as session:
+        erasure = await erase_user(session, actor=actor, user_id=user_id)
+    await erase_threads(saver, erasure.threads)
+    return erasure
+
+
+async def erase_threads(saver: BaseCheckpointSaver[Any], threads: list[str]) -> None:
+    for thread in threads:
+        await saver.adelete_thread(thread)

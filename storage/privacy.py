@@ -1,0 +1,149 @@
+"""GDPR in storage: everything held about a user (Art. 15, 20) and erasing it (Art. 17)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.audit import Actor, record_audit
+from storage.conversations import threads_of
+from storage.errors import NotFound
+from storage.models import (
+    AuditEntry,
+    Base,
+    Booking,
+    BookingReminder,
+    ChannelIdentity,
+    ConversationThread,
+    Itinerary,
+    ItineraryDay,
+    TelegramInvite,
+    TenantUser,
+    TravelAnalytics,
+    UserTravelHistory,
+)
+from storage.sessions import current_tenant
+
+FORMER_TRAVELLER = "Former traveller"
+# Columns of an export that are secrets or hashes, never personal data worth handing over.
+_NOT_EXPORTED = {"code_hash"}
+
+
+def row_dict(row: Base) -> dict[str, Any]:
+    """A model row as plain values, column by column."""
+    mapper = inspect(row).mapper
+    return {
+        column.key: getattr(row, column.key)
+        for column in mapper.column_attrs
+        if column.key not in _NOT_EXPORTED
+    }
+
+
+async def export_user(session: AsyncSession, *, user_id: uuid.UUID) -> dict[str, list[dict[str, Any]]]:
+    """Every row held about the user in the session's tenant, grouped by table."""
+    user = await session.get(TenantUser, (current_tenant(session), user_id))
+    if user is None:
+        raise NotFound("That user is not known in this company.")
+    itineraries = select(Itinerary.itinerary_id).where(Itinerary.user_id == user_id)
+    bookings = select(Booking.booking_id).where(Booking.user_id == user_id)
+    queries = {
+        "identities": select(ChannelIdentity).where(ChannelIdentity.user_id == user_id),
+        "itineraries": select(Itinerary).where(Itinerary.user_id == user_id).order_by(Itinerary.start_date),
+        "itinerary_details": select(ItineraryDay)
+        .where(ItineraryDay.itinerary_id.in_(itineraries))
+        .order_by(ItineraryDay.itinerary_id, ItineraryDay.day_number),
+        "bookings": select(Booking).where(Booking.user_id == user_id).order_by(Booking.created_at),
+        "booking_reminders": select(BookingReminder).where(BookingReminder.booking_id.in_(bookings)),
+        "travel_history": select(UserTravelHistory).where(UserTravelHistory.user_id == user_id),
+        "travel_analytics": select(TravelAnalytics).where(TravelAnalytics.user_id == user_id),
+        "telegram_invites": select(TelegramInvite).where(TelegramInvite.user_id == user_id),
+        "conversations": select(ConversationThread).where(ConversationThread.user_id == user_id),
+        "audit_log": select(AuditEntry)
+        .where(AuditEntry.actor_user_id == user_id)
+        .order_by(AuditEntry.occurred_at),
+    }
+    export: dict[str, list[dict[str, Any]]] = {"profile": [row_dict(user)]}
+    for name, statement in queries.items():
+        export[name] = [row_dict(row) for row in (await session.scalars(statement)).all()]
+    return export
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure removed, in counts only (it is audited without personal data)."""
+
+    threads: list[str]
+    anonymised_trips: int
+
+
+async def _former_traveller(session: AsyncSession) -> uuid.UUID:
+    """The tenant's anonymous stand-in that keeps aggregate spend after its travellers are erased."""
+    statement = select(TenantUser.user_id).where(
+        TenantUser.display_name == FORMER_TRAVELLER, TenantUser.email.is_(None)
+    )
+    found = (await session.scalars(statement)).first()
+    if found is not None:
+        return found
+    stand_in = TenantUser(
+        tenant_id=current_tenant(session),
+        user_id=uuid.uuid4(),
+        display_name=FORMER_TRAVELLER,
+        email=None,
+        role="traveler",
+        timezone="UTC",
+        locale="en",
+        preferences={},
+    )
+    session.add(stand_in)
+    await session.flush()
+    return stand_in.user_id
+
+
+async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID) -> Erasure:
+    """Remove the user's personal data from every tenant table; keep spend only in anonymised form.
+
+    Returns the user's conversation threads, which the caller erases from the checkpoints.
+    """
+    user = await session.get(TenantUser, (current_tenant(session), user_id), with_for_update=True)
+    if user is None:
+        raise NotFound("That user is not known in this company.")
+    threads = await threads_of(session, user_id=user_id)
+    stand_in = await _former_traveller(session)
+    # Aggregate spend stays for the company's reports, detached from the person and from the trip.
+    analytics = (
+        await session.scalars(select(TravelAnalytics).where(TravelAnalytics.user_id == user_id))
+    ).all()
+    for row in analytics:
+        session.add(
+            TravelAnalytics(
+                tenant_id=row.tenant_id,
+                user_id=stand_in,
+                trip_id=uuid.uuid4(),
+                total_spend=row.total_spend,
+                spend_by_category=dict(row.spend_by_category),
+            )
+        )
+    await session.flush()
+    await session.execute(
+        update(AuditEntry).where(AuditEntry.actor_user_id == user_id).values(actor_user_id=None)
+    )
+    # The audit trail keeps what happened, but no longer says to whom.
+    await session.execute(
+        update(AuditEntry).where(AuditEntry.entity_id == str(user_id)).values(entity_id=None)
+    )
+    # Everything else of theirs goes with the user row (ON DELETE CASCADE on every composite key).
+    await session.execute(delete(TenantUser).where(TenantUser.user_id == user_id))
+    # The entry names no one: a self-erasure is recorded as the system acting on the user's request.
+    await record_audit(
+        session,
+        actor=Actor("system") if actor.user_id == user_id else actor,
+        action="user.erase",
+        entity="tenant_user",
+        entity_id=None,
+        details={"threads": len(threads), "anonymised_trips": len(analytics)},
+    )
+    return Erasure(threads=threads, anonymised_trips=len(analytics))

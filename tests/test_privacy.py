@@ -1,0 +1,147 @@
+"""GDPR: an export holds everything about a user and nothing of others; erasure leaves no trace of them."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+
+from sqlalchemy import func, select, text
+
+from agent.checkpoints import checkpoint_saver
+from agent.conversation import ConversationService
+from agent.privacy import export_bundle, forget_user
+from storage.audit import Actor
+from storage.database import Database
+from storage.embedded import EmbeddedUrls
+from storage.models import AuditEntry, Itinerary, TenantUser, TravelAnalytics
+from storage.trips import record_trip
+from tests.conftest import Company, traveller
+from tests.fakes.scripted_model import ScriptedModel, call, say
+from tests.test_agent_booking import berlin_days
+
+PHRASE = "purple-elephant-workshop-7731"
+
+
+async def places_holding(owner: Database, needle: str) -> list[str]:
+    """Every table (and bytea column, decoded as UTF-8 bytes) whose rows contain `needle`."""
+    async with owner.unscoped() as session:
+        tables = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname IN ('public', 'users')"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        found = []
+        for table in tables:
+            if await session.scalar(
+                text(f"SELECT count(*) FROM {table} t WHERE position(:n in t::text) > 0"), {"n": needle}
+            ):
+                found.append(table)
+            binary = (
+                (
+                    await session.execute(
+                        text(
+                            "SELECT column_name FROM information_schema.columns WHERE format('%I.%I', table_schema, table_name) = :t "
+                            "AND data_type = 'bytea'"
+                        ),
+                        {"t": table},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for column in binary:
+                hits = await session.scalar(
+                    text(
+                        f"SELECT count(*) FROM {table} WHERE position(convert_to(:n, 'UTF8') in {column}) > 0"
+                    ),
+                    {"n": needle},
+                )
+                if hits:
+                    found.append(f"{table}.{column}")
+    return found
+
+
+async def a_trip_with_words(
+    conversation: ConversationService, model: ScriptedModel, company: Company, words: str
+) -> None:
+    model.script(call("create_draft_itinerary", berlin_days()), say(f"Draft ready for {words}."))
+    await conversation.handle_message(
+        traveller(company), f"chat-{company.traveler_id}", f"Plan Berlin for the {words}"
+    )
+
+
+async def test_export_has_every_row_and_message_of_the_user_and_nothing_of_others(
+    db: Database,
+    embedded: EmbeddedUrls,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    acme: Company,
+) -> None:
+    await a_trip_with_words(conversation, scripted_model, acme, PHRASE)
+    other = Company(acme.tenant_id, acme.admin_id, acme.admin_id, acme.name)  # the admin plans their own trip
+    await a_trip_with_words(conversation, scripted_model, other, "admin-only-offsite")
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        bundle = await export_bundle(db, saver, tenant_id=acme.tenant_id, user_id=acme.traveler_id)
+    archive = zipfile.ZipFile(io.BytesIO(bundle.content))
+    data = json.loads(archive.read("export.json"))
+    assert data["profile"][0]["email"] == "traveller@acme.test"
+    assert len(data["itineraries"]) == 1 and len(data["itinerary_details"]) == 3
+    assert any(PHRASE in m["text"] and m["from"] == "you" for m in data["messages"])
+    assert {"export.json", "profile.csv", "itineraries.csv", "messages.csv"} <= set(archive.namelist())
+    everything = archive.read("export.json").decode()
+    assert "admin-only-offsite" not in everything and "admin@acme.test" not in everything
+
+
+async def test_erasure_leaves_no_trace_and_keeps_others_and_anonymous_spend(
+    db: Database,
+    owner_db: Database,
+    embedded: EmbeddedUrls,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    acme: Company,
+    globex: Company,
+) -> None:
+    await a_trip_with_words(conversation, scripted_model, acme, PHRASE)
+    await a_trip_with_words(conversation, scripted_model, globex, "globex-summit")
+    async with db.tenant(acme.tenant_id) as session:
+        await record_trip(
+            session,
+            actor=Actor.user(acme.traveler_id),
+            user_id=acme.traveler_id,
+            trip={
+                "trip_id": uuid.uuid4(),
+                "destination": "Lisbon",
+                "start_date": "2026-10-01",
+                "end_date": "2026-10-03",
+                "total_spend": "900.00",
+                "spend_by_category": {"flight": "300.00", "hotel": "600.00"},
+            },
+        )
+    assert await places_holding(owner_db, PHRASE)  # the check can see the phrase where it is
+
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        erasure = await forget_user(
+            db, saver, tenant_id=acme.tenant_id, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id
+        )
+    assert len(erasure.threads) == 1 and erasure.anonymised_trips == 1
+    for needle in (PHRASE, "traveller@acme.test", "Acme Traveller", str(acme.traveler_id)):
+        assert await places_holding(owner_db, needle) == [], needle
+    assert await places_holding(owner_db, "globex-summit")  # another tenant's conversation is intact
+    async with db.tenant(acme.tenant_id) as session:
+        assert await session.scalar(select(func.count()).select_from(TenantUser)) == 2  # admin + the stand-in
+        spend = (await session.scalars(select(TravelAnalytics))).one()
+        erased = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "user.erase"))).one()
+        assert await session.scalar(select(func.count()).select_from(Itinerary)) == 0
+    assert str(spend.total_spend) == "900.00" and spend.spend_by_category == {
+        "flight": "300.00",
+        "hotel": "600.00",
+    }
+    assert erased.actor == "system" and erased.actor_user_id is None and erased.entity_id is None
