@@ -104,7 +104,6 @@ def _oauth_app(
         oauth_settings=oauth_settings,
         request_verification_enabled=True,
     )
-    app.enable_token_revocation_listeners()
     return app
 
 
@@ -138,6 +137,10 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
     # A repeated delivery stops before anything else happens, even before identifying the caller.
     app.use(skip_retried_deliveries(product.db))
     app.use(identify_callers(CallerResolver(product.db, bootstrap_workspace=bootstrap)))
+    if oauth:
+        # Bolt's own uninstall/revocation listeners, run lazily so that shutdown waits for the deletion.
+        app.event("tokens_revoked")(ack=acknowledge, lazy=[app.default_tokens_revoked_event_listener()])
+        app.event("app_uninstalled")(ack=acknowledge, lazy=[app.default_app_uninstalled_event_listener()])
     register_conversations(app, channel)
     register_confirmations(app, channel)
     app.action(re.compile(f"^({APPROVE}|{REJECT})$"))(ack=acknowledge, lazy=[answer_as_approver(channel)])

@@ -253,7 +253,7 @@ def reply_messages(
         intro = "Please confirm this booking." if not request.violations else "This booking needs approval."
         messages += _chunked(
             confirmation_blocks(request, conversation=conversation, approvers=approvers),
-            f"{intro} {request.card.title}",
+            f"{intro} {escape(request.card.title)}",
             carries_buttons=True,
         )
     return messages or [SlackMessage(text=_fallback(text), blocks=text_blocks(text or "Done."))]

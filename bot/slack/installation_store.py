@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        return value.timestamp()
+        return value.isoformat()  # read back by Installation() for both int and float timestamps
     raise TypeError(f"cannot store {type(value).__name__} in an installation")
 
 
