@@ -25,6 +25,7 @@ from agent.replies import AgentReply, ConfirmationRequest
 from agent.tools import AgentServices, Decision
 from storage.conversations import note_turn
 from storage.errors import DomainError, Forbidden, InvalidInput
+from storage.quotas import LimitReached
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,25 @@ class ConversationService:
         if self.graph is None:
             return AgentReply.say(MODEL_NOT_CONFIGURED)
         thread = thread_id(ctx, conversation)
+        quotas = self.services.quotas
+        try:
+            if quotas is not None:
+                await quotas.admit_message(
+                    tenant_id=ctx.tenant_id, user_id=ctx.user_id, now=self.services.clock()
+                )
+        except LimitReached as refused:
+            return AgentReply.say(refused.message)
         async with self._lock(thread):
-            turn, (pending, seen) = await asyncio.gather(
+            (turn, budget), (pending, seen) = await asyncio.gather(
                 self._with_facts(ctx, thread), self._snapshot(thread)
             )
+            try:
+                if quotas is not None:
+                    await quotas.check_token_budget(
+                        tenant_id=ctx.tenant_id, budget=budget, now=self.services.clock()
+                    )
+            except LimitReached as refused:
+                return AgentReply.say(refused.message)
             if pending is not None:
                 # The traveller wrote instead of answering: the open request lapses, nothing is booked.
                 lapsed: Command[Any] = Command(resume=Decision(approved=False, superseded=True).model_dump())
@@ -109,7 +125,8 @@ class ConversationService:
             if pending.get("requested_by") != str(ctx.user_id):
                 raise Forbidden("Only the traveller who asked for this booking can confirm or cancel it.")
             answer: Command[Any] = Command(resume=decision.model_dump(mode="json"))
-            return await self._run(await self._with_facts(ctx, thread), thread, answer, seen)
+            turn, _ = await self._with_facts(ctx, thread)
+            return await self._run(turn, thread, answer, seen)
 
     async def pending_confirmation(self, ctx: Context, conversation: str) -> ConfirmationRequest | None:
         """The confirmation this conversation is waiting for, if any."""
@@ -118,11 +135,15 @@ class ConversationService:
         pending, _ = await self._snapshot(thread_id(ctx, conversation))
         return await self._confirmation(ctx, pending) if pending else None
 
-    async def _with_facts(self, ctx: Context, thread: str) -> Context:
-        """The turn's context with the traveller's facts; the turn is noted for export and retention."""
+    async def _with_facts(self, ctx: Context, thread: str) -> tuple[Context, int]:
+        """The turn's context with the traveller's facts, and the tenant's daily token budget.
+
+        The turn is noted for export and retention in the same transaction.
+        """
         async with self.services.db.tenant(ctx.tenant_id) as session:
             await note_turn(session, thread_id=thread, user_id=ctx.user_id, channel=ctx.channel)
-            return ctx.with_facts(await load_facts(session, ctx=ctx, now=self.services.clock()))
+            facts, profile = await load_facts(session, ctx=ctx, now=self.services.clock())
+        return ctx.with_facts(facts), int(profile.company.get("llm.daily_token_budget") or 0)
 
     def _config(self, thread: str) -> RunnableConfig:
         return {"configurable": {"thread_id": thread}, "recursion_limit": 25}
@@ -165,7 +186,20 @@ class ConversationService:
             log.warning("model fault %s in tenant %s: %s", error_id, ctx.tenant_id, type(error).__name__)
             await self._forget_turn(thread, before)
             return AgentReply(text=f"{model_fault_message(error)} (error id {error_id})", error_id=error_id)
+        await self._count_tokens(ctx, result, before)
         return await self._reply(ctx, thread, result, before)
+
+    async def _count_tokens(self, ctx: Context, result: dict[str, Any], before: set[str]) -> None:
+        if self.services.quotas is None:
+            return
+        used = sum(
+            m.usage_metadata["total_tokens"]
+            for m in result.get("messages", [])
+            if isinstance(m, AIMessage) and m.id not in before and m.usage_metadata
+        )
+        await self.services.quotas.spend_tokens(
+            tenant_id=ctx.tenant_id, tokens=used, now=self.services.clock()
+        )
 
     async def _forget_turn(self, thread: str, before: set[str]) -> None:
         """Remove what a failed turn added, so the conversation continues as if it had not happened."""

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.context import Context
 from prompts import render_prompt
 from storage.models import Booking, Itinerary
-from storage.profiles import traveller_profile
+from storage.profiles import TravellerProfile, traveller_profile
 
 
 def _lines(values: dict[str, object]) -> str:
@@ -23,9 +23,15 @@ def _lines(values: dict[str, object]) -> str:
     )
 
 
-async def load_facts(session: AsyncSession, *, ctx: Context, now: dt.datetime) -> str:
+async def load_facts(
+    session: AsyncSession, *, ctx: Context, now: dt.datetime
+) -> tuple[str, TravellerProfile]:
     """Everything the model should know about this company and traveller, rendered once per turn."""
     profile = await traveller_profile(session, user_id=ctx.user_id)
+    return render_facts(profile, ctx=ctx, now=now), profile
+
+
+def render_facts(profile: TravellerProfile, *, ctx: Context, now: dt.datetime) -> str:
     trips = (
         "\n".join(
             f"- {trip.destination}, {trip.start_date:%d %b %Y}–{trip.end_date:%d %b %Y}"

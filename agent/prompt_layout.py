@@ -15,6 +15,9 @@ from prompts import load_prompt
 # A turn sees at most this many earlier messages; older ones leave the checkpoint too, so neither the
 # model request nor the stored state grows with the conversation's age. Trips live in the database.
 KEEP_MESSAGES = 16
+# Offered to admins only. The tools check the role themselves too; hiding them keeps travellers' models
+# from being talked into trying.
+ADMIN_ONLY_TOOLS = frozenset({"set_tenant_preference"})
 
 
 def trimmed(messages: list[AnyMessage], keep: int = KEEP_MESSAGES) -> list[AnyMessage]:
@@ -41,8 +44,19 @@ class PromptLayout(AgentMiddleware[AgentState[Any], Context]):
         request: ModelRequest[Context],
         handler: Callable[[ModelRequest[Context]], Awaitable[ModelResponse[Any]]],
     ) -> ModelResponse[Any]:
-        facts = request.runtime.context.facts
-        messages = [*request.messages, SystemMessage(facts)] if facts else list(request.messages)
-        return await handler(
-            request.override(system_message=SystemMessage(load_prompt("instructions")), messages=messages)
+        ctx = request.runtime.context
+        messages = [*request.messages, SystemMessage(ctx.facts)] if ctx.facts else list(request.messages)
+        tools = (
+            request.tools
+            if ctx.is_admin
+            else [t for t in request.tools if _tool_name(t) not in ADMIN_ONLY_TOOLS]
         )
+        return await handler(
+            request.override(
+                system_message=SystemMessage(load_prompt("instructions")), messages=messages, tools=tools
+            )
+        )
+
+
+def _tool_name(tool: Any) -> str:
+    return str(tool.get("name", "") if isinstance(tool, dict) else getattr(tool, "name", ""))

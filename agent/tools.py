@@ -35,6 +35,7 @@ from storage.errors import DomainError, Forbidden
 from storage.itineraries import list_itineraries as stored_itineraries
 from storage.models import BookingReminder
 from storage.preferences import set_personal_preference, set_tenant_preference
+from storage.quotas import Quotas
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class AgentServices:
     clock: Callable[[], dt.datetime] = _utcnow
     reminders_scheduled: RemindersScheduled | None = None
     extra_tools: tuple[BaseTool, ...] = field(default=())
+    # Message rates and the daily token budget; None switches both off (tests, the console without Redis).
+    quotas: Quotas | None = None
 
 
 class Decision(BaseModel):

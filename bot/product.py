@@ -20,6 +20,7 @@ from agent.tools import AgentServices
 from bot.runtime import Endpoints
 from storage.database import Database
 from storage.models import BookingReminder
+from storage.quotas import Quotas
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,9 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
                 "reminders not enqueued now (%s); the sweeper will pick them up", type(error).__name__
             )
 
-    services = AgentServices(db=db, reminders_scheduled=reminders_scheduled)
+    services = AgentServices(
+        db=db, reminders_scheduled=reminders_scheduled, quotas=Quotas(redis) if redis is not None else None
+    )
     try:
         async with checkpoint_saver(endpoints.database_url) as saver:
             model = build_chat_model(settings)

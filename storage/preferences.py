@@ -149,6 +149,13 @@ TENANT_PREFERENCES: dict[str, PreferenceSpec] = {
             "a number of days from 30 to 3650",
             "365",
         ),
+        _spec(
+            "llm.daily_token_budget",
+            Annotated[int, Field(ge=0, le=1_000_000_000)],
+            0,
+            "a number of model tokens per day for the whole company, 0 for no limit",
+            "2000000",
+        ),
     ]
 }
 

@@ -24,8 +24,10 @@ IDENTITY_WORDS = ("tenant", "user_id", "role", "runtime")
 async def test_no_tool_schema_offers_tenant_user_or_role(
     conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
 ) -> None:
-    scripted_model.script(say("Hello"))
+    scripted_model.script(say("Hello"), say("Hello"))
     await conversation.handle_message(traveller(acme), "c1", "hi")
+    assert "set_tenant_preference" not in scripted_model.tool_names()  # allow-listed by role
+    await conversation.handle_message(traveller(acme, role="admin"), "c2", "hi")
     schemas = scripted_model.tool_schemas()
     assert {"create_draft_itinerary", "confirm_booking", "query_spend", "set_tenant_preference"} <= set(
         schemas

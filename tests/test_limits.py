@@ -1,0 +1,75 @@
+"""Abuse limits: message rates and the daily token budget answer clearly and lose nothing accepted."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from agent.checkpoints import checkpoint_saver
+from agent.commands import CommandRunner
+from agent.conversation import ConversationService
+from agent.graph import build_graph
+from agent.tools import AgentServices
+from storage.audit import Actor
+from storage.database import Database
+from storage.embedded import EmbeddedUrls
+from storage.preferences import set_tenant_preference
+from storage.quotas import MessageLimits, Quotas
+from tests.conftest import NOW, Company, chat_model, traveller
+from tests.fakes.scripted_model import ScriptedModel, say
+
+
+@pytest.fixture
+async def redis(embedded: EmbeddedUrls) -> AsyncIterator[Redis]:
+    client = Redis.from_url(embedded.redis_url)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+async def limited(
+    db: Database, embedded: EmbeddedUrls, redis: Redis, scripted_model: ScriptedModel
+) -> AsyncIterator[ConversationService]:
+    services = AgentServices(
+        db=db, clock=lambda: NOW, quotas=Quotas(redis, MessageLimits(per_user_per_minute=3))
+    )
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        yield ConversationService(
+            services=services,
+            graph=build_graph(model=chat_model(scripted_model), services=services, checkpointer=saver),
+        )
+
+
+async def test_a_user_over_the_message_rate_is_told_to_wait_and_nothing_is_lost(
+    limited: ConversationService, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    scripted_model.responder = lambda request: say(f"Answer to: {request['messages'][-2]['content']}")
+    answers = [
+        (await limited.handle_message(traveller(acme), "c1", f"message {n}")).text for n in range(1, 5)
+    ]
+    assert answers[:3] == ["Answer to: message 1", "Answer to: message 2", "Answer to: message 3"]
+    assert answers[3] == "You are sending messages faster than I can answer them. Please wait 60 seconds."
+    assert len(scripted_model.requests) == 3
+    # Another traveller of the same company is not held back by the first.
+    admin = traveller(acme, role="admin")
+    assert (await limited.handle_message(admin, "c2", "hello")).text == "Answer to: hello"
+
+
+async def test_an_exhausted_token_budget_stops_the_model_but_not_slash_commands(
+    db: Database, limited: ConversationService, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    async with db.tenant(acme.tenant_id) as session:
+        await set_tenant_preference(
+            session, actor=Actor.user(acme.admin_id), key="llm.daily_token_budget", value=100
+        )
+    scripted_model.responder = lambda _request: say("Sure.")
+    assert (await limited.handle_message(traveller(acme), "c1", "first")).text == "Sure."  # uses > 100 tokens
+    refused = await limited.handle_message(traveller(acme), "c1", "second")
+    assert refused.text.startswith("Your company's daily AI budget is used up; it renews at midnight UTC.")
+    assert len(scripted_model.requests) == 1
+    drafts = await CommandRunner(db, clock=lambda: NOW).run(traveller(acme), "/drafts")
+    assert drafts.text == "You have no draft itineraries."
