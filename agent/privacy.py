@@ -17,7 +17,7 @@ from agent.replies import Attachment
 from storage.audit import Actor
 from storage.conversations import threads_of
 from storage.database import Database
-from storage.privacy import Erasure, erase_user, export_user
+from storage.privacy import Erasure, Expiry, erase_user, expire_old_data, export_user
 
 
 def _plain(value: Any) -> Any:
@@ -97,3 +97,13 @@ async def forget_user(
 async def erase_threads(saver: BaseCheckpointSaver[Any], threads: list[str]) -> None:
     for thread in threads:
         await saver.adelete_thread(thread)
+
+
+async def apply_retention(
+    db: Database, saver: BaseCheckpointSaver[Any], *, tenant_id: uuid.UUID, now: dt.datetime
+) -> Expiry:
+    """The daily retention pass for one tenant: old conversations and travel history go."""
+    async with db.tenant(tenant_id) as session:
+        expired = await expire_old_data(session, now=now)
+    await erase_threads(saver, expired.threads)
+    return expired

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from sqlalchemy import delete, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import Actor, record_audit
-from storage.conversations import threads_of
+from storage.conversations import idle_threads, threads_of
 from storage.errors import NotFound
 from storage.models import (
     AuditEntry,
@@ -26,6 +27,7 @@ from storage.models import (
     TravelAnalytics,
     UserTravelHistory,
 )
+from storage.preferences import tenant_preferences
 from storage.sessions import current_tenant
 
 FORMER_TRAVELLER = "Former traveller"
@@ -147,3 +149,34 @@ async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID)
         details={"threads": len(threads), "anonymised_trips": len(analytics)},
     )
     return Erasure(threads=threads, anonymised_trips=len(analytics))
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """What the retention limit removed in one tenant."""
+
+    threads: list[str]
+    trips: int
+
+
+async def expire_old_data(session: AsyncSession, *, now: dt.datetime) -> Expiry:
+    """Delete the session tenant's conversations and travel history older than `data_retention_days`.
+
+    Returns the expired conversation threads; the caller removes them from the checkpoints.
+    """
+    days = (await tenant_preferences(session))["data_retention_days"]
+    cutoff = now - dt.timedelta(days=days)
+    threads = await idle_threads(session, before=cutoff)
+    if threads:
+        await session.execute(delete(ConversationThread).where(ConversationThread.thread_id.in_(threads)))
+    trips = await session.execute(delete(UserTravelHistory).where(UserTravelHistory.end_date < cutoff.date()))
+    expired = Expiry(threads=threads, trips=int(getattr(trips, "rowcount", 0) or 0))
+    if expired.threads or expired.trips:
+        await record_audit(
+            session,
+            actor=Actor("system"),
+            action="retention.expire",
+            entity="tenant",
+            details={"threads": len(expired.threads), "trips": expired.trips, "days": days},
+        )
+    return expired

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import uuid
@@ -145,3 +146,57 @@ async def test_erasure_leaves_no_trace_and_keeps_others_and_anonymous_spend(
         "hotel": "600.00",
     }
     assert erased.actor == "system" and erased.actor_user_id is None and erased.entity_id is None
+
+
+async def test_retention_removes_exactly_what_is_older_than_the_limit(
+    db: Database,
+    embedded: EmbeddedUrls,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    acme: Company,
+) -> None:
+    from sqlalchemy import update
+
+    from agent.privacy import apply_retention
+    from storage.models import ConversationThread, UserTravelHistory
+    from storage.preferences import set_tenant_preference
+    from tests.conftest import NOW
+
+    scripted_model.responder = lambda _request: say("Noted.")
+    await conversation.handle_message(traveller(acme), "old-chat", "an old conversation")
+    await conversation.handle_message(traveller(acme), "new-chat", "a recent conversation")
+    async with db.tenant(acme.tenant_id) as session:
+        await set_tenant_preference(
+            session, actor=Actor.user(acme.admin_id), key="data_retention_days", value=30
+        )
+        await session.execute(
+            update(ConversationThread)
+            .where(ConversationThread.thread_id.like("%:old-chat"))
+            .values(last_active_at=NOW - dt.timedelta(days=31))
+        )
+        for destination, ended in (
+            ("Oslo", NOW.date() - dt.timedelta(days=31)),
+            ("Rome", NOW.date() - dt.timedelta(days=29)),
+        ):
+            await record_trip(
+                session,
+                actor=Actor.user(acme.traveler_id),
+                user_id=acme.traveler_id,
+                trip={
+                    "trip_id": uuid.uuid4(),
+                    "destination": destination,
+                    "start_date": ended - dt.timedelta(days=2),
+                    "end_date": ended,
+                    "total_spend": "100.00",
+                },
+            )
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        expired = await apply_retention(db, saver, tenant_id=acme.tenant_id, now=NOW)
+        assert [t.split(":")[-1] for t in expired.threads] == ["old-chat"] and expired.trips == 1
+        assert await saver.aget_tuple({"configurable": {"thread_id": expired.threads[0]}}) is None
+        recent = f"{acme.tenant_id}:console:new-chat"
+        assert await saver.aget_tuple({"configurable": {"thread_id": recent}}) is not None
+        again = await apply_retention(db, saver, tenant_id=acme.tenant_id, now=NOW)
+    assert again.threads == [] and again.trips == 0
+    async with db.tenant(acme.tenant_id) as session:
+        assert (await session.scalars(select(UserTravelHistory.destination))).all() == ["Rome"]
