@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agent.cards import itinerary_card
 from agent.context import Context
 from agent.facts import describe_bookings
+from agent.privacy import export_bundle, forget_user
 from agent.replies import AgentReply
-from storage.audit import Actor
+from storage.audit import Actor, recent_audit
 from storage.bookings import list_bookings
 from storage.database import Database
 from storage.errors import DomainError, Forbidden, InvalidInput
@@ -24,6 +29,7 @@ from storage.preferences import (
     tenant_preferences,
     unset_tenant_preference,
 )
+from storage.tenants import find_user_by_email
 from storage.validation import parse_json_text
 
 
@@ -51,6 +57,12 @@ COMMANDS = (
         "prefs unset", "/prefs unset KEY", "return a company preference to its default", admin_only=True
     ),
     SlashCommand("me set", "/me set KEY VALUE", "change your own preference (seat, meal, home_airport, ...)"),
+    SlashCommand("privacy export", "/privacy export", "everything held about you, as JSON and CSV"),
+    SlashCommand("privacy forget-me", "/privacy forget-me", "erase your personal data (asks to confirm)"),
+    SlashCommand(
+        "privacy erase", "/privacy erase EMAIL confirm", "erase a user of your company", admin_only=True
+    ),
+    SlashCommand("audit", "/audit [N]", "the latest N entries of the audit log", admin_only=True),
 )
 
 
@@ -73,9 +85,17 @@ def split_command(text: str) -> tuple[str, str]:
 class CommandRunner:
     """Runs one slash command for one caller, inside the caller's tenant."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        saver: BaseCheckpointSaver[Any] | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        # Exports read conversation messages from the checkpoints, and erasure removes them.
+        self.saver = saver
 
     async def run(self, ctx: Context, text: str, *, prefix: str = "/") -> AgentReply:
         """The reply to a command; refusals and bad input come back as one clear sentence."""
@@ -90,6 +110,8 @@ class CommandRunner:
             "prefs": self.prefs,
             "policy": self.prefs,
             "me": self.me,
+            "privacy": self.privacy,
+            "audit": self.audit,
         }
         handler = handlers.get(name)
         if handler is None:
@@ -195,3 +217,64 @@ class CommandRunner:
                 value=parse_json_text(raw, subject=f"The value of {key}"),
             )
         return AgentReply.say(f"Your {key} is now {json.dumps(stored)}.")
+
+    async def audit(self, ctx: Context, rest: str) -> AgentReply:
+        if not ctx.is_admin:
+            raise Forbidden("The audit log is for admins of your company.")
+        count = int(rest) if rest.strip().isdigit() else 20
+        async with self.db.tenant(ctx.tenant_id) as session:
+            entries = await recent_audit(session, limit=max(1, min(count, 50)))
+        if not entries:
+            return AgentReply.say("The audit log is empty.")
+        lines = [f"The latest {len(entries)} audit entries (UTC):"]
+        lines += [
+            f"  {e.occurred_at:%Y-%m-%d %H:%M:%S} {e.actor}{' ' + str(e.actor_user_id)[:8] if e.actor_user_id else ''} "
+            f"{e.action} {e.entity}{' ' + e.entity_id if e.entity_id else ''}"
+            for e in entries
+        ]
+        return AgentReply.say("\n".join(lines))
+
+    async def privacy(self, ctx: Context, rest: str) -> AgentReply:
+        words = rest.split()
+        action = words[0].lower() if words else ""
+        if self.saver is None:
+            raise InvalidInput("Privacy requests are not available in this process.")
+        if action == "export":
+            user_id = ctx.user_id if len(words) < 2 else await self._colleague(ctx, words[1])
+            bundle = await export_bundle(self.db, self.saver, tenant_id=ctx.tenant_id, user_id=user_id)
+            return AgentReply(text="Here is everything AITravelMate holds about you.", attachments=(bundle,))
+        if action == "forget-me":
+            if words[1:] != ["confirm"]:
+                return AgentReply.say(
+                    "This permanently erases your profile, trips, bookings, reminders and conversations. Your "
+                    "company keeps only anonymous spend totals. To go ahead, send: privacy forget-me confirm"
+                )
+            await forget_user(
+                self.db,
+                self.saver,
+                tenant_id=ctx.tenant_id,
+                actor=Actor.user(ctx.user_id),
+                user_id=ctx.user_id,
+            )
+            return AgentReply.say("Your personal data has been erased. Goodbye, and safe travels.")
+        if action == "erase":
+            if not ctx.is_admin:
+                raise Forbidden("Only an admin can erase another user; use privacy forget-me for yourself.")
+            if len(words) != 3 or words[2] != "confirm":
+                raise InvalidInput("Usage: privacy erase EMAIL confirm")
+            user_id = await self._colleague(ctx, words[1])
+            await forget_user(
+                self.db, self.saver, tenant_id=ctx.tenant_id, actor=Actor.user(ctx.user_id), user_id=user_id
+            )
+            return AgentReply.say(f"{words[1]} has been erased.")
+        raise InvalidInput("Use privacy export, privacy forget-me, or (admins) privacy erase EMAIL confirm.")
+
+    async def _colleague(self, ctx: Context, email: str) -> uuid.UUID:
+        """Another user of the caller's company, for admins only."""
+        if not ctx.is_admin:
+            raise Forbidden("Only an admin can act on another user's data.")
+        async with self.db.tenant(ctx.tenant_id) as session:
+            user = await find_user_by_email(session, email=email)
+        if user is None:
+            raise InvalidInput(f"No user with the email {email} in your company.")
+        return user.user_id

@@ -74,7 +74,7 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
                 endpoints=endpoints,
                 db=db,
                 conversation=ConversationService(services=services, graph=graph),
-                commands=CommandRunner(db, clock=services.clock),
+                commands=CommandRunner(db, clock=services.clock, saver=saver),
                 redis=redis,
             )
     finally:

@@ -1,0 +1,62 @@
+"""The privacy and audit commands every channel offers."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from agent.checkpoints import checkpoint_saver
+from agent.commands import CommandRunner
+from storage.database import Database
+from storage.embedded import EmbeddedUrls
+from storage.models import TenantUser
+from tests.conftest import NOW, Company, traveller
+
+
+@pytest.fixture
+async def commands(db: Database, embedded: EmbeddedUrls) -> AsyncIterator[CommandRunner]:
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        yield CommandRunner(db, clock=lambda: NOW, saver=saver)
+
+
+async def test_export_returns_a_bundle_of_the_callers_data(commands: CommandRunner, acme: Company) -> None:
+    reply = await commands.run(traveller(acme), "/privacy export")
+    (bundle,) = reply.attachments
+    data = json.loads(zipfile.ZipFile(io.BytesIO(bundle.content)).read("export.json"))
+    assert data["profile"][0]["email"] == "traveller@acme.test"
+    refused = await commands.run(traveller(acme), "/privacy export admin@acme.test")
+    assert refused.text == "Only an admin can act on another user's data." and not refused.attachments
+
+
+async def test_forget_me_asks_first_then_erases(db: Database, commands: CommandRunner, acme: Company) -> None:
+    asked = await commands.run(traveller(acme), "/privacy forget-me")
+    assert "To go ahead, send: privacy forget-me confirm" in asked.text
+    async with db.tenant(acme.tenant_id) as session:
+        assert await session.scalar(select(func.count()).select_from(TenantUser)) == 2
+    done = await commands.run(traveller(acme), "/privacy forget-me confirm")
+    assert done.text.startswith("Your personal data has been erased.")
+    async with db.tenant(acme.tenant_id) as session:
+        names = (await session.scalars(select(TenantUser.display_name))).all()
+    assert "Acme Traveller" not in names
+
+
+async def test_only_admins_erase_others_and_read_the_audit_log(
+    commands: CommandRunner, acme: Company
+) -> None:
+    refused = await commands.run(traveller(acme), "/privacy erase admin@acme.test confirm")
+    assert refused.text.startswith("Only an admin can erase another user")
+    assert (
+        await commands.run(traveller(acme), "/audit")
+    ).text == "The audit log is for admins of your company."
+    admin = traveller(acme, role="admin")
+    assert (await commands.run(admin, "/privacy erase traveller@acme.test confirm")).text == (
+        "traveller@acme.test has been erased."
+    )
+    log = (await commands.run(admin, "/audit 5")).text
+    assert log.startswith("The latest") and "user.erase tenant_user" in log
+    assert "traveller@acme.test" not in log
