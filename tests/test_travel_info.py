@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from agent.travel_info import TravelInfo, TravelInfoSettings, Unavailable, Weather, travel_info_for_trip
 from storage.embedded import EmbeddedUrls
 from storage.errors import InvalidInput
-from tests.fakes.travel_providers import API_KEY, FakeTravelProviders
+from tests.fakes.travel_providers import API_KEY, FakeTravelProviders, forget_travel_state
 
 TODAY = dt.date(2026, 11, 25)
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
@@ -28,21 +27,10 @@ def providers() -> Iterator[FakeTravelProviders]:
         yield fake
 
 
-async def forget_travel_info(redis_url: str) -> None:
-    """Remove what earlier tests cached, so every test starts with a cold cache (other keys stay)."""
-    client = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match="travelmate:travel-info:*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture
 async def fake(providers: FakeTravelProviders, embedded: EmbeddedUrls) -> FakeTravelProviders:
     providers.reset()
-    await forget_travel_info(embedded.redis_url)
+    await forget_travel_state(embedded.redis_url)
     return providers
 
 

@@ -101,15 +101,12 @@ def alerts_for(
     # A provider that briefly drops the gate must not make the same gate look new when it returns.
     gate = current.gate or (previous.gate if previous else None)
     terminal = current.terminal or (previous.terminal if previous else None)
-    if (
-        previous is not None
-        and (previous.gate or previous.terminal)
-        and (gate, terminal)
-        != (
-            previous.gate,
-            previous.terminal,
-        )
-    ):
+    # A first gate assignment is not a change: the reminder and the traveller's own check cover it.
+    moved = previous is not None and (
+        (previous.gate is not None and gate != previous.gate)
+        or (previous.terminal is not None and terminal != previous.terminal)
+    )
+    if moved and previous is not None:
         alert(
             "gate_change",
             f"Gate change: {number} now departs from {_gate_words(gate, terminal)} "

@@ -29,6 +29,7 @@ from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from redis.asyncio import Redis
 
 from agent.travel_info.settings import TravelInfoSettings
 
@@ -187,6 +188,18 @@ def _adb_time(moment: dt.datetime, zone: str) -> dict[str, str]:
         "utc": moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%MZ"),
         "local": local.strftime("%Y-%m-%d %H:%M") + f"{offset[:3]}:{offset[3:]}",
     }
+
+
+async def forget_travel_state(redis_url: str) -> None:
+    """Remove cached answers and flight-watch records of earlier tests; other keys in Redis stay."""
+    client = Redis.from_url(redis_url)
+    try:
+        for pattern in ("travelmate:travel-info:*", "travelmate:flight-watch:*"):
+            keys = [key async for key in client.scan_iter(match=pattern, count=500)]
+            if keys:
+                await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 class FakeTravelProviders:
