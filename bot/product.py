@@ -66,7 +66,8 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
         db=db, reminders_scheduled=reminders_scheduled, quotas=Quotas(redis) if redis is not None else None
     )
     try:
-        async with checkpoint_saver(endpoints.database_url) as saver:
+        key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+        async with checkpoint_saver(endpoints.database_url, encryption_key=key) as saver:
             model = build_chat_model(settings)
             graph = build_graph(model=model, services=services, checkpointer=saver) if model else None
             yield Product(
