@@ -114,6 +114,13 @@ class TravelInfoCache:
         result = await asyncio.shield(pending)
         return result  # type: ignore[return-value]
 
+    async def cancel_loads(self) -> None:
+        """Stop provider calls nobody waits for any more (before their HTTP client closes)."""
+        pending = list(self._loading.values())
+        for load in pending:
+            load.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     def _finished(self, name: str) -> Callable[[asyncio.Future[Any]], None]:
         def forget(done: asyncio.Future[Any]) -> None:
             self._loading.pop(name, None)

@@ -103,9 +103,11 @@ class TravelInfo:
             Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0) if redis_url else None
         )
         async with http_client(timeout_seconds=settings.timeout_seconds) as client:
+            info = cls.from_client(client, settings, redis=redis, clock=clock)
             try:
-                yield cls.from_client(client, settings, redis=redis, clock=clock)
+                yield info
             finally:
+                await info.cache.cancel_loads()
                 if redis is not None:
                     await redis.aclose()
 
