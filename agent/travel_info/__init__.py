@@ -10,9 +10,11 @@ from agent.travel_info.models import DailyForecast, FlightPhase, FlightStatus, P
 from agent.travel_info.service import TravelInfo
 from agent.travel_info.settings import TravelInfoSettings
 from agent.travel_info.summary import describe, travel_info_for_trip
+from agent.travel_info.trips import BookedFlight, booked_flights, trip_travel_note
 from agent.travel_info.watch import FlightAlert, FlightWatch, WatchOutcome, alerts_for, watch_window_open
 
 __all__ = [
+    "BookedFlight",
     "DailyForecast",
     "FlightAlert",
     "FlightPhase",
@@ -25,7 +27,9 @@ __all__ = [
     "WatchOutcome",
     "Weather",
     "alerts_for",
+    "booked_flights",
     "describe",
     "travel_info_for_trip",
+    "trip_travel_note",
     "watch_window_open",
 ]
