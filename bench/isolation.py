@@ -123,13 +123,15 @@ def build_rows(owner_url: str, *, tenants: int, rows: int) -> int:
         conn.execute("SET synchronous_commit = off")
         conn.execute(_LOAD_TENANTS, settings)
         conn.execute(_LOAD_USERS, settings)
-        for statement, total in ((_LOAD_ITINERARIES, itineraries), (_LOAD_BOOKINGS, bookings)):
+        for table, statement, total in (
+            ("itineraries", _LOAD_ITINERARIES, itineraries),
+            ("bookings", _LOAD_BOOKINGS, bookings),
+        ):
             for first in range(0, total, LOAD_CHUNK):
                 conn.execute(
                     statement, {**settings, "first": first, "last": min(first + LOAD_CHUNK, total) - 1}
                 )
-                print(f"  loaded {min(first + LOAD_CHUNK, total):,} of {total:,}", end="\r", flush=True)
-        print()
+            print(f"  loaded {total:,} {table}", flush=True)
         conn.execute("VACUUM (ANALYZE) tenants, users.tenant_users, itineraries, bookings")
         counted = {
             table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
