@@ -13,11 +13,9 @@ import asyncio
 import datetime as dt
 import itertools
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from langchain.agents import create_agent
@@ -27,16 +25,16 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
+from throwaway_servers import throwaway_servers
 
 from agent.checkpoints import checkpoint_saver
 from agent.context import Context
 from agent.conversation import ConversationService
 from agent.graph import build_graph
 from agent.tools import AgentServices
-from bot.runtime import Endpoints, migrate
 from storage.audit import OPERATOR
 from storage.database import Database
-from storage.embedded import start_embedded
+from storage.embedded import EmbeddedUrls
 from storage.tenants import add_user, create_tenant
 
 
@@ -121,16 +119,7 @@ async def conversation_growth(
     return statistics.median(timings[:5]), statistics.median(timings[-5:])
 
 
-def throwaway_data_dir() -> Path:
-    data_dir = Path(tempfile.mkdtemp(prefix="travelmate-bench-"))
-    data_dir.chmod(0o755)  # the embedded PostgreSQL runs as its own system user under root
-    return data_dir
-
-
-async def main(data_dir: Path, turns: int, concurrency: int) -> None:
-    print(f"Starting embedded PostgreSQL in {data_dir} ...", flush=True)
-    urls = start_embedded(data_dir, redis=False)
-    migrate(Endpoints(urls.app_database_url, urls.owner_database_url, "", embedded=True))
+async def main(urls: EmbeddedUrls, turns: int, concurrency: int) -> None:
     db = Database(urls.app_database_url, pool_size=concurrency)
     tenant_id = uuid.uuid4()
     async with db.tenant(tenant_id) as session:
@@ -212,4 +201,5 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     arguments = parser.parse_args()
-    asyncio.run(main(throwaway_data_dir(), arguments.turns, arguments.concurrency))
+    with throwaway_servers() as servers:
+        asyncio.run(main(servers, arguments.turns, arguments.concurrency))
