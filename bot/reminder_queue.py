@@ -1,0 +1,115 @@
+"""Putting reminders on the arq queue: one job per reminder, id `reminder:{reminder_id}`, deferred to its time.
+
+The database is the source of truth; the queue only makes delivery punctual. A job id that is already
+queued, running or holding a result is never queued twice, so enqueueing again (after a booking, from the
+sweeper, after a Redis flush) is always safe. `enqueue_reminder` is arq's own `enqueue_job`; the batch form
+does the same check-and-add atomically for many jobs in one server-side script, which is what lets the
+sweeper restore 100,000 jobs after a flush in seconds rather than minutes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import islice
+
+from arq.connections import ArqRedis
+from arq.constants import default_queue_name, expires_extra_ms, job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from redis.asyncio import Redis
+
+from storage.models import BookingReminder
+
+REMINDER_JOB = "deliver_reminder"
+BATCH = 500
+
+# Per job: skip it when its job key or result key exists (exactly arq's enqueue_job check), else write the
+# job and add it to the queue. KEYS = queue, then (job key, result key) pairs; ARGV = (id, score, ttl, job).
+_ENQUEUE_MISSING = """
+local added = 0
+for j = 1, (#KEYS - 1) / 2 do
+    local job_key, result_key = KEYS[2 * j], KEYS[2 * j + 1]
+    if redis.call('EXISTS', job_key, result_key) == 0 then
+        redis.call('PSETEX', job_key, ARGV[4 * j - 1], ARGV[4 * j])
+        redis.call('ZADD', KEYS[1], ARGV[4 * j - 2], ARGV[4 * j - 3])
+        added = added + 1
+    end
+end
+return added
+"""
+
+
+@dataclass(frozen=True)
+class QueuedReminder:
+    """What the queue needs of a reminder: whose it is, which it is, and when it is due (UTC)."""
+
+    tenant_id: uuid.UUID
+    reminder_id: uuid.UUID
+    due_at: dt.datetime
+
+    @classmethod
+    def of(cls, reminder: BookingReminder) -> QueuedReminder:
+        return cls(reminder.tenant_id, reminder.reminder_id, reminder.reminder_date)
+
+    @property
+    def due_at_utc(self) -> dt.datetime:
+        """booking_reminders.reminder_date is naive UTC; arq wants an aware time."""
+        return self.due_at if self.due_at.tzinfo else self.due_at.replace(tzinfo=dt.UTC)
+
+
+def reminder_job_id(reminder_id: uuid.UUID) -> str:
+    return f"reminder:{reminder_id}"
+
+
+async def enqueue_reminder(redis: ArqRedis, reminder: QueuedReminder) -> bool:
+    """Queue one reminder with arq's own enqueue_job; False when its job already exists."""
+    job = await redis.enqueue_job(
+        REMINDER_JOB,
+        str(reminder.tenant_id),
+        str(reminder.reminder_id),
+        _job_id=reminder_job_id(reminder.reminder_id),
+        _defer_until=reminder.due_at_utc,
+    )
+    return job is not None
+
+
+async def enqueue_reminder_batch(
+    redis: Redis, reminders: Iterable[QueuedReminder], *, queue_name: str = default_queue_name
+) -> int:
+    """Queue many reminders, skipping those whose jobs exist; returns how many were added."""
+    added = 0
+    pending = iter(reminders)
+    while chunk := list(islice(pending, BATCH)):
+        now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        keys: list[str] = [queue_name]
+        argv: list[str | int | bytes] = []
+        for reminder in chunk:
+            job_id = reminder_job_id(reminder.reminder_id)
+            score = int(reminder.due_at_utc.timestamp() * 1000)
+            keys += [job_key_prefix + job_id, result_key_prefix + job_id]
+            argv += [
+                job_id,
+                score,
+                max(score - now_ms, 0) + expires_extra_ms,  # arq's default expiry: a day after it is due
+                serialize_job(
+                    REMINDER_JOB, (str(reminder.tenant_id), str(reminder.reminder_id)), {}, None, now_ms
+                ),
+            ]
+        added += int(await redis.eval(_ENQUEUE_MISSING, len(keys), *keys, *argv))  # type: ignore[arg-type, misc]
+    return added
+
+
+async def enqueue_reminders(redis: Redis | str, reminders: Sequence[BookingReminder]) -> int:
+    """Queue freshly written reminder rows (after a booking, a move or a snooze); `redis` may be a URL."""
+    queued = [QueuedReminder.of(reminder) for reminder in reminders]
+    if not queued:
+        return 0
+    if not isinstance(redis, str):
+        return await enqueue_reminder_batch(redis, queued)
+    client = Redis.from_url(redis, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return await enqueue_reminder_batch(client, queued)
+    finally:
+        await client.aclose()

@@ -1,0 +1,185 @@
+"""The arq worker: reminder delivery, the sweeper that restores lost jobs, and trip completion.
+
+`travelmate worker` runs it (with the embedded Redis and PostgreSQL when no URLs are set), and so does
+`python -m arq bot.worker.WorkerSettings` when REDIS_URL and DATABASE_URL are set. Shared clients live in
+`ctx`, built once per process on startup. Every job may run twice; each is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from arq import Retry, cron, func
+from arq.connections import RedisSettings
+from arq.cron import CronJob
+from arq.typing import StartupShutdown, WorkerCoroutine
+from arq.worker import Function
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.reminder_courier import (
+    TRIP_COMPLETION_JOB,
+    ReminderCourier,
+    queue_ended_trips,
+    sweep_due_reminders,
+)
+from bot.reminder_delivery import ReminderChannels
+from bot.reminder_queue import REMINDER_JOB
+from bot.runtime import SetupError
+from storage.database import Database
+from storage.settings import get_settings
+from storage.trip_completion import complete_trip
+
+log = logging.getLogger(__name__)
+
+
+class WorkerTuning(BaseSettings):
+    """How the worker paces itself; production keeps the defaults, tests speed the crons up."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    sweep_seconds: int = Field(default=60, ge=1, le=60, alias="TRAVELMATE_SWEEP_SECONDS")
+    # Unset: once a day at TRAVELMATE_TRIP_COMPLETION_HOUR (UTC); set: every so many seconds.
+    trip_completion_seconds: int | None = Field(
+        default=None, ge=1, le=60, alias="TRAVELMATE_TRIP_COMPLETION_SECONDS"
+    )
+    trip_completion_hour: int = Field(default=3, ge=0, le=23, alias="TRAVELMATE_TRIP_COMPLETION_HOUR")
+    max_jobs: int = Field(default=20, ge=1, le=500, alias="TRAVELMATE_WORKER_MAX_JOBS")
+    # A job killed with its worker is picked up again this long (+10 s) after it started.
+    job_timeout: int = Field(default=30, ge=5, le=600, alias="TRAVELMATE_WORKER_JOB_TIMEOUT")
+    poll_delay: float = Field(default=0.5, gt=0, le=10, alias="TRAVELMATE_WORKER_POLL_DELAY")
+
+
+def _every(seconds: int) -> set[int]:
+    return set(range(0, 60, seconds))
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    """Open the database pool and the channel clients this process shares between its jobs.
+
+    `ctx` may carry `database_url` (set by `travelmate worker`), `slack_tokens` (a per-workspace token
+    lookup for OAuth installs) and `live_information` (the live travel information hook).
+    """
+    settings = get_settings()
+    url = ctx.get("database_url") or settings.database_url
+    if not url:
+        raise SetupError(
+            "The worker needs DATABASE_URL, or run `travelmate worker` to use the embedded database."
+        )
+    tuning = WorkerTuning()
+    db = Database(url, pool_size=tuning.max_jobs + 2, max_overflow=4)
+    channels = ReminderChannels.from_settings(settings, slack_tokens=ctx.get("slack_tokens"))
+    ctx["db"] = db
+    ctx["courier"] = ReminderCourier(db=db, channels=channels, live_information=ctx.get("live_information"))
+    log.info("worker ready; reminders go to %s", ", ".join([*channels.reachable, "console"]))
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    courier: ReminderCourier | None = ctx.get("courier")
+    if courier is not None:
+        await courier.channels.close()
+    db: Database | None = ctx.get("db")
+    if db is not None:
+        await db.dispose()
+
+
+async def deliver_reminder(ctx: dict[str, Any], tenant_id: str, reminder_id: str) -> str:
+    """Deliver one reminder (job id `reminder:{reminder_id}`); a transient failure retries with backoff."""
+    courier: ReminderCourier = ctx["courier"]
+    delivery = await courier.deliver(tenant_id=uuid.UUID(tenant_id), reminder_id=uuid.UUID(reminder_id))
+    if delivery.retry_in is not None:
+        raise Retry(defer=delivery.retry_in)
+    return delivery.outcome
+
+
+async def sweep_reminders(ctx: dict[str, Any]) -> int:
+    """Cron: queue due, unsent reminders whose jobs are missing."""
+    added = await sweep_due_reminders(ctx["db"], ctx["redis"], now=_utcnow())
+    if added:
+        log.info("sweeper queued %d due reminders", added)
+    return added
+
+
+async def complete_ended_trips(ctx: dict[str, Any]) -> int:
+    """Cron: queue one completion job per ended trip that is not yet in the history."""
+    added = await queue_ended_trips(ctx["db"], ctx["redis"], now=_utcnow())
+    if added:
+        log.info("queued %d ended trips for completion", added)
+    return added
+
+
+async def complete_trip_job(ctx: dict[str, Any], tenant_id: str, itinerary_id: str) -> bool:
+    """Move one ended trip into the history and analytics (a no-op when it is already there)."""
+    db: Database = ctx["db"]
+    async with db.tenant(uuid.UUID(tenant_id)) as session:
+        return await complete_trip(session, itinerary_id=uuid.UUID(itinerary_id), now=_utcnow())
+
+
+def _redis_settings() -> RedisSettings:
+    url = get_settings().redis_url
+    return RedisSettings.from_dsn(url) if url else RedisSettings()
+
+
+def _functions(tuning: WorkerTuning) -> list[Function]:
+    return [
+        # keep_result=0: a finished job leaves no result key, so the sweeper can queue its id again if needed.
+        func(deliver_reminder, name=REMINDER_JOB, keep_result=0, max_tries=6, timeout=tuning.job_timeout),
+        func(
+            complete_trip_job,
+            name=TRIP_COMPLETION_JOB,
+            keep_result=0,
+            max_tries=3,
+            timeout=tuning.job_timeout,
+        ),
+    ]
+
+
+def _crons(tuning: WorkerTuning) -> list[CronJob]:
+    completion = (
+        {"second": _every(tuning.trip_completion_seconds)}
+        if tuning.trip_completion_seconds
+        else {"hour": tuning.trip_completion_hour, "minute": 15, "second": 0}
+    )
+    return [
+        cron(
+            sweep_reminders,
+            second=_every(tuning.sweep_seconds),
+            microsecond=0,
+            run_at_startup=True,
+            timeout=tuning.job_timeout,
+        ),
+        cron(
+            complete_ended_trips,
+            microsecond=0,
+            run_at_startup=True,
+            timeout=tuning.job_timeout,
+            **completion,
+        ),
+    ]
+
+
+_TUNING = WorkerTuning()
+
+
+class WorkerSettings:
+    """arq's worker settings: jobs, crons, shared clients, and a UTC clock for the crons."""
+
+    functions: Sequence[WorkerCoroutine | Function] = _functions(_TUNING)
+    cron_jobs: Sequence[CronJob] | None = _crons(_TUNING)
+    on_startup: StartupShutdown | None = startup
+    on_shutdown: StartupShutdown | None = shutdown
+    redis_settings = _redis_settings()
+    keep_result = 0  # also for jobs that give up: no result key may block a later enqueue of the same id
+    max_jobs = _TUNING.max_jobs
+    job_timeout = _TUNING.job_timeout
+    poll_delay = _TUNING.poll_delay
+    health_check_interval = 60
+    timezone = dt.UTC

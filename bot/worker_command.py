@@ -1,0 +1,38 @@
+"""`travelmate worker`: the arq worker on the configured Redis and PostgreSQL, or the embedded ones."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+
+def worker(
+    burst: Annotated[
+        bool, typer.Option(help="Stop once the queue is empty (for scripts and checks).")
+    ] = False,
+    job_log: Annotated[bool, typer.Option(help="Log every job start and end (arq's own lines).")] = False,
+) -> None:
+    """Deliver reminders, restore lost reminder jobs every minute, and move ended trips into the history."""
+    from arq.connections import RedisSettings
+    from arq.worker import create_worker
+
+    from bot.cli import endpoints
+    from bot.worker import WorkerSettings
+
+    where = endpoints(redis=True)
+    if not job_log:
+        # Two lines per reminder at INFO drown everything else when thousands fall due at 09:00.
+        logging.getLogger("arq.worker").setLevel(logging.WARNING)
+    arq_worker = create_worker(
+        WorkerSettings,
+        redis_settings=RedisSettings.from_dsn(where.redis_url),
+        ctx={"database_url": where.database_url},
+        **({"burst": True} if burst else {}),
+    )
+    arq_worker.run()
+
+
+def register_worker(app: typer.Typer) -> None:
+    app.command("worker")(worker)

@@ -1,0 +1,299 @@
+"""Delivering one reminder: the atomic claim, its recorded outcome, and the ids of due work across tenants.
+
+The claim flips `booking_reminders.sent` inside the transaction that also sends (or writes the console
+outbox) and records the outcome. Its row lock is the lease: if the worker dies, PostgreSQL rolls the claim
+back and the reminder is due again; if the transaction commits, no later run can claim it a second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.database import Database
+from storage.models import Base
+from storage.sessions import current_tenant
+
+Outcome = Literal["retrying", "delivered", "failed", "muted"]
+CHANNELS = ("slack", "telegram", "console")
+_NIL = uuid.UUID(int=0)
+
+
+class ReminderDelivery(Base):
+    """How the delivery of one reminder went (migration 0002_reminders)."""
+
+    __tablename__ = "reminder_deliveries"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    reminder_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID]
+    outcome: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleMessage(Base):
+    """A message waiting in a console user's outbox (migration 0002_reminders)."""
+
+    __tablename__ = "console_outbox"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    user_id: Mapped[uuid.UUID]
+    reminder_id: Mapped[uuid.UUID | None]
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TripReminderControl(Base):
+    """A traveller's choices for one trip's reminders: muted, or snoozed until a time (naive UTC)."""
+
+    __tablename__ = "trip_reminder_controls"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    itinerary_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    muted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    snoozed_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where a reminder goes: a linked Slack or Telegram account, or (when none) the console outbox."""
+
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    channel: str
+    workspace_id: str = ""
+    external_user_id: str = ""
+    chat_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedReminder:
+    """A reminder claimed for delivery, with everything its message and its route need."""
+
+    tenant_id: uuid.UUID
+    reminder_id: uuid.UUID
+    booking_id: uuid.UUID
+    itinerary_id: uuid.UUID
+    user_id: uuid.UUID
+    due_at: dt.datetime
+    booking_type: str
+    booking_status: str
+    booking_details: dict[str, Any]
+    itinerary_status: str
+    destinations: list[Any]
+    trip_start: dt.date
+    trip_end: dt.date
+    display_name: str
+    timezone: str
+    locale: str
+    muted: bool
+    attempts: int
+    recipient: Recipient
+
+    @property
+    def still_booked(self) -> bool:
+        """A reminder of a cancelled booking or trip is never sent."""
+        return self.booking_status == "confirmed" and self.itinerary_status == "confirmed"
+
+
+_CLAIM = text(
+    """
+    WITH target AS (
+        SELECT r.tenant_id, r.reminder_id, r.booking_id, r.reminder_date
+        FROM booking_reminders r
+        WHERE r.tenant_id = :tenant_id AND r.reminder_id = :reminder_id
+          AND NOT r.sent AND r.reminder_date <= :now
+        FOR UPDATE SKIP LOCKED
+    ), facts AS (
+        SELECT t.tenant_id, t.reminder_id, t.booking_id, t.reminder_date,
+               b.itinerary_id, b.user_id, b.booking_type, b.status AS booking_status, b.booking_details,
+               i.status AS itinerary_status, i.destinations, i.start_date, i.end_date,
+               u.display_name, u.timezone, u.locale,
+               coalesce(c.muted, false) AS muted, coalesce(d.attempts, 0) AS attempts,
+               ident.channel, ident.workspace_id, ident.external_user_id, ident.chat_id
+        FROM target t
+        JOIN bookings b ON b.tenant_id = t.tenant_id AND b.booking_id = t.booking_id
+        JOIN itineraries i ON i.tenant_id = b.tenant_id AND i.itinerary_id = b.itinerary_id
+        JOIN users.tenant_users u ON u.tenant_id = b.tenant_id AND u.user_id = b.user_id
+        LEFT JOIN trip_reminder_controls c ON c.tenant_id = i.tenant_id AND c.itinerary_id = i.itinerary_id
+        LEFT JOIN reminder_deliveries d ON d.tenant_id = t.tenant_id AND d.reminder_id = t.reminder_id
+        LEFT JOIN LATERAL (
+            SELECT ci.channel, ci.workspace_id, ci.external_user_id, ci.chat_id
+            FROM channel_identities ci
+            WHERE ci.tenant_id = b.tenant_id AND ci.user_id = b.user_id AND ci.channel = ANY(:channels)
+            ORDER BY ci.linked_at DESC, ci.channel
+            LIMIT 1
+        ) ident ON true
+    )
+    UPDATE booking_reminders r SET sent = true
+    FROM facts f
+    WHERE r.tenant_id = f.tenant_id AND r.reminder_id = f.reminder_id
+    RETURNING f.*
+    """
+).bindparams(bindparam("channels", type_=ARRAY(String)))
+
+
+async def claim_reminder(
+    session: AsyncSession, *, reminder_id: uuid.UUID, now: dt.datetime, channels: Sequence[str]
+) -> ClaimedReminder | None:
+    """Claim a due, unsent reminder for this transaction; None when it is sent, gone, not due or in flight.
+
+    `channels` are the platforms this worker can reach, in no particular order; the traveller's most
+    recently linked account among them is the recipient, and the console outbox when there is none.
+    """
+    tenant_id = current_tenant(session)
+    row = (
+        (
+            await session.execute(
+                _CLAIM,
+                {
+                    "tenant_id": tenant_id,
+                    "reminder_id": reminder_id,
+                    "now": _naive_utc(now),
+                    "channels": [c for c in channels if c != "console"],
+                },
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    recipient = Recipient(
+        tenant_id=tenant_id,
+        user_id=row["user_id"],
+        channel=row["channel"] or "console",
+        workspace_id=row["workspace_id"] or "",
+        external_user_id=row["external_user_id"] or "",
+        chat_id=row["chat_id"],
+    )
+    return ClaimedReminder(
+        tenant_id=tenant_id,
+        reminder_id=row["reminder_id"],
+        booking_id=row["booking_id"],
+        itinerary_id=row["itinerary_id"],
+        user_id=row["user_id"],
+        due_at=row["reminder_date"],
+        booking_type=row["booking_type"],
+        booking_status=row["booking_status"],
+        booking_details=dict(row["booking_details"]),
+        itinerary_status=row["itinerary_status"],
+        destinations=list(row["destinations"]),
+        trip_start=row["start_date"],
+        trip_end=row["end_date"],
+        display_name=row["display_name"],
+        timezone=row["timezone"],
+        locale=row["locale"],
+        muted=row["muted"],
+        attempts=row["attempts"],
+        recipient=recipient,
+    )
+
+
+async def drop_reminder(session: AsyncSession, *, reminder_id: uuid.UUID) -> None:
+    """Remove a claimed reminder whose booking was cancelled, as cancelling does for unsent ones."""
+    await session.execute(
+        text("DELETE FROM booking_reminders WHERE tenant_id = :t AND reminder_id = :r"),
+        {"t": current_tenant(session), "r": reminder_id},
+    )
+
+
+_RECORD = text(
+    """
+    WITH outbox AS (
+        INSERT INTO console_outbox (tenant_id, user_id, reminder_id, body)
+        SELECT :tenant_id, :user_id, :reminder_id, CAST(:body AS text) WHERE CAST(:body AS text) IS NOT NULL
+        ON CONFLICT DO NOTHING
+    )
+    INSERT INTO reminder_deliveries AS d
+        (tenant_id, reminder_id, user_id, outcome, channel, attempts, last_error, updated_at, finished_at)
+    SELECT :tenant_id, :reminder_id, :user_id, :outcome, :channel, 1, :error, clock_timestamp(),
+           CASE WHEN CAST(:finished AS boolean) THEN clock_timestamp() END
+    WHERE EXISTS (SELECT 1 FROM booking_reminders r WHERE r.tenant_id = :tenant_id AND r.reminder_id = :reminder_id)
+    ON CONFLICT (tenant_id, reminder_id) DO UPDATE SET
+        outcome = excluded.outcome, channel = excluded.channel, attempts = d.attempts + 1,
+        last_error = excluded.last_error, updated_at = excluded.updated_at, finished_at = excluded.finished_at
+    RETURNING d.attempts
+    """
+)
+
+
+async def record_outcome(
+    session: AsyncSession,
+    *,
+    reminder: ClaimedReminder,
+    outcome: Outcome,
+    error: str | None = None,
+    outbox_body: str | None = None,
+) -> int:
+    """Record one delivery attempt and its outcome (and the console message, if any); returns the attempts.
+
+    `error` is a short failure code, never a message body.
+    """
+    attempts = await session.scalar(
+        _RECORD,
+        {
+            "tenant_id": current_tenant(session),
+            "reminder_id": reminder.reminder_id,
+            "user_id": reminder.user_id,
+            "outcome": outcome,
+            "finished": outcome != "retrying",
+            "channel": reminder.recipient.channel,
+            "error": error[:200] if error else None,
+            "body": outbox_body,
+        },
+    )
+    return int(attempts or 0)
+
+
+async def give_up(session: AsyncSession, *, reminder: ClaimedReminder, error: str) -> None:
+    """Stop retrying a reminder that kept failing: it is marked sent, and its outcome says it failed."""
+    await session.execute(
+        text(
+            "UPDATE booking_reminders SET sent = true WHERE tenant_id = :t AND reminder_id = :r AND NOT sent"
+        ),
+        {"t": current_tenant(session), "r": reminder.reminder_id},
+    )
+    await session.execute(
+        text(
+            "UPDATE reminder_deliveries SET outcome = 'failed', last_error = :e, finished_at = clock_timestamp(), "
+            "updated_at = clock_timestamp() WHERE tenant_id = :t AND reminder_id = :r"
+        ),
+        {"t": current_tenant(session), "r": reminder.reminder_id, "e": error[:200]},
+    )
+
+
+async def due_reminder_ids(
+    db: Database, *, now: dt.datetime, after: tuple[uuid.UUID, uuid.UUID] | None = None, limit: int = 5000
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(tenant, reminder) ids of due unsent reminders in every tenant, one page after `after`.
+
+    The application role sees no tenant here; the SECURITY DEFINER function returns ids and nothing else.
+    """
+    after_tenant, after_reminder = after or (_NIL, _NIL)
+    async with db.unscoped() as session:
+        rows = await session.execute(
+            text("SELECT tenant_id, reminder_id FROM due_reminder_ids(:now, :t, :r, :n)"),
+            {"now": _naive_utc(now), "t": after_tenant, "r": after_reminder, "n": limit},
+        )
+        return [(row.tenant_id, row.reminder_id) for row in rows]
+
+
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    """booking_reminders.reminder_date is naive UTC; aware datetimes are converted first."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment

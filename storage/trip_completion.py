@@ -1,0 +1,101 @@
+"""Finished trips move, once each, into the traveller's history and the spend analytics.
+
+A confirmed itinerary whose last day is over in the traveller's time zone is recorded with its activities
+and the spend of its confirmed bookings, by booking type. `user_travel_history` is keyed by the trip, so a
+second run (or a second worker) records nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.audit import SYSTEM
+from storage.database import Database
+from storage.models import Booking, Itinerary, ItineraryDay, TenantUser
+from storage.trips import TripRecord, record_trip
+
+log = logging.getLogger(__name__)
+
+MAX_ACTIVITIES = 200
+_NIL = uuid.UUID(int=0)
+
+
+async def ended_trip_ids(
+    db: Database, *, now: dt.datetime, after: tuple[uuid.UUID, uuid.UUID] | None = None, limit: int = 1000
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(tenant, itinerary) ids of ended confirmed trips not yet in the history, in every tenant, one page.
+
+    Goes through the SECURITY DEFINER function, which returns ids and nothing else.
+    """
+    after_tenant, after_trip = after or (_NIL, _NIL)
+    async with db.unscoped() as session:
+        rows = await session.execute(
+            text("SELECT tenant_id, itinerary_id FROM ended_trip_ids(:now, :t, :i, :n)"),
+            {"now": now, "t": after_tenant, "i": after_trip, "n": limit},
+        )
+        return [(row.tenant_id, row.itinerary_id) for row in rows]
+
+
+def _activities(days: list[ItineraryDay]) -> list[dict[str, Any]]:
+    """What the traveller did, day by day: every planned item's kind and description."""
+    activities = [
+        {"date": day.details.get("date"), "kind": item.get("kind"), "description": item.get("description")}
+        for day in sorted(days, key=lambda d: d.day_number)
+        for item in day.details.get("items", [])
+        if isinstance(item, dict)
+    ]
+    return activities[:MAX_ACTIVITIES]
+
+
+def trip_spend(bookings: list[Booking]) -> dict[str, Decimal]:
+    """Spend by booking type (the category) of the confirmed bookings."""
+    spend: dict[str, Decimal] = defaultdict(Decimal)
+    for booking in bookings:
+        if booking.status == "confirmed":
+            spend[booking.booking_type] += Decimal(str(booking.booking_details.get("amount", "0")))
+    return dict(spend)
+
+
+async def complete_trip(session: AsyncSession, *, itinerary_id: uuid.UUID, now: dt.datetime) -> bool:
+    """Record one ended trip in the history and analytics; False when it is not over, not booked or done."""
+    trip = (
+        await session.scalars(
+            select(Itinerary).where(Itinerary.itinerary_id == itinerary_id).with_for_update()
+        )
+    ).first()
+    if trip is None or trip.status != "confirmed":
+        return False
+    traveller = await session.get(TenantUser, (trip.tenant_id, trip.user_id))
+    local_today = now.astimezone(ZoneInfo(traveller.timezone if traveller else "UTC")).date()
+    if trip.end_date >= local_today:
+        return False
+    bookings = list(
+        (await session.scalars(select(Booking).where(Booking.itinerary_id == itinerary_id))).all()
+    )
+    spend = trip_spend(bookings)
+    currencies = sorted({str(b.booking_details.get("currency")) for b in bookings if b.status == "confirmed"})
+    if len(currencies) > 1:
+        # No exchange rates here: amounts are added as booked (bookings are normally in the tenant currency).
+        log.warning("trip %s mixes currencies %s; spend is summed as booked", itinerary_id, currencies)
+    days = list(
+        (await session.scalars(select(ItineraryDay).where(ItineraryDay.itinerary_id == itinerary_id))).all()
+    )
+    record = TripRecord(
+        trip_id=trip.itinerary_id,
+        destination=", ".join(str(place) for place in trip.destinations)[:255] or "unknown",
+        start_date=trip.start_date,
+        end_date=trip.end_date,
+        activities=_activities(days),
+        total_spend=sum(spend.values(), Decimal(0)),
+        spend_by_category=spend,
+    )
+    return await record_trip(session, actor=SYSTEM, user_id=trip.user_id, trip=record)
