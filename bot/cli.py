@@ -254,3 +254,6 @@ def serve(
 
 
 # Further processes and command groups register themselves here, one import and one line each.
+from bot.worker_command import register_worker  # noqa: E402
+
+register_worker(app)
