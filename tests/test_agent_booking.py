@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -13,63 +12,7 @@ from storage.database import Database
 from storage.models import Booking, BookingReminder, Itinerary, ItineraryDay
 from tests.conftest import Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
-
-
-def berlin_days(hotel_rate: str = "150.00") -> dict[str, Any]:
-    return {
-        "start_date": "2026-12-03",
-        "end_date": "2026-12-05",
-        "destinations": ["Berlin"],
-        "days": [
-            {
-                "day_number": 1,
-                "date": "2026-12-03",
-                "items": [
-                    {
-                        "kind": "flight",
-                        "description": "MUC → BER LH 1234",
-                        "cost": "189.00",
-                        "currency": "EUR",
-                        "origin": "MUC",
-                        "destination": "BER",
-                        "carrier": "LH",
-                        "number": "LH1234",
-                        "depart_at": "2026-12-03T07:00:00",
-                        "arrive_at": "2026-12-03T08:10:00",
-                        "cabin": "economy",
-                    },
-                    {
-                        "kind": "hotel",
-                        "description": "Motel One Berlin-Mitte",
-                        "cost": str(2 * float(hotel_rate)),
-                        "currency": "EUR",
-                        "city": "Berlin",
-                        "nights": 2,
-                        "vendor": "Motel One",
-                    },
-                ],
-            },
-            {
-                "day_number": 2,
-                "date": "2026-12-04",
-                "items": [{"kind": "meeting", "description": "Client workshop"}],
-            },
-            {
-                "day_number": 3,
-                "date": "2026-12-05",
-                "items": [
-                    {
-                        "kind": "train",
-                        "description": "ICE Berlin → Munich",
-                        "cost": "139.90",
-                        "currency": "EUR",
-                        "origin": "Berlin",
-                        "destination": "Munich",
-                    }
-                ],
-            },
-        ],
-    }
+from tests.plans import berlin_days
 
 
 async def count(db: Database, company: Company, model: type) -> int:

@@ -18,7 +18,7 @@ from storage.preferences import set_personal_preference, set_tenant_preference
 from storage.tenants import add_user
 from storage.validation import parse_json_text
 from tests.conftest import Company
-from tests.test_isolation import berlin_plan
+from tests.plans import berlin_days
 
 
 async def row_counts(db: Database, company: Company) -> dict[str, int]:
@@ -31,7 +31,7 @@ async def row_counts(db: Database, company: Company) -> dict[str, int]:
 
 async def test_an_end_date_before_the_start_date_is_refused(db: Database, acme: Company) -> None:
     before = await row_counts(db, acme)
-    plan: dict[str, Any] = {**berlin_plan(), "end_date": "2026-12-01", "days": []}
+    plan: dict[str, Any] = {**berlin_days(), "end_date": "2026-12-01", "days": []}
     with pytest.raises(InvalidInput) as refused:
         async with db.tenant(acme.tenant_id) as session:
             await create_draft(
@@ -48,7 +48,7 @@ async def test_a_date_that_does_not_exist_is_refused(db: Database, acme: Company
                 session,
                 actor=Actor.user(acme.traveler_id),
                 user_id=acme.traveler_id,
-                plan={**berlin_plan(), "start_date": "2026-02-30"},
+                plan={**berlin_days(), "start_date": "2026-02-30"},
             )
 
 
@@ -112,7 +112,7 @@ async def test_a_negative_or_absurd_amount_is_refused(
 ) -> None:
     async with db.tenant(acme.tenant_id) as session:
         draft = await create_draft(
-            session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_plan()
+            session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_days()
         )
     before = await row_counts(db, acme)
     with pytest.raises(InvalidInput, match=expected):
@@ -144,7 +144,7 @@ async def test_an_over_long_string_is_refused(db: Database, acme: Company) -> No
                 session,
                 actor=Actor.user(acme.traveler_id),
                 user_id=acme.traveler_id,
-                plan={**berlin_plan(), "destinations": ["B" * 10_000]},
+                plan={**berlin_days(), "destinations": ["B" * 10_000]},
             )
     with pytest.raises(InvalidInput, match="at most 100 characters"):
         async with db.tenant(acme.tenant_id) as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 import pytest
@@ -16,46 +15,13 @@ from storage.embedded import EmbeddedUrls
 from storage.itineraries import create_draft
 from storage.models import Booking, Itinerary, ItineraryDay, TenantPreference, TenantUser
 from tests.conftest import Company
+from tests.plans import berlin_days
 
 TENANT_TABLES_SQL = (
     "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped "
     "WHERE c.relkind = 'r' AND n.nspname IN ('public', 'users') ORDER BY 1"
 )
-
-
-def berlin_plan(start: dt.date = dt.date(2026, 12, 3)) -> dict[str, object]:
-    return {
-        "start_date": start.isoformat(),
-        "end_date": (start + dt.timedelta(days=2)).isoformat(),
-        "destinations": ["Berlin"],
-        "days": [
-            {
-                "day_number": 1,
-                "date": start.isoformat(),
-                "items": [
-                    {
-                        "kind": "flight",
-                        "description": "MUC to BER",
-                        "cost": "189.00",
-                        "currency": "EUR",
-                        "origin": "MUC",
-                        "destination": "BER",
-                        "carrier": "LH",
-                        "number": "LH1234",
-                    },
-                    {
-                        "kind": "hotel",
-                        "description": "Hotel Adlon",
-                        "cost": "540.00",
-                        "currency": "EUR",
-                        "city": "Berlin",
-                        "nights": 2,
-                    },
-                ],
-            },
-        ],
-    }
 
 
 async def tenant_tables(db: Database) -> list[str]:
@@ -128,7 +94,7 @@ async def test_a_tenant_cannot_read_change_or_delete_another_tenants_rows(
 ) -> None:
     async with db.tenant(acme.tenant_id) as session:
         draft = await create_draft(
-            session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_plan()
+            session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_days()
         )
     async with db.tenant(globex.tenant_id) as session:
         assert (await session.scalar(select(func.count()).select_from(Itinerary))) == 0
@@ -167,7 +133,7 @@ async def test_a_child_row_cannot_reference_another_tenants_parent(
 ) -> None:
     async with db.tenant(acme.tenant_id) as session:
         draft = await create_draft(
-            session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_plan()
+            session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_days()
         )
     # Globex writes a booking under its own tenant that names Acme's itinerary: the composite key refuses it.
     with pytest.raises(IntegrityError, match="foreign key"):
@@ -184,7 +150,7 @@ async def test_a_child_row_cannot_reference_another_tenants_parent(
     with pytest.raises(IntegrityError, match="foreign key"):
         async with db.tenant(globex.tenant_id) as session:
             await create_draft(
-                session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_plan()
+                session, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id, plan=berlin_days()
             )
     async with db.tenant(acme.tenant_id) as session:
         assert await session.scalar(select(func.count()).select_from(Booking)) == 0
