@@ -52,7 +52,9 @@ def backoff(attempts: int) -> float:
 class Delivery:
     """What became of one run of a reminder job; `retry_in` is set when it should run again."""
 
-    outcome: str  # delivered, muted, cancelled, failed, absent (sent, gone, not due or in flight), retry
+    outcome: (
+        str  # delivered, muted, expired, cancelled, failed, retry, absent (sent, gone, not due or in flight)
+    )
     retry_in: float | None = None
 
 
@@ -99,6 +101,9 @@ class ReminderCourier:
         if claimed.muted:
             await record_outcome(session, reminder=claimed, outcome="muted")
             return Delivery("muted")
+        if claimed.expired(now):  # e.g. the worker was down for days: a reminder after the fact helps no one
+            await record_outcome(session, reminder=claimed, outcome="expired")
+            return Delivery("expired")
         try:
             text = reminder_text(claimed, now=now, live=await self._live(claimed))
         except (ValueError, KeyError, TypeError) as error:  # booking facts this code cannot read

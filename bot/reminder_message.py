@@ -66,8 +66,7 @@ def booking_line(reminder: ClaimedReminder) -> str:
 def reminder_text(reminder: ClaimedReminder, *, now: dt.datetime, live: str | None = None) -> str:
     """The reminder as plain text, the same on every channel."""
     today = now.astimezone(ZoneInfo(reminder.timezone)).date()
-    service = reminder.booking_details.get("service_date")
-    service_date = dt.date.fromisoformat(service) if service else reminder.trip_start
+    service_date = reminder.service_date
     places = ", ".join(str(place) for place in reminder.destinations) or "your trip"
     lines = [
         f"Trip reminder: {places}, {_span(reminder.trip_start, reminder.trip_end)} "

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, DateTime, Integer, String, Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -22,7 +23,7 @@ from storage.database import Database
 from storage.models import Base
 from storage.sessions import current_tenant
 
-Outcome = Literal["retrying", "delivered", "failed", "muted"]
+Outcome = Literal["retrying", "delivered", "failed", "muted", "expired"]
 CHANNELS = ("slack", "telegram", "console")
 _NIL = uuid.UUID(int=0)
 
@@ -104,6 +105,16 @@ class ClaimedReminder:
     muted: bool
     attempts: int
     recipient: Recipient
+
+    @property
+    def service_date(self) -> dt.date:
+        """The day of the booked service (the flight, check-in, train or pick-up)."""
+        day = self.booking_details.get("service_date")
+        return dt.date.fromisoformat(day) if isinstance(day, str) else self.trip_start
+
+    def expired(self, now: dt.datetime) -> bool:
+        """Too late to remind: the service day is over in the traveller's time zone."""
+        return self.service_date < now.astimezone(ZoneInfo(self.timezone)).date()
 
     @property
     def still_booked(self) -> bool:

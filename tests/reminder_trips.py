@@ -63,9 +63,11 @@ def trip_plan(start: dt.date, *, city: str = "Berlin", hotel: str = "300.00") ->
                     },
                 ],
             },
-            {"day_number": 2, "date": (start + dt.timedelta(days=1)).isoformat(), "items": [
-                {"kind": "meeting", "description": "Client workshop"}
-            ]},
+            {
+                "day_number": 2,
+                "date": (start + dt.timedelta(days=1)).isoformat(),
+                "items": [{"kind": "meeting", "description": "Client workshop"}],
+            },
             {
                 "day_number": 3,
                 "date": end.isoformat(),
@@ -154,7 +156,7 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         handle = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - the product's own command
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "worker"], env=self.env, stdout=handle, stderr=subprocess.STDOUT
         )
         handle.close()

@@ -38,7 +38,9 @@ def now() -> dt.datetime:
 
 async def due_reminders(db: Database, company: Company) -> list[BookingReminder]:
     """A trip starting in three days, booked a month ago: its 7-day reminders are due now."""
-    outcome = await book_trip(db, company, start=now().date() + dt.timedelta(days=3), now=now() - dt.timedelta(days=30))
+    outcome = await book_trip(
+        db, company, start=now().date() + dt.timedelta(days=3), now=now() - dt.timedelta(days=30)
+    )
     due = [r for r in outcome.reminders if r.reminder_date <= now().replace(tzinfo=None)]
     assert len(due) == 3 and len(outcome.reminders) == 6  # flight, hotel, train: 7 days due, 1 day ahead
     return due
@@ -104,9 +106,13 @@ async def test_two_runs_of_the_same_job_at_once_deliver_once(db: Database, acme:
 async def test_a_reminder_of_a_cancelled_booking_is_never_sent(db: Database, acme: Company) -> None:
     flight, hotel, train = await due_reminders(db, acme)
     async with db.tenant(acme.tenant_id) as session:
-        await cancel_booking(session, actor=Actor.user(acme.traveler_id), booking_id=flight.booking_id, user_id=None)
+        await cancel_booking(
+            session, actor=Actor.user(acme.traveler_id), booking_id=flight.booking_id, user_id=None
+        )
         # A cancellation that raced the reminder: the booking is cancelled but its row is still there.
-        await session.execute(update(Booking).where(Booking.booking_id == hotel.booking_id).values(status="cancelled"))
+        await session.execute(
+            update(Booking).where(Booking.booking_id == hotel.booking_id).values(status="cancelled")
+        )
     courier = ReminderCourier(db=db, channels=ReminderChannels({}))
 
     outcomes = [
@@ -210,7 +216,11 @@ async def test_after_many_transient_failures_the_reminder_is_recorded_as_failed(
 
     assert outcomes == ["retry", "retry", "failed", "absent"]
     record = (await deliveries(db, acme))[reminder.reminder_id]
-    assert record.outcome == "failed" and record.attempts == 3 and "gave up after 3 tries" in (record.last_error or "")
+    assert (
+        record.outcome == "failed"
+        and record.attempts == 3
+        and "gave up after 3 tries" in (record.last_error or "")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -280,5 +290,24 @@ async def test_live_travel_information_joins_the_reminder_and_a_slow_provider_do
     async with db.tenant(acme.tenant_id) as session:
         bodies = {m.reminder_id: m.body for m in await console_messages(session, user_id=acme.traveler_id)}
     assert bodies[first.reminder_id].endswith("Weather in Berlin: 4 °C, light rain.")
-    assert "Weather" not in bodies[second.reminder_id] and bodies[second.reminder_id].startswith("Trip reminder")
+    assert "Weather" not in bodies[second.reminder_id] and bodies[second.reminder_id].startswith(
+        "Trip reminder"
+    )
     assert len(seen) == 2
+
+
+async def test_a_reminder_found_after_the_booked_day_is_recorded_as_expired_not_sent(
+    db: Database, acme: Company
+) -> None:
+    # The worker was down for days: the trip began two days ago and its 7-day reminders were never sent.
+    outcome = await book_trip(
+        db, acme, start=now().date() - dt.timedelta(days=2), now=now() - dt.timedelta(days=30)
+    )
+    flight = outcome.reminders[0]
+    courier = ReminderCourier(db=db, channels=ReminderChannels({}))
+
+    assert (
+        await courier.deliver(tenant_id=acme.tenant_id, reminder_id=flight.reminder_id)
+    ).outcome == "expired"
+    assert await outbox_counts(db, acme) == {}
+    assert (await deliveries(db, acme))[flight.reminder_id].outcome == "expired"

@@ -31,7 +31,7 @@ CREATE TABLE reminder_deliveries (
     PRIMARY KEY (tenant_id, reminder_id),
     FOREIGN KEY (tenant_id, reminder_id) REFERENCES booking_reminders (tenant_id, reminder_id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, user_id) REFERENCES users.tenant_users (tenant_id, user_id) ON DELETE CASCADE,
-    CHECK (outcome IN ('retrying', 'delivered', 'failed', 'muted')),
+    CHECK (outcome IN ('retrying', 'delivered', 'failed', 'muted', 'expired')),
     CHECK (channel IN ('slack', 'telegram', 'console')),
     CHECK (attempts >= 0)
 );
