@@ -254,6 +254,9 @@ def serve(
 
 
 # Further processes and command groups register themselves here, one import and one line each.
+from bot.demo_data import demo_data_command  # noqa: E402
+
+app.command("demo-data")(demo_data_command)
 from bot.worker_command import register_worker  # noqa: E402
 
 register_worker(app)

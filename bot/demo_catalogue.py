@@ -1,0 +1,146 @@
+"""The world the demo data is drawn from: home airports and currencies, cities and their hotel rates, names."""
+
+from __future__ import annotations
+
+# (currency, rate from EUR, home airport, home region); a tenant's currency is drawn from this list.
+HOMES = (
+    ("EUR", "1.00", "FRA", "eu"),
+    ("EUR", "1.00", "MUC", "eu"),
+    ("EUR", "1.00", "AMS", "eu"),
+    ("EUR", "1.00", "CDG", "eu"),
+    ("EUR", "1.00", "BER", "eu"),
+    ("USD", "1.08", "JFK", "na"),
+    ("GBP", "0.85", "LHR", "eu"),
+    ("CHF", "0.95", "ZRH", "eu"),
+)
+FX_FROM_EUR = {"EUR": "1.00", "USD": "1.08", "GBP": "0.85", "CHF": "0.95"}
+
+# (city, airport, region, hotel currency or '' for the tenant's, nightly hotel rate in EUR), most visited first.
+CITIES = (
+    ("London", "LHR", "eu", "GBP", 205),
+    ("Berlin", "BER", "eu", "", 120),
+    ("Paris", "CDG", "eu", "", 175),
+    ("Munich", "MUC", "eu", "", 145),
+    ("Amsterdam", "AMS", "eu", "", 165),
+    ("New York", "JFK", "na", "USD", 265),
+    ("Zurich", "ZRH", "eu", "CHF", 215),
+    ("Frankfurt", "FRA", "eu", "", 135),
+    ("Vienna", "VIE", "eu", "", 130),
+    ("Madrid", "MAD", "eu", "", 125),
+    ("Milan", "MXP", "eu", "", 150),
+    ("Barcelona", "BCN", "eu", "", 140),
+    ("Stockholm", "ARN", "eu", "", 155),
+    ("Copenhagen", "CPH", "eu", "", 160),
+    ("Dublin", "DUB", "eu", "", 170),
+    ("Brussels", "BRU", "eu", "", 130),
+    ("Warsaw", "WAW", "eu", "", 95),
+    ("Prague", "PRG", "eu", "", 100),
+    ("Lisbon", "LIS", "eu", "", 115),
+    ("Hamburg", "HAM", "eu", "", 125),
+    ("Boston", "BOS", "na", "USD", 240),
+    ("San Francisco", "SFO", "na", "USD", 285),
+    ("Chicago", "ORD", "na", "USD", 225),
+    ("Toronto", "YYZ", "na", "", 200),
+    ("Singapore", "SIN", "as", "", 210),
+    ("Tokyo", "HND", "as", "", 190),
+    ("Dubai", "DXB", "me", "", 180),
+)
+# Nightly caps per city, in the city's own currency (policy.hotel.city_caps).
+CITY_CAPS = {"London": ("GBP", "240"), "New York": ("USD", "320"), "Zurich": ("CHF", "260")}
+COMPANY_WORDS = (
+    (
+        "Nordwind",
+        "Alpine",
+        "Harbor",
+        "Blue Fjord",
+        "Crescent",
+        "Ironbridge",
+        "Lumen",
+        "Oakridge",
+        "Pioneer",
+        "Quantum",
+        "Redwood",
+        "Silverline",
+        "Summit",
+        "Tidewater",
+        "Vertex",
+        "Westgate",
+    ),
+    (
+        "Consulting",
+        "Logistics",
+        "Pharma",
+        "Systems",
+        "Engineering",
+        "Foods",
+        "Analytics",
+        "Energy",
+        "Media",
+        "Robotics",
+    ),
+)
+FIRST_NAMES = (
+    "Anna",
+    "Ben",
+    "Chloé",
+    "David",
+    "Elif",
+    "Felix",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Lukas",
+    "Maya",
+    "Noah",
+    "Olga",
+    "Pedro",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wei",
+    "Yara",
+    "Zoe",
+)
+LAST_NAMES = (
+    "Schmidt",
+    "Müller",
+    "Martin",
+    "Rossi",
+    "García",
+    "Novak",
+    "Jensen",
+    "O'Brien",
+    "Kowalski",
+    "Dubois",
+    "Tanaka",
+    "Silva",
+    "Weber",
+    "Fischer",
+    "Larsen",
+    "Costa",
+    "Meyer",
+    "Brown",
+    "Khan",
+    "Nguyen",
+)
+PURPOSES = (
+    "client workshop",
+    "customer meeting",
+    "conference",
+    "site visit",
+    "sales kick-off",
+    "training",
+    "board meeting",
+    "partner negotiation",
+    "trade fair",
+    "project review",
+)
+HOTEL_CHAINS = ("Motel One", "Marriott", "Hilton", "Ibis", "NH Hotels", "Novotel", "Hyatt", "Premier Inn")
+AIRLINES = ("LH", "LX", "AF", "BA", "KL", "OS", "SK", "UA", "DL", "SQ", "EK", "IB")
+TRAIN_OPERATORS = ("Deutsche Bahn", "SNCF", "Eurostar", "ÖBB", "SBB", "Trenitalia")
+CAR_RENTALS = ("Sixt", "Europcar", "Hertz", "Avis")
