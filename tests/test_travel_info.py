@@ -78,7 +78,7 @@ async def test_a_few_days_are_listed_one_by_one(fake: FakeTravelProviders, info:
 async def test_on_time_cancelled_and_departed_flights_read_plainly(
     fake: FakeTravelProviders, info: TravelInfo
 ) -> None:
-    fake.add_flight("LH 1234", TRIP_DAY, gate=None, terminal="1")
+    fake.add_flight("LH 1234", TRIP_DAY, gate=None, terminal="1", delay_minutes=0)
     fake.add_flight("BA 981", TRIP_DAY, origin="LHR", status="Canceled")
     fake.add_flight("LH 100", TRIP_DAY, delay_minutes=12, status="Departed")
 
@@ -112,7 +112,7 @@ async def test_a_forecast_outage_still_answers_quickly_and_says_unavailable(
     assert time.monotonic() - started < 2.0
     assert text == (
         "Information unavailable for the weather in Berlin on 3 Dec (the provider is not answering); "
-        "LH 1234 departs on time at 08:05 from gate B22, terminal 1"
+        "LH 1234 is scheduled to depart at 08:05 from gate B22, terminal 1"
     )
     assert fake.calls("forecast") == 2  # one retry, then it gives up
 

@@ -113,7 +113,7 @@ async def test_a_trip_note_carries_the_destination_weather_and_each_booked_fligh
     assert note == (
         "In Berlin: 3 °C and rain on 3 Dec, 5 °C and overcast on 4 Dec, 5 °C and overcast on 5 Dec; "
         "LH 1234 departs 40 min late at 08:45 from gate B22, terminal 1; "
-        "LH 1235 departs on time at 18:30 from terminal 1"
+        "LH 1235 is scheduled to depart at 18:30 from terminal 1"
     )
 
 

@@ -71,10 +71,12 @@ def describe_flight(status: FlightStatus) -> str:
     delay = status.delay_minutes
     if delay is not None and delay >= 5:
         timing = f"departs {delay} min late{_clock(status.estimated_departure)}"
-    elif delay is None and status.phase is FlightPhase.DELAYED:
-        timing = "is delayed"
-    else:
+    elif delay is not None:
         timing = f"departs on time{_clock(status.scheduled_departure)}"
+    elif status.phase is FlightPhase.DELAYED:
+        timing = "is delayed"
+    else:  # only the schedule is known so far (days ahead, or an airport without live data)
+        timing = f"is scheduled to depart{_clock(status.scheduled_departure)}"
     extra = {FlightPhase.BOARDING: ", boarding now", FlightPhase.GATE_CLOSED: ", gate closed"}
     return f"{number} {timing}{_where(status)}{extra.get(status.phase, '')}"
 

@@ -48,6 +48,18 @@ def _aware(value: Any) -> dt.datetime | None:
     return moment if moment is not None and moment.tzinfo is not None else None
 
 
+def usable_flight_number(value: Any) -> str | None:
+    """The booking's flight number when it is one ("LH1234", "LH 1234"); None for "TBD" and the like."""
+    if not value:
+        return None
+    try:
+        normalise_flight_number(str(value))
+    except InvalidInput:
+        log.info("%r is not a flight number; no live status for it", str(value)[:20])
+        return None
+    return str(value)
+
+
 def booked_flights(bookings: Sequence[Booking]) -> list[BookedFlight]:
     """The confirmed flight bookings with a usable flight number and date, in departure order."""
     flights = []
@@ -57,15 +69,10 @@ def booked_flights(bookings: Sequence[Booking]) -> list[BookedFlight]:
         details = booking.booking_details or {}
         departs_at = _aware(details.get("depart_at"))
         day = _date(details.get("depart_at")) or _date(details.get("service_date"))
-        number = details.get("number")
-        if not number or day is None:
+        number = usable_flight_number(details.get("number"))
+        if number is None or day is None:
             continue
-        try:
-            normalise_flight_number(str(number))
-        except InvalidInput:
-            log.info("booking %s: %r is not a flight number, left out", booking.booking_id, str(number)[:20])
-            continue
-        flights.append(BookedFlight(booking.booking_id, booking.user_id, str(number), day, departs_at))
+        flights.append(BookedFlight(booking.booking_id, booking.user_id, number, day, departs_at))
     return sorted(
         flights, key=lambda flight: (flight.day, flight.departs_at or dt.datetime.min.replace(tzinfo=dt.UTC))
     )
