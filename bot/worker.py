@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from typing import Any
 
 from arq import Retry, cron, func
@@ -21,6 +22,7 @@ from arq.worker import Function
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.travel_info.reminders import reminder_travel_notes
 from bot.reminder_courier import (
     TRIP_COMPLETION_JOB,
     ReminderCourier,
@@ -78,11 +80,18 @@ async def startup(ctx: dict[str, Any]) -> None:
     db = Database(url, pool_size=tuning.max_jobs + 2, max_overflow=4)
     channels = ReminderChannels.from_settings(settings, slack_tokens=ctx.get("slack_tokens"))
     ctx["db"] = db
-    ctx["courier"] = ReminderCourier(db=db, channels=channels, live_information=ctx.get("live_information"))
+    live = ctx.get("live_information")
+    if live is None:  # weather and flight status from the providers in TravelInfoSettings, cached in Redis
+        ctx["travel_info"] = AsyncExitStack()
+        live = await ctx["travel_info"].enter_async_context(reminder_travel_notes(redis=ctx.get("redis")))
+    ctx["courier"] = ReminderCourier(db=db, channels=channels, live_information=live)
     log.info("worker ready; reminders go to %s", ", ".join([*channels.reachable, "console"]))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    travel_info: AsyncExitStack | None = ctx.get("travel_info")
+    if travel_info is not None:
+        await travel_info.aclose()
     courier: ReminderCourier | None = ctx.get("courier")
     if courier is not None:
         await courier.channels.close()
