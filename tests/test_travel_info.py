@@ -254,6 +254,20 @@ async def test_a_stay_running_past_the_horizon_shows_the_forecast_days_there_are
     )
 
 
+async def test_a_trip_under_way_shows_the_days_still_ahead(
+    fake: FakeTravelProviders, info: TravelInfo
+) -> None:
+    text = await travel_info_for_trip(
+        info,
+        destination="London",
+        start=TODAY - dt.timedelta(days=2),
+        end=TODAY + dt.timedelta(days=1),
+        flights=[],
+    )
+
+    assert text == "In London: 5 °C and overcast on 25 Nov, 5 °C and overcast on 26 Nov"
+
+
 async def test_repeated_questions_about_a_city_and_date_are_served_from_the_cache(
     fake: FakeTravelProviders, info: TravelInfo
 ) -> None:

@@ -81,10 +81,6 @@ class Weather(_Frozen):
     end: dt.date
     days: list[DailyForecast] = Field(default_factory=list)
 
-    @property
-    def missing_days(self) -> int:
-        return (self.end - self.start).days + 1 - len(self.days)
-
 
 class FlightPhase(StrEnum):
     """Where a flight stands; the provider's own vocabulary maps onto this."""

@@ -38,7 +38,7 @@ def describe_weather(weather: Weather) -> str:
         span = date_span(days[0].date, days[-1].date)
         warmth = f"{round(min(highs))} to {round(max(highs))} °C" if highs else "no temperatures known"
         text = f"In {place} on {span}: {warmth}, {len(wet)} wet day{'s' if len(wet) != 1 else ''}"
-    if weather.missing_days > 0 and days:
+    if days and days[-1].date < weather.end:  # days already past are simply not mentioned
         text += f" (no forecast yet after {short_date(days[-1].date)})"
     return text
 
