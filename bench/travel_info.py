@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import shutil
 import statistics
 import tempfile
 import time
@@ -23,7 +24,7 @@ from redis.asyncio import Redis
 
 from agent.travel_info import TravelInfo, travel_info_for_trip
 from agent.travel_info.providers import http_client
-from storage.embedded import start_embedded
+from storage.embedded import EmbeddedRedis, start_embedded
 from tests.fakes.travel_providers import FakeTravelProviders
 
 TODAY = dt.date(2026, 11, 25)
@@ -82,16 +83,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10)
     arguments = parser.parse_args()
 
-    data_dir = Path(tempfile.mkdtemp(prefix="travelmate-bench-"))
-    urls = start_embedded(data_dir, postgres=False, redis=True)
-    with FakeTravelProviders(today=TODAY) as fake:
-        fake.set_weather("Berlin", TRIP_DAY, code=63, high=3.2, low=0.4, precipitation=6.1)
-        fake.add_flight("LH 1234", TRIP_DAY, gate="B22", delay_minutes=40)
-        for endpoint in ("geocoding", "forecast", "flight"):
-            fake.stall(endpoint, seconds=arguments.latency_ms / 1000, times=None)  # slow, but answering
-        results = asyncio.run(
-            run(fake, urls.redis_url, questions=arguments.questions, concurrency=arguments.concurrency)
-        )
+    data_dir = Path(tempfile.mkdtemp(prefix="travelmate-bench-")).resolve()
+    try:
+        urls = start_embedded(data_dir, postgres=False, redis=True)  # a throwaway Redis, removed below
+        with FakeTravelProviders(today=TODAY) as fake:
+            fake.set_weather("Berlin", TRIP_DAY, code=63, high=3.2, low=0.4, precipitation=6.1)
+            fake.add_flight("LH 1234", TRIP_DAY, gate="B22", delay_minutes=40)
+            for endpoint in ("geocoding", "forecast", "flight"):
+                fake.stall(endpoint, seconds=arguments.latency_ms / 1000, times=None)  # slow, but answering
+            results = asyncio.run(
+                run(fake, urls.redis_url, questions=arguments.questions, concurrency=arguments.concurrency)
+            )
+    finally:
+        EmbeddedRedis(data_dir / "redis").release()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
     print(
         f"{arguments.questions} identical questions, {arguments.concurrency} at a time, "
