@@ -27,11 +27,14 @@ from agent.cards import card_text
 from agent.context import Context
 from agent.facts import describe_bookings, describe_itineraries
 from agent.planning import DraftArguments, draft_trip, revise_trip
+from agent.travel_info.service import TravelInfo
+from agent.travel_info.trips import trip_travel_note
 from storage.audit import Actor
 from storage.bookings import cancel_booking as cancel_stored_booking
 from storage.bookings import list_bookings as stored_bookings
 from storage.database import Database
 from storage.errors import DomainError, Forbidden
+from storage.itineraries import get_itinerary
 from storage.itineraries import list_itineraries as stored_itineraries
 from storage.models import BookingReminder
 from storage.preferences import set_personal_preference, set_tenant_preference
@@ -57,6 +60,8 @@ class AgentServices:
     extra_tools: tuple[BaseTool, ...] = field(default=())
     # Message rates and the daily token budget; None switches both off (tests, the console without Redis).
     quotas: Quotas | None = None
+    # Weather and flight status; None when the process has no travel-information providers.
+    travel_info: TravelInfo | None = None
 
 
 class Decision(BaseModel):
@@ -233,6 +238,19 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
             ctx.output.attachments.append(report.chart.as_attachment())
         return report.text
 
+    @tool("get_travel_info")
+    @refusals_as_results
+    async def get_travel_info(runtime: ToolRuntime[Context], itinerary_id: uuid.UUID) -> str:
+        """Live weather at the destination for the trip's dates, and the status of its booked flights."""
+        ctx = runtime.context
+        if services.travel_info is None:
+            return "Live travel information is not available right now."
+        async with db.tenant(ctx.tenant_id) as session:
+            trip = (await get_itinerary(session, itinerary_id=itinerary_id, user_id=ctx.user_id)).itinerary
+            bookings = await stored_bookings(session, user_id=ctx.user_id, itinerary_id=itinerary_id)
+        note = await trip_travel_note(services.travel_info, itinerary=trip, bookings=bookings)
+        return note or "That trip names no destination to look up."
+
     @tool("set_my_preference", args_schema=PreferenceArguments)
     @refusals_as_results
     async def set_my_preference(runtime: ToolRuntime[Context], key: str, value: Any) -> str:
@@ -265,6 +283,7 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
         cancel_booking,
         list_bookings,
         query_spend,
+        get_travel_info,
         set_my_preference,
         set_tenant_preference_tool,
         *services.extra_tools,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,8 @@ from agent.conversation import ConversationService
 from agent.graph import build_graph
 from agent.model import build_chat_model
 from agent.tools import AgentServices
+from agent.travel_info.service import TravelInfo
+from agent.travel_info.settings import TravelInfoSettings
 from bot.runtime import Endpoints
 from storage.database import Database
 from storage.models import BookingReminder
@@ -62,23 +64,28 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
                 "reminders not enqueued now (%s); the sweeper will pick them up", type(error).__name__
             )
 
-    services = AgentServices(
-        db=db, reminders_scheduled=reminders_scheduled, quotas=Quotas(redis) if redis is not None else None
-    )
-    try:
-        key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
-        async with checkpoint_saver(endpoints.database_url, encryption_key=key) as saver:
-            model = build_chat_model(settings)
-            graph = build_graph(model=model, services=services, checkpointer=saver) if model else None
-            yield Product(
-                settings=settings,
-                endpoints=endpoints,
-                db=db,
-                conversation=ConversationService(services=services, graph=graph),
-                commands=CommandRunner(db, clock=services.clock, saver=saver),
-                redis=redis,
-            )
-    finally:
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(db.dispose)
         if redis is not None:
-            await redis.aclose()
-        await db.dispose()
+            stack.push_async_callback(redis.aclose)
+        travel_info = await stack.enter_async_context(
+            TravelInfo.open(TravelInfoSettings(), redis_url=endpoints.redis_url or None)
+        )
+        services = AgentServices(
+            db=db,
+            reminders_scheduled=reminders_scheduled,
+            quotas=Quotas(redis) if redis is not None else None,
+            travel_info=travel_info,
+        )
+        key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+        saver = await stack.enter_async_context(checkpoint_saver(endpoints.database_url, encryption_key=key))
+        model = build_chat_model(settings)
+        graph = build_graph(model=model, services=services, checkpointer=saver) if model else None
+        yield Product(
+            settings=settings,
+            endpoints=endpoints,
+            db=db,
+            conversation=ConversationService(services=services, graph=graph),
+            commands=CommandRunner(db, clock=services.clock, saver=saver),
+            redis=redis,
+        )
