@@ -366,3 +366,46 @@ async def test_processed_events_hold_no_tenant_data(
         rows = (await session.execute(text("SELECT source FROM processed_events"))).scalars().all()
     assert list(columns) == ["event_id", "received_at", "source"]
     assert list(rows) == ["slack"]
+
+
+async def test_socket_mode_runs_when_an_app_token_is_set(
+    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
+) -> None:
+    token = acme_workspace(fake_slack)
+    async with slack_harness(
+        db=db,
+        embedded=embedded,
+        model=scripted_model,
+        fake=fake_slack,
+        bot_token=token,
+        app_token="xapp-1-A0-test",
+    ) as slack:
+        for _ in range(100):  # connected at start-up, before any event, without blocking the server
+            if fake_slack.socket_connected:
+                break
+            await asyncio.sleep(0.05)
+        assert fake_slack.socket_connected
+        (opened,) = fake_slack.called("apps.connections.open")
+        assert opened.token == "xapp-1-A0-test"
+        scripted_model.script(say("Hello over the socket."))
+        event = {
+            "type": "message",
+            "channel": "D" + TRAVELLER,
+            "channel_type": "im",
+            "user": TRAVELLER,
+            "text": "hi",
+            "ts": new_ts(),
+        }
+        envelope = fake_slack.push(json.loads(slack.send.event_body(TEAM, event)))
+        for _ in range(100):
+            if any(ack.get("envelope_id") == envelope for ack in fake_slack.socket_acks):
+                break
+            await asyncio.sleep(0.05)
+        await slack.settle()
+        assert [ack["envelope_id"] for ack in fake_slack.socket_acks] == [envelope]
+        assert [m.text for m in fake_slack.thread("D" + TRAVELLER, event["ts"])] == ["Hello over the socket."]
+    for _ in range(100):
+        if not fake_slack.socket_connected:
+            break
+        await asyncio.sleep(0.05)
+    assert not fake_slack.socket_connected  # closed at shutdown

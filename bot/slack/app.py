@@ -37,6 +37,7 @@ from bot.slack.home import register_home
 from bot.slack.identity import CallerResolver, identify_callers
 from bot.slack.installation_store import PostgresInstallationStore
 from bot.slack.oauth_state import RedisOAuthStateStore
+from bot.slack.workspaces import TenantDirectory
 from storage.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -77,13 +78,17 @@ def _secret(value: Any) -> str | None:
 
 
 def _oauth_app(
-    product: Product, options: SlackChannelSettings, client: AsyncWebClient, signing_secret: str
+    product: Product,
+    options: SlackChannelSettings,
+    client: AsyncWebClient,
+    signing_secret: str,
+    tenants: TenantDirectory,
 ) -> AsyncApp:
     settings = product.settings
     if product.redis is None:
         raise SlackSetupError("Slack OAuth installs keep their state in Redis: set REDIS_URL.")
     store = PostgresInstallationStore(
-        product.db, TokenCipher(_secret(settings.encryption_key)), client=client
+        product.db, TokenCipher(_secret(settings.encryption_key)), client=client, tenants=tenants
     )
     oauth_settings = AsyncOAuthSettings(
         client_id=settings.slack_client_id,
@@ -94,6 +99,8 @@ def _oauth_app(
         install_path="/slack/install",
         redirect_uri_path="/slack/oauth_redirect",
         installation_store=store,
+        # Only bot tokens are used: one installation lookup per event instead of two.
+        installation_store_bot_only=True,
         state_store=RedisOAuthStateStore(product.redis),
     )
     # The store goes to the App too, so token rotation uses our client (SLACK_API_URL), not a default one.
@@ -101,6 +108,7 @@ def _oauth_app(
         signing_secret=signing_secret,
         client=client,
         installation_store=store,
+        installation_store_bot_only=True,
         oauth_settings=oauth_settings,
         request_verification_enabled=True,
     )
@@ -114,9 +122,10 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
     signing_secret = _secret(settings.slack_signing_secret) or ""
     oauth = bool(settings.slack_client_id and settings.slack_client_secret)
     bootstrap = None
+    tenants = TenantDirectory(product.db)
     if oauth:
         client = web_client(settings.slack_api_url)
-        app = _oauth_app(product, options, client, signing_secret)
+        app = _oauth_app(product, options, client, signing_secret, tenants)
     elif settings.slack_bot_token is not None:
         client = web_client(settings.slack_api_url, _secret(settings.slack_bot_token))
         app = AsyncApp(signing_secret=signing_secret, client=client)
@@ -131,12 +140,12 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
             "Slack needs SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (OAuth installs) or SLACK_BOT_TOKEN (one workspace)."
         )
 
-    channel = SlackChannel(product=product, options=options)
+    channel = SlackChannel(product=product, options=options, tenants=tenants)
     # Keep every lazy task referenced, so shutdown can wait for work in progress.
     app.listener_runner.lazy_listener_runner = channel.lazy
     # A repeated delivery stops before anything else happens, even before identifying the caller.
     app.use(skip_retried_deliveries(product.db))
-    app.use(identify_callers(CallerResolver(product.db, bootstrap_workspace=bootstrap)))
+    app.use(identify_callers(CallerResolver(product.db, tenants, bootstrap_workspace=bootstrap)))
     if oauth:
         # Bolt's own uninstall/revocation listeners, run lazily so that shutdown waits for the deletion.
         app.event("tokens_revoked")(ack=acknowledge, lazy=[app.default_tokens_revoked_event_listener()])

@@ -15,6 +15,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.product import Product
 from bot.slack.config import SlackChannelSettings
+from bot.slack.workspaces import TenantDirectory
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class SlackChannel:
 
     product: Product
     options: SlackChannelSettings
+    tenants: TenantDirectory
     lazy: TrackedLazyRunner = field(default_factory=lambda: TrackedLazyRunner(log))
     _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary

@@ -62,7 +62,7 @@ class SlackCommands:
 
     def __init__(self, channel: SlackChannel) -> None:
         self.channel = channel
-        self.resolver = CallerResolver(channel.product.db)
+        self.resolver = CallerResolver(channel.product.db, channel.tenants)
 
     async def run(
         self, caller: Context, text: str, *, client: AsyncWebClient, context: AsyncBoltContext

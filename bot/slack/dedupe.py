@@ -13,6 +13,7 @@ from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
@@ -36,6 +37,9 @@ async def first_delivery(db: Database, *, source: str, event_id: str) -> bool:
     """Record a delivery; True the first time it is seen, False for every retry or replay."""
     statement = insert(ProcessedEvent).values(source=source, event_id=event_id)
     async with db.unscoped() as session:
+        # The ack must not wait for a WAL flush queued behind the agent's checkpoint writes; a crash can
+        # lose only the last moments of ids, and Slack stops retrying after a few minutes anyway.
+        await session.execute(text("SET LOCAL synchronous_commit = off"))
         inserted = await session.execute(
             statement.on_conflict_do_nothing().returning(ProcessedEvent.event_id)
         )

@@ -22,10 +22,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.context import Context, Role
-from bot.slack.workspaces import CHANNEL, claim_workspace, workspace_key, workspace_tenant
+from bot.slack.workspaces import CHANNEL, TenantDirectory, workspace_key
 from storage.audit import SYSTEM, Actor
 from storage.database import Database
-from storage.identities import link_identity, resolve_identity
+from storage.identities import link_identity
 from storage.models import ChannelIdentity, TenantUser
 from storage.tenants import add_user, find_user_by_email, get_user, list_users
 
@@ -105,6 +105,24 @@ async def fetch_profile(client: AsyncWebClient, *, slack_user: str, token: str |
     )
 
 
+async def linked_user(session: AsyncSession, *, workspace: str, slack_user: str) -> TenantUser | None:
+    """The user a Slack account is linked to, looked up inside the workspace's tenant only."""
+    statement = (
+        select(TenantUser)
+        .join(
+            ChannelIdentity,
+            (ChannelIdentity.tenant_id == TenantUser.tenant_id)
+            & (ChannelIdentity.user_id == TenantUser.user_id),
+        )
+        .where(
+            ChannelIdentity.channel == CHANNEL,
+            ChannelIdentity.workspace_id == workspace,
+            ChannelIdentity.external_user_id == slack_user,
+        )
+    )
+    return (await session.scalars(statement)).first()
+
+
 async def provision_user(
     session: AsyncSession, *, workspace: str, slack_user: str, profile: SlackProfile, make_admin: bool = False
 ) -> TenantUser:
@@ -116,15 +134,9 @@ async def provision_user(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
         {"key": f"slack-identity:{workspace}:{slack_user}"},
     )
-    linked = await session.scalar(
-        select(ChannelIdentity.user_id).where(
-            ChannelIdentity.channel == CHANNEL,
-            ChannelIdentity.workspace_id == workspace,
-            ChannelIdentity.external_user_id == slack_user,
-        )
-    )
+    linked = await linked_user(session, workspace=workspace, slack_user=slack_user)
     if linked is not None:
-        return await get_user(session, user_id=linked)
+        return linked
     user = await find_user_by_email(session, email=profile.email) if profile.email else None
     if user is None:
         has_admin = bool(await list_users(session, role="admin"))
@@ -171,12 +183,15 @@ async def load_caller(db: Database, *, tenant_id: uuid.UUID, user_id: uuid.UUID)
 class CallerResolver:
     """Resolves (enterprise, team, user) to a Context, provisioning on first contact.
 
+    The workspace gives the tenant; the account is then looked up inside that tenant alone, so a
+    Slack user can only ever act in the tenant of the workspace the event came from.
     `bootstrap_workspace` is set in single-workspace mode, where no OAuth install creates the tenant:
     it returns the name of the bot's own workspace (None for any other team), which then gets its
     tenant on first contact.
     """
 
     db: Database
+    tenants: TenantDirectory
     bootstrap_workspace: Callable[[AsyncWebClient, str | None], Awaitable[str | None]] | None = None
 
     async def tenant_of(
@@ -187,18 +202,18 @@ class CallerResolver:
         team_id: str | None,
         is_enterprise_install: bool,
     ) -> uuid.UUID | None:
-        tenant = await workspace_tenant(self.db, enterprise_id=enterprise_id, team_id=team_id)
-        name = None
-        if tenant is None and self.bootstrap_workspace is not None:
-            name = await self.bootstrap_workspace(client, team_id)
-        if tenant is None and name is not None:
-            tenant, _ = await claim_workspace(
-                self.db,
-                enterprise_id=enterprise_id,
-                team_id=team_id,
-                is_enterprise_install=is_enterprise_install,
-                name=name,
-            )
+        tenant = await self.tenants.tenant_of(enterprise_id=enterprise_id, team_id=team_id)
+        if tenant is not None or self.bootstrap_workspace is None:
+            return tenant
+        name = await self.bootstrap_workspace(client, team_id)
+        if name is None:
+            return None
+        tenant, _ = await self.tenants.claim(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            is_enterprise_install=is_enterprise_install,
+            name=name,
+        )
         return tenant
 
     async def resolve(
@@ -214,16 +229,10 @@ class CallerResolver:
         if tenant is None:
             log.warning("event from a Slack workspace that maps to no tenant")
             return None
-        identity = await resolve_identity(
-            self.db, channel=CHANNEL, workspace_id=workspace, external_user_id=slack_user
-        )
-        if identity is not None and identity.tenant_id == tenant:
-            return await load_caller(self.db, tenant_id=tenant, user_id=identity.user_id)
-        if identity is not None:
-            log.error(
-                "Slack identity linked in tenant %s but its workspace maps to %s", identity.tenant_id, tenant
-            )
-            return None
+        async with self.db.tenant(tenant) as session:
+            user = await linked_user(session, workspace=workspace, slack_user=slack_user)
+        if user is not None:
+            return caller_context(user)
         profile = await fetch_profile(client, slack_user=slack_user)
         if profile.is_bot:
             return None

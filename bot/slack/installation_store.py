@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.slack.encryption import TokenCipher
 from bot.slack.identity import fetch_profile, provision_user
-from bot.slack.workspaces import claim_workspace, mapped_ids, workspace_key, workspace_tenant
+from bot.slack.workspaces import TenantDirectory, mapped_ids, workspace_key
 from storage.audit import SYSTEM, record_audit
 from storage.database import Database
 from storage.errors import DomainError
@@ -32,6 +33,9 @@ from storage.models import SlackInstallation
 from storage.sessions import current_tenant
 
 log = logging.getLogger(__name__)
+
+SEALED_TTL_SECONDS = 30.0
+ROTATION_WINDOW_SECONDS = 120 * 60  # Bolt rotates tokens that expire within two hours
 
 
 def _plain(value: Any) -> Any:
@@ -55,10 +59,20 @@ def _workspace_rows(enterprise_id: str | None, team_id: str | None) -> ColumnEle
 class PostgresInstallationStore(AsyncInstallationStore):
     """Bolt's AsyncInstallationStore over the slack_installations table."""
 
-    def __init__(self, db: Database, cipher: TokenCipher, *, client: AsyncWebClient) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cipher: TokenCipher,
+        *,
+        client: AsyncWebClient,
+        tenants: TenantDirectory | None = None,
+    ) -> None:
         self.db = db
         self.cipher = cipher
         self.client = client
+        self.tenants = tenants or TenantDirectory(db)
+        # Recently read ciphertexts (never plaintext), so an ack does not always wait for Postgres.
+        self._sealed: dict[tuple[str, str, str, str], tuple[str, float]] = {}
 
     @property
     def logger(self) -> logging.Logger:
@@ -75,8 +89,7 @@ class PostgresInstallationStore(AsyncInstallationStore):
             or "Slack workspace"
         )
         try:
-            tenant, created = await claim_workspace(
-                self.db,
+            tenant, created = await self.tenants.claim(
                 enterprise_id=installation.enterprise_id,
                 team_id=installation.team_id,
                 is_enterprise_install=installation.is_enterprise_install,
@@ -109,6 +122,7 @@ class PostgresInstallationStore(AsyncInstallationStore):
                         profile=installer,
                         make_admin=True,
                     )
+            self._sealed.clear()  # after the commit: the next lookup reads the new tokens
         except (DomainError, SQLAlchemyError) as error:
             # Bolt turns a BoltError into its "installation failed" page instead of a 500.
             log.exception("could not store a Slack installation")
@@ -175,7 +189,7 @@ class PostgresInstallationStore(AsyncInstallationStore):
         """The latest installation of the workspace (or of `user_id` in it)."""
         if is_enterprise_install:
             team_id = None
-        tenant = await workspace_tenant(self.db, enterprise_id=enterprise_id, team_id=team_id)
+        tenant = await self.tenants.tenant_of(enterprise_id=enterprise_id, team_id=team_id)
         if tenant is None:
             return None
         statement = (
@@ -186,10 +200,21 @@ class PostgresInstallationStore(AsyncInstallationStore):
         )
         if user_id is not None:
             statement = statement.where(SlackInstallation.installer_user_id == user_id)
+        key = (str(tenant), enterprise_id or "", team_id or "", user_id or "")
+        remembered = self._sealed.get(key)
+        sealed = remembered[0] if remembered and remembered[1] > time.monotonic() else None
+        if sealed is not None:
+            installation = Installation(**json.loads(self.cipher.open(sealed)))
+            expires = installation.bot_token_expires_at
+            # Near its rotation, read it afresh: another process may have rotated it already.
+            if expires is None or expires > time.time() + ROTATION_WINDOW_SECONDS + SEALED_TTL_SECONDS:
+                return installation
         async with self.db.tenant(tenant) as session:
             sealed = await session.scalar(statement)
         if sealed is None:
+            self._sealed.pop(key, None)
             return None
+        self._sealed[key] = (sealed, time.monotonic() + SEALED_TTL_SECONDS)
         return Installation(**json.loads(self.cipher.open(sealed)))
 
     async def async_find_bot(
@@ -205,7 +230,7 @@ class PostgresInstallationStore(AsyncInstallationStore):
     async def _delete(
         self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None, action: str
     ) -> None:
-        tenant = await workspace_tenant(self.db, enterprise_id=enterprise_id, team_id=team_id)
+        tenant = await self.tenants.tenant_of(enterprise_id=enterprise_id, team_id=team_id)
         if tenant is None:
             return
         statement = delete(SlackInstallation).where(_workspace_rows(enterprise_id, team_id))
@@ -221,6 +246,7 @@ class PostgresInstallationStore(AsyncInstallationStore):
                 entity_id=team_id or enterprise_id,
                 details={"enterprise_id": enterprise_id, "team_id": team_id},
             )
+        self._sealed.clear()  # after the commit, so that no reader re-remembers the deleted row
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         # Every stored installation carries the bot token, so revoking it removes them all.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -34,13 +35,23 @@ def slack_mount(product: Product) -> ChannelMount:
             routes.append(Route("/slack/install", slack_endpoint, methods=["GET"]))
             routes.append(Route("/slack/oauth_redirect", slack_endpoint, methods=["GET"]))
 
+    connecting: list[asyncio.Task[None]] = []
+
+    async def connect_socket_mode() -> None:
+        assert built.socket_mode is not None
+        await built.socket_mode.connect_async()  # retries on its own until Slack answers
+        log.info("Slack Socket Mode connected")
+
     async def startup() -> None:
         if built.socket_mode is not None:
-            await built.socket_mode.connect_async()
-            log.info("Slack Socket Mode connected")
+            # In the background, so that the server (and /healthz) is up while Slack is unreachable.
+            connecting.append(asyncio.create_task(connect_socket_mode()))
 
     async def shutdown() -> None:
         if built.socket_mode is not None:
+            for task in connecting:
+                task.cancel()
+            await asyncio.gather(*connecting, return_exceptions=True)
             await built.socket_mode.close_async()
         try:
             await built.channel.settle(SHUTDOWN_GRACE_SECONDS)

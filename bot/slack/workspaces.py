@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from sqlalchemy import select
@@ -75,3 +76,41 @@ async def claim_workspace(
             raise RuntimeError("the Slack workspace was registered and removed concurrently") from None
         return winner, False
     return tenant_id, True
+
+
+class TenantDirectory:
+    """Workspace → tenant, remembered for a few minutes so that an ack does not ask Postgres every time.
+
+    The mapping is written once, at the first install, and never changes; only known tenants are
+    remembered, so a workspace installed a moment ago is found at once.
+    """
+
+    def __init__(self, db: Database, *, ttl_seconds: float = 300.0) -> None:
+        self.db = db
+        self.ttl_seconds = ttl_seconds
+        self._known: dict[tuple[str, str], tuple[uuid.UUID, float]] = {}
+
+    async def tenant_of(self, *, enterprise_id: str | None, team_id: str | None) -> uuid.UUID | None:
+        key = (enterprise_id or "", team_id or "")
+        known = self._known.get(key)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        tenant = await workspace_tenant(self.db, enterprise_id=enterprise_id, team_id=team_id)
+        if tenant is not None:
+            self._known[key] = (tenant, time.monotonic() + self.ttl_seconds)
+        return tenant
+
+    async def claim(
+        self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool, name: str
+    ) -> tuple[uuid.UUID, bool]:
+        """The workspace's tenant, created on the first install (see claim_workspace)."""
+        known = await self.tenant_of(enterprise_id=enterprise_id, team_id=team_id)
+        if known is not None:
+            return known, False
+        return await claim_workspace(
+            self.db,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            is_enterprise_install=is_enterprise_install,
+            name=name,
+        )

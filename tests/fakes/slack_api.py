@@ -118,6 +118,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -142,6 +143,8 @@ class FakeSlack:
             self.refresh_tokens: dict[str, str] = {}
             self.codes: dict[str, tuple[str, str, bool]] = {}  # OAuth code -> (team, installer, rotating)
             self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+            self.socket_acks: list[dict[str, Any]] = []
+            self._sockets: list[web.WebSocketResponse] = []
             self._ts = itertools.count(1)
 
     # -- addresses -----------------------------------------------------------------------------
@@ -250,6 +253,10 @@ class FakeSlack:
             return web.json_response(
                 {"ok": False, "error": failure.error}, status=failure.status, headers=headers
             )
+        if method == "apps.connections.open":
+            if not (token or "").startswith("xapp-"):
+                return web.json_response({"ok": False, "error": "not_allowed_token_type"})
+            return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self._port}/socket"})
         handler: Callable[[dict[str, Any], str | None], dict[str, Any]] | None = getattr(
             self, "_" + method.replace(".", "_"), None
         )
@@ -398,6 +405,40 @@ class FakeSlack:
         self.refresh_tokens[refresh] = team_id
         # Expires within Bolt's rotation window, so the next event rotates it.
         return {"access_token": token, "refresh_token": refresh, "expires_in": 600}
+
+    # -- Socket Mode ---------------------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await socket.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": APP_ID}})
+        with self._lock:
+            self._sockets.append(socket)
+        async for message in socket:
+            if message.type == web.WSMsgType.TEXT:
+                with self._lock:
+                    self.socket_acks.append(json.loads(message.data))
+        return socket
+
+    @property
+    def socket_connected(self) -> bool:
+        with self._lock:
+            return any(not socket.closed for socket in self._sockets)
+
+    def push(self, payload: dict[str, Any], *, kind: str = "events_api") -> str:
+        """Deliver a payload over the open Socket Mode connection; returns its envelope id."""
+        envelope_id = secrets.token_hex(8)
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": False,
+        }
+        with self._lock:
+            socket = next(s for s in reversed(self._sockets) if not s.closed)
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(socket.send_json(envelope), self._loop).result(timeout=5)
+        return envelope_id
 
     async def _upload(self, request: web.Request) -> web.Response:
         data = await request.read()
@@ -580,6 +621,7 @@ async def slack_harness(
     model: Any,
     fake: FakeSlack,
     bot_token: str | None = None,
+    app_token: str | None = None,
     oauth: bool = False,
     model_timeout: float = 5.0,
     clock: Callable[[], Any] | None = None,
@@ -612,6 +654,8 @@ async def slack_harness(
         values.update(SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET=CLIENT_SECRET)
     if bot_token:
         values["SLACK_BOT_TOKEN"] = bot_token
+    if app_token:
+        values["SLACK_APP_TOKEN"] = app_token
     settings = Settings(**values)
     endpoints = Endpoints(
         embedded.app_database_url, embedded.owner_database_url, embedded.redis_url, embedded=True
