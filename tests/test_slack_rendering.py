@@ -1,4 +1,4 @@
-"""Block Kit within Slack's limits, escaping, file uploads through the real client, and token encryption."""
+"""Block Kit within Slack's limits, escaping, file uploads through the real client, and the Slack mode."""
 
 from __future__ import annotations
 
@@ -10,13 +10,21 @@ from decimal import Decimal
 
 import pytest
 from cryptography.fernet import Fernet
+from redis.asyncio import Redis
 
+from agent.commands import CommandRunner
+from agent.conversation import ConversationService
 from agent.replies import AgentReply, Attachment, CardDay, CardItem, ConfirmationRequest, ItineraryCard
-from bot.slack.app import web_client
+from agent.tools import AgentServices
+from bot.product import Product
+from bot.runtime import Endpoints
+from bot.slack.app import SlackSetupError, build_slack_app, web_client
 from bot.slack.blocks import BLOCKS_PER_MESSAGE, escape, reply_messages, split_text
 from bot.slack.delivery import SlackThread, ThreadReplier
-from bot.slack.encryption import EncryptionKeyError, TokenCipher
+from storage.database import Database
 from storage.errors import InvalidInput
+from storage.secrets import EncryptionKeyError
+from storage.settings import Settings
 from tests.fakes.slack_api import FakeSlack
 
 
@@ -125,17 +133,34 @@ async def test_a_chart_is_uploaded_into_the_thread_with_files_upload_v2(fake_sla
     assert json.loads(completed.params["files"])[0]["title"] == "Spend by category"
 
 
-def test_tokens_are_encrypted_and_keys_can_be_rotated() -> None:
-    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    sealed = TokenCipher(old_key).seal("xoxb-secret-token")
-    assert "xoxb" not in sealed
-    rotated = TokenCipher(f"{new_key},{old_key}")
-    assert rotated.open(sealed) == "xoxb-secret-token"
-    resealed = rotated.reseal(sealed)
-    assert TokenCipher(new_key).open(resealed) == "xoxb-secret-token"
-    with pytest.raises(EncryptionKeyError, match="cannot be decrypted"):
-        TokenCipher(new_key).open(sealed)
-    with pytest.raises(EncryptionKeyError, match=r"Fernet\.generate_key"):
-        TokenCipher("not a key")
-    with pytest.raises(EncryptionKeyError, match="need TRAVELMATE_ENCRYPTION_KEY"):
-        TokenCipher(None)
+def product_with(**settings: str) -> Product:
+    """A product that is built but never connects: enough to build the Slack app from its settings."""
+    db = Database("postgresql://travelmate_app@localhost/never")
+    return Product(
+        settings=Settings(_env_file=None, SLACK_SIGNING_SECRET="s", **settings),  # type: ignore[call-arg]
+        endpoints=Endpoints(
+            "postgresql://travelmate_app@localhost/never", None, "redis://localhost", embedded=False
+        ),
+        db=db,
+        conversation=ConversationService(services=AgentServices(db=db), graph=None),
+        commands=CommandRunner(db),
+        redis=Redis.from_url("redis://localhost"),
+    )
+
+
+def test_the_slack_mode_is_chosen_explicitly_and_oauth_refuses_to_run_without_an_encryption_key() -> None:
+    with pytest.raises(
+        SlackSetupError, match=r"SLACK_CLIENT_ID and SLACK_CLIENT_SECRET .* or SLACK_BOT_TOKEN"
+    ):
+        build_slack_app(product_with())
+    with pytest.raises(EncryptionKeyError, match="Slack installs need TRAVELMATE_ENCRYPTION_KEY"):
+        build_slack_app(product_with(SLACK_CLIENT_ID="1.2", SLACK_CLIENT_SECRET="x"))
+    key = Fernet.generate_key().decode()
+    oauth = build_slack_app(
+        product_with(SLACK_CLIENT_ID="1.2", SLACK_CLIENT_SECRET="x", TRAVELMATE_ENCRYPTION_KEY=key)
+    )
+    single = build_slack_app(product_with(SLACK_BOT_TOKEN="xoxb-1"))
+    assert (oauth.oauth, single.oauth) == (True, False)
+    assert oauth.app.oauth_flow is not None and single.app.oauth_flow is None
+    assert oauth.app.client.base_url == single.app.client.base_url == "https://slack.com/api/"
+    assert (oauth.socket_mode, single.socket_mode) == (None, None)

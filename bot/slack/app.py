@@ -31,7 +31,6 @@ from bot.slack.channel import SlackChannel
 from bot.slack.commands import register_commands
 from bot.slack.config import SlackChannelSettings, slack_channel_settings
 from bot.slack.dedupe import skip_retried_deliveries
-from bot.slack.encryption import TokenCipher
 from bot.slack.handlers import acknowledge, register_confirmations, register_conversations
 from bot.slack.home import register_home
 from bot.slack.identity import CallerResolver, identify_callers
@@ -39,6 +38,7 @@ from bot.slack.installation_store import PostgresInstallationStore
 from bot.slack.oauth_state import RedisOAuthStateStore
 from bot.slack.workspaces import TenantDirectory
 from storage.errors import DomainError
+from storage.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,10 @@ def _oauth_app(
     if product.redis is None:
         raise SlackSetupError("Slack OAuth installs keep their state in Redis: set REDIS_URL.")
     store = PostgresInstallationStore(
-        product.db, TokenCipher(_secret(settings.encryption_key)), client=client, tenants=tenants
+        product.db,
+        SecretBox(_secret(settings.encryption_key), purpose="Slack installs"),
+        client=client,
+        tenants=tenants,
     )
     oauth_settings = AsyncOAuthSettings(
         client_id=settings.slack_client_id,

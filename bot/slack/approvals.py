@@ -32,7 +32,7 @@ from bot.slack.blocks import (
     text_blocks,
 )
 from bot.slack.channel import SlackChannel
-from bot.slack.delivery import SlackThread, ThreadReplier, post_ephemeral, record_request, settle_requests
+from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, record_request, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.identity import CALLER, load_caller
 from storage.identities import identities_of
@@ -145,40 +145,31 @@ def answer_as_approver(channel: SlackChannel) -> Any:
         body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         approver: Context | None = context.get(CALLER)
-        clicker = body["user"]["id"]
-        container = body.get("container") or {}
-        where = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
-
-        async def tell(text: str) -> None:
-            await post_ephemeral(client, channel=where, user=clicker, text=text)
-
-        async with reported_errors(tell, what="approval", caller=approver):
+        press = ButtonPress.of(body, client)
+        async with reported_errors(press.tell, what="approval", caller=approver):
             if approver is None or not approver.is_admin:
-                await tell(NOT_AN_APPROVER)
+                await press.tell(NOT_AN_APPROVER)
                 return
-            action = body["actions"][0]
-            value = button_value(action["value"])
+            value = button_value(press.value)
             thread = SlackThread.parse(value["c"])
             itinerary_id = uuid.UUID(value["i"])
             traveller = await load_caller(
                 channel.product.db, tenant_id=approver.tenant_id, user_id=uuid.UUID(value["t"])
             )
-            approved = action["action_id"] == APPROVE
+            approved = press.action_id == APPROVE
             async with channel.lock(thread.conversation):
                 pending = await channel.product.conversation.pending_confirmation(
                     traveller, thread.conversation
                 )
                 if pending is None or pending.itinerary_id != itinerary_id or not pending.violations:
-                    await tell(ALREADY_DECIDED)
+                    await press.tell(ALREADY_DECIDED)
                     await settle_requests(
                         channel.product.db,
                         client,
                         tenant_id=approver.tenant_id,
                         itinerary_id=itinerary_id,
                         outcome=ALREADY_DECIDED,
-                        also=[(where, container.get("message_ts", ""))]
-                        if container.get("message_ts")
-                        else [],
+                        also=[(press.channel, press.message_ts)] if press.message_ts else [],
                     )
                     return
                 replier = ThreadReplier(client, thread.channel, thread.thread_ts)
@@ -196,7 +187,7 @@ def answer_as_approver(channel: SlackChannel) -> Any:
                     tenant_id=approver.tenant_id,
                     itinerary_id=itinerary_id,
                     outcome=f"{':white_check_mark:' if approved else ':no_entry:'} {verb.capitalize()} by "
-                    f"{mention(clicker)} · {slack_date(channel.now())}",
+                    f"{mention(press.clicker)} · {slack_date(channel.now())}",
                 )
                 await deliver_reply(
                     channel,

@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -196,6 +196,35 @@ class ThreadReplier:
                 filename=attachment.filename,
                 title=attachment.title,
             )
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """One press of one of our buttons: who pressed it, on which message, and what the button carries."""
+
+    client: AsyncWebClient
+    clicker: str
+    channel: str
+    message_ts: str
+    action_id: str
+    value: str
+
+    @classmethod
+    def of(cls, body: dict[str, Any], client: AsyncWebClient) -> ButtonPress:
+        container = body.get("container") or {}
+        action = (body.get("actions") or [{}])[0]
+        return cls(
+            client=client,
+            clicker=str(body["user"]["id"]),
+            channel=str(container.get("channel_id") or (body.get("channel") or {}).get("id") or ""),
+            message_ts=str(container.get("message_ts") or ""),
+            action_id=str(action.get("action_id") or ""),
+            value=str(action.get("value") or ""),
+        )
+
+    async def tell(self, text: str) -> None:
+        """A note only the person who pressed sees."""
+        await post_ephemeral(self.client, channel=self.channel, user=self.clicker, text=text)
 
 
 async def post_ephemeral(client: AsyncWebClient, *, channel: str, user: str, text: str) -> None:

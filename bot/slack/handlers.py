@@ -22,7 +22,7 @@ from agent.tools import Decision
 from bot.slack.approvals import ALREADY_DECIDED, deliver_reply
 from bot.slack.blocks import CONFIRM, button_value, escape, mention, slack_date
 from bot.slack.channel import SlackChannel
-from bot.slack.delivery import SlackThread, ThreadReplier, post_ephemeral, settle_requests
+from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.identity import CALLER
 
@@ -160,35 +160,30 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
         body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         caller: Context | None = context.get(CALLER)
-        clicker = body["user"]["id"]
-        container = body.get("container") or {}
-        where = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
-
-        async def tell(text: str) -> None:
-            await post_ephemeral(client, channel=where, user=clicker, text=text)
-
-        async with reported_errors(tell, what="confirmation", caller=caller):
-            action = body["actions"][0]
-            value = button_value(action["value"])
+        press = ButtonPress.of(body, client)
+        async with reported_errors(press.tell, what="confirmation", caller=caller):
+            value = button_value(press.value)
             thread = SlackThread.parse(value["c"])
             if caller is None:
-                await tell(NOT_CONNECTED)
+                await press.tell(NOT_CONNECTED)
                 return
-            if thread.user != clicker:
-                await tell(
+            if thread.user != press.clicker:
+                await press.tell(
                     f"Only {mention(thread.user)}, who asked for this booking, can confirm or cancel it."
                 )
                 return
             itinerary_id = uuid.UUID(value["i"])
-            approved = action["action_id"] == CONFIRM
+            approved = press.action_id == CONFIRM
             service = channel.product.conversation
             async with channel.lock(thread.conversation):
                 pending = await service.pending_confirmation(caller, thread.conversation)
                 if pending is None or pending.itinerary_id != itinerary_id:
-                    await tell(ALREADY_DECIDED)
+                    await press.tell(ALREADY_DECIDED)
                     return
                 if approved and pending.violations:
-                    await tell("This trip is out of policy, so an admin of your company has to approve it.")
+                    await press.tell(
+                        "This trip is out of policy, so an admin of your company has to approve it."
+                    )
                     return
                 replier = ThreadReplier(client, thread.channel, thread.thread_ts)
                 await replier.start()
@@ -202,7 +197,7 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                     tenant_id=caller.tenant_id,
                     itinerary_id=itinerary_id,
                     outcome=f"{':white_check_mark:' if verb == 'Confirmed' else ':x:'} {verb} by "
-                    f"{mention(clicker)} · {slack_date(channel.now())}",
+                    f"{mention(press.clicker)} · {slack_date(channel.now())}",
                 )
                 await deliver_reply(
                     channel, client, caller=caller, thread=thread, reply=reply, replier=replier

@@ -23,13 +23,13 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.slack.encryption import TokenCipher
 from bot.slack.identity import fetch_profile, provision_user
 from bot.slack.workspaces import TenantDirectory, mapped_ids, workspace_key
 from storage.audit import SYSTEM, record_audit
 from storage.database import Database
 from storage.errors import DomainError
 from storage.models import SlackInstallation
+from storage.secrets import SecretBox
 from storage.sessions import current_tenant
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class PostgresInstallationStore(AsyncInstallationStore):
     def __init__(
         self,
         db: Database,
-        cipher: TokenCipher,
+        cipher: SecretBox,
         *,
         client: AsyncWebClient,
         tenants: TenantDirectory | None = None,
