@@ -13,11 +13,20 @@ from storage.embedded import EmbeddedUrls
 from storage.identities import resolve_identity
 from storage.models import Booking, Itinerary
 from tests.fakes.scripted_model import ScriptedModel, call, say
-from tests.fakes.slack_api import FakeSlack, Posted, SlackHarness, slack_harness
+from tests.fakes.slack_api import (
+    ACME,
+    ADMIN,
+    OTHER,
+    TRAVELLER,
+    FakeSlack,
+    Posted,
+    SlackHarness,
+    acme_workspace,
+    slack_harness,
+)
 from tests.test_agent_booking import berlin_days
 
-TEAM = "T0ACME"
-TRAVELLER, ADMIN, OTHER = "U0TRAVEL", "U0ADMIN", "U0OTHER"
+TEAM = ACME
 TRAVELLER_DM, ADMIN_DM = "D" + TRAVELLER, "D" + ADMIN
 
 
@@ -31,12 +40,7 @@ def fake_slack() -> Iterator[FakeSlack]:
 async def slack(
     db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
 ) -> AsyncIterator[SlackHarness]:
-    fake_slack.reset()
-    fake_slack.add_workspace(TEAM, "Acme")
-    fake_slack.add_user(TEAM, ADMIN, "Ada Admin", email="ada@acme.test")
-    fake_slack.add_user(TEAM, TRAVELLER, "Tom Traveller", email="tom@acme.test")
-    fake_slack.add_user(TEAM, OTHER, "Olga Other", email="olga@acme.test")
-    token = fake_slack.issue_token(TEAM)
+    token = acme_workspace(fake_slack)
     async with slack_harness(
         db=db, embedded=embedded, model=scripted_model, fake=fake_slack, bot_token=token
     ) as h:

@@ -17,11 +17,21 @@ from storage.embedded import EmbeddedUrls
 from storage.identities import resolve_identity
 from storage.models import Itinerary, TenantUser
 from tests.fakes.scripted_model import ScriptedModel, call, say
-from tests.fakes.slack_api import SIGNING_SECRET, FakeSlack, SlackHarness, new_ts, sign, slack_harness
+from tests.fakes.slack_api import (
+    ACME,
+    ADMIN,
+    SIGNING_SECRET,
+    TRAVELLER,
+    FakeSlack,
+    SlackHarness,
+    acme_workspace,
+    new_ts,
+    sign,
+    slack_harness,
+)
 from tests.test_agent_booking import berlin_days
 
-TEAM = "T0ACME"
-TRAVELLER, ADMIN = "U0TRAVEL", "U0ADMIN"
+TEAM = ACME
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +40,11 @@ def fake_slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-def acme_workspace(fake: FakeSlack) -> str:
-    fake.reset()
-    fake.add_workspace(TEAM, "Acme")
-    fake.add_user(TEAM, ADMIN, "Ada Admin", email="ada@acme.test")
-    fake.add_user(TEAM, TRAVELLER, "Tom Traveller", email="tom@acme.test", tz="America/New_York")
-    return fake.issue_token(TEAM)
-
-
 @pytest.fixture
 async def slack(
     db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
 ) -> AsyncIterator[SlackHarness]:
-    token = acme_workspace(fake_slack)
+    token = acme_workspace(fake_slack, traveller_tz="America/New_York")
     async with slack_harness(
         db=db, embedded=embedded, model=scripted_model, fake=fake_slack, bot_token=token
     ) as h:
@@ -190,7 +192,7 @@ async def test_the_same_event_delivered_four_times_has_one_reply_and_one_effect(
 async def slow_slack(
     db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
 ) -> AsyncIterator[SlackHarness]:
-    token = acme_workspace(fake_slack)
+    token = acme_workspace(fake_slack, traveller_tz="America/New_York")
     async with slack_harness(
         db=db, embedded=embedded, model=scripted_model, fake=fake_slack, bot_token=token, model_timeout=30
     ) as h:
@@ -371,7 +373,7 @@ async def test_processed_events_hold_no_tenant_data(
 async def test_socket_mode_runs_when_an_app_token_is_set(
     db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
 ) -> None:
-    token = acme_workspace(fake_slack)
+    token = acme_workspace(fake_slack, traveller_tz="America/New_York")
     async with slack_harness(
         db=db,
         embedded=embedded,

@@ -138,6 +138,36 @@ async def deliver_reply(
         )
 
 
+def outcome_line(icon: str, verb: str, press: ButtonPress, channel: SlackChannel) -> str:
+    """What replaces the buttons: what was decided, by whom, and when."""
+    return f"{icon} {verb} by {mention(press.clicker)} · {slack_date(channel.now())}"
+
+
+async def decide(
+    channel: SlackChannel,
+    client: AsyncWebClient,
+    *,
+    traveller: Context,
+    thread: SlackThread,
+    itinerary_id: uuid.UUID,
+    decision: Decision,
+    outcome: str,
+    lead: str | None = None,
+) -> None:
+    """Resume the traveller's paused conversation, show the outcome on every request, answer in the thread."""
+    replier = ThreadReplier(client, thread.channel, thread.thread_ts)
+    await replier.start()
+    reply = await channel.product.conversation.resume(
+        traveller, thread.conversation, decision, itinerary_id=itinerary_id
+    )
+    await settle_requests(
+        channel.product.db, client, tenant_id=traveller.tenant_id, itinerary_id=itinerary_id, outcome=outcome
+    )
+    await deliver_reply(
+        channel, client, caller=traveller, thread=thread, reply=reply, replier=replier, lead=lead
+    )
+
+
 def answer_as_approver(channel: SlackChannel) -> Any:
     """The lazy listener of Approve / Reject."""
 
@@ -172,30 +202,20 @@ def answer_as_approver(channel: SlackChannel) -> Any:
                         also=[(press.channel, press.message_ts)] if press.message_ts else [],
                     )
                     return
-                replier = ThreadReplier(client, thread.channel, thread.thread_ts)
-                await replier.start()
-                reply = await channel.product.conversation.resume(
-                    traveller,
-                    thread.conversation,
-                    Decision(approved=approved, approved_by=approver.user_id),
-                    itinerary_id=itinerary_id,
-                )
                 verb = "approved" if approved else "rejected"
-                await settle_requests(
-                    channel.product.db,
-                    client,
-                    tenant_id=approver.tenant_id,
-                    itinerary_id=itinerary_id,
-                    outcome=f"{':white_check_mark:' if approved else ':no_entry:'} {verb.capitalize()} by "
-                    f"{mention(press.clicker)} · {slack_date(channel.now())}",
-                )
-                await deliver_reply(
+                await decide(
                     channel,
                     client,
-                    caller=traveller,
+                    traveller=traveller,
                     thread=thread,
-                    reply=reply,
-                    replier=replier,
+                    itinerary_id=itinerary_id,
+                    decision=Decision(approved=approved, approved_by=approver.user_id),
+                    outcome=outcome_line(
+                        ":white_check_mark:" if approved else ":no_entry:",
+                        f"{verb.capitalize()}",
+                        press,
+                        channel,
+                    ),
                     lead=f"{escape(approver.display_name)} {verb} your out-of-policy trip.",
                 )
 

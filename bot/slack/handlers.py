@@ -19,8 +19,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agent.context import Context
 from agent.conversation import thread_id
 from agent.tools import Decision
-from bot.slack.approvals import ALREADY_DECIDED, deliver_reply
-from bot.slack.blocks import CONFIRM, button_value, escape, mention, slack_date
+from bot.slack.approvals import ALREADY_DECIDED, decide, deliver_reply, outcome_line
+from bot.slack.blocks import CONFIRM, button_value, escape, mention
 from bot.slack.channel import SlackChannel
 from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, settle_requests
 from bot.slack.faults import reported_errors
@@ -185,22 +185,19 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                         "This trip is out of policy, so an admin of your company has to approve it."
                     )
                     return
-                replier = ThreadReplier(client, thread.channel, thread.thread_ts)
-                await replier.start()
-                reply = await service.resume(
-                    caller, thread.conversation, Decision(approved=approved), itinerary_id=itinerary_id
-                )
-                verb = "Confirmed" if approved else "Cancelled"
-                await settle_requests(
-                    channel.product.db,
+                await decide(
+                    channel,
                     client,
-                    tenant_id=caller.tenant_id,
+                    traveller=caller,
+                    thread=thread,
                     itinerary_id=itinerary_id,
-                    outcome=f"{':white_check_mark:' if verb == 'Confirmed' else ':x:'} {verb} by "
-                    f"{mention(press.clicker)} · {slack_date(channel.now())}",
-                )
-                await deliver_reply(
-                    channel, client, caller=caller, thread=thread, reply=reply, replier=replier
+                    decision=Decision(approved=approved),
+                    outcome=outcome_line(
+                        ":white_check_mark:" if approved else ":x:",
+                        "Confirmed" if approved else "Cancelled",
+                        press,
+                        channel,
+                    ),
                 )
 
     app.action(CONFIRM)(ack=acknowledge, lazy=[answer_confirmation])

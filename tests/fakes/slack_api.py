@@ -30,7 +30,16 @@ from typing import Any, Self
 import httpx
 from aiohttp import web
 
-__all__ = ["ApiCall", "FakeSlack", "Posted", "SlackHarness", "SlackSender", "sign", "slack_harness"]
+__all__ = [
+    "ApiCall",
+    "FakeSlack",
+    "Posted",
+    "SlackHarness",
+    "SlackSender",
+    "acme_workspace",
+    "sign",
+    "slack_harness",
+]
 
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "oauth-client-secret"
@@ -598,6 +607,18 @@ class SlackSender:
 # -- the product serving Slack, for tests --------------------------------------------------------
 
 SIGNING_SECRET = "test-signing-secret"
+ACME = "T0ACME"
+ADMIN, TRAVELLER, OTHER = "U0ADMIN", "U0TRAVEL", "U0OTHER"
+
+
+def acme_workspace(fake: FakeSlack, *, traveller_tz: str = "Europe/Berlin") -> str:
+    """The fake reset to one workspace, Acme: Ada (to become admin), Tom (a traveller) and Olga. Its bot token."""
+    fake.reset()
+    fake.add_workspace(ACME, "Acme")
+    fake.add_user(ACME, ADMIN, "Ada Admin", email="ada@acme.test")
+    fake.add_user(ACME, TRAVELLER, "Tom Traveller", email="tom@acme.test", tz=traveller_tz)
+    fake.add_user(ACME, OTHER, "Olga Other", email="olga@acme.test")
+    return fake.issue_token(ACME)
 
 
 @dataclass
