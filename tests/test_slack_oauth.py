@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import func, select, text
 
+from bot.reminder_delivery import SlackDirectMessages
+from bot.slack.tokens import slack_token_lookup
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from storage.identities import resolve_identity, resolve_workspace
 from storage.models import AuditEntry, Itinerary, SlackInstallation, TenantUser
+from storage.reminder_runs import Recipient
 from tests.fakes.scripted_model import ScriptedModel, call, say
 from tests.fakes.slack_api import FakeSlack, SlackHarness, slack_harness
 from tests.test_agent_booking import berlin_days
@@ -191,3 +195,38 @@ async def test_uninstalling_deletes_the_tokens_and_the_workspace_gets_no_more_an
     await slack.settle()
     assert response.status_code == 200
     assert len(slack.fake.called()) == calls_before and scripted_model.requests == []
+
+
+async def test_the_reminder_worker_reaches_each_workspace_with_its_own_rotated_token(
+    slack: SlackHarness, db: Database, owner_db: Database
+) -> None:
+    await install(slack, ACME, ACME_INSTALLER)
+    await install(slack, GLOBEX, GLOBEX_INSTALLER, rotating=True)
+    acme = await resolve_workspace(db, channel="slack", enterprise_id=None, team_id=ACME)
+    globex = await resolve_workspace(db, channel="slack", enterprise_id=None, team_id=GLOBEX)
+    assert acme is not None and globex is not None
+    lookup = slack_token_lookup(slack.product.settings, db=db)
+    assert lookup is not None
+    acme_token, globex_token = await lookup(acme, ACME), await lookup(globex, GLOBEX)
+    assert acme_token and globex_token
+    assert (slack.fake.tokens[acme_token], slack.fake.tokens[globex_token]) == (ACME, GLOBEX)
+    assert slack.fake.called("oauth.v2.access")[-1].params["grant_type"] == "refresh_token"
+    assert await lookup(acme, GLOBEX) is None  # a tenant never reads another workspace's installation
+    assert await columns_holding(owner_db, globex_token) == []
+
+    sender = SlackDirectMessages(api_url=slack.fake.base_url, tokens=lookup)
+    try:
+        await sender.send(
+            Recipient(
+                tenant_id=globex,
+                user_id=uuid.uuid4(),
+                channel="slack",
+                workspace_id=GLOBEX,
+                external_user_id=GLOBEX_INSTALLER,
+            ),
+            "Your Tokyo trip starts in 7 days.",
+        )
+    finally:
+        await sender.close()
+    reminder = slack.fake.called("chat.postMessage")[-1]
+    assert (reminder.token, reminder.params["channel"]) == (globex_token, GLOBEX_INSTALLER)

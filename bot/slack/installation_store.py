@@ -217,6 +217,26 @@ class PostgresInstallationStore(AsyncInstallationStore):
         self._sealed[key] = (sealed, time.monotonic() + SEALED_TTL_SECONDS)
         return Installation(**json.loads(self.cipher.open(sealed)))
 
+    async def installation_in(self, *, tenant_id: uuid.UUID, workspace: str) -> Installation | None:
+        """The latest installation behind a workspace id of channel_identities (a team, or an org)."""
+        statement = (
+            select(SlackInstallation.installation_encrypted)
+            .where(
+                or_(
+                    SlackInstallation.team_id == workspace,
+                    and_(
+                        SlackInstallation.enterprise_id == workspace,
+                        SlackInstallation.is_enterprise_install.is_(True),
+                    ),
+                )
+            )
+            .order_by(SlackInstallation.installed_at.desc())
+            .limit(1)
+        )
+        async with self.db.tenant(tenant_id) as session:
+            sealed = await session.scalar(statement)
+        return Installation(**json.loads(self.cipher.open(sealed))) if sealed else None
+
     async def async_find_bot(
         self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
     ) -> Bot | None:

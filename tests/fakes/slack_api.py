@@ -386,7 +386,7 @@ class FakeSlack:
                 return {"ok": False, "error": "invalid_refresh_token"}
             for old in [t for t, team in self.tokens.items() if team == team_id]:
                 del self.tokens[old]
-            return {"ok": True, **self._grant(team_id, rotating=True), "token_type": "bot"}
+            return {"ok": True, **self._grant(team_id, rotating=True, expires_in=43200), "token_type": "bot"}
         found = self.codes.pop(params.get("code", ""), None)
         if found is None:
             return {"ok": False, "error": "invalid_code"}
@@ -405,15 +405,16 @@ class FakeSlack:
             "is_enterprise_install": False,
         }
 
-    def _grant(self, team_id: str, *, rotating: bool) -> dict[str, Any]:
+    def _grant(self, team_id: str, *, rotating: bool, expires_in: int = 600) -> dict[str, Any]:
         token = f"xoxb-{team_id}-{secrets.token_hex(12)}"
         self.tokens[token] = team_id
         if not rotating:
             return {"access_token": token}
         refresh = f"xoxe-1-{team_id}-{secrets.token_hex(12)}"
         self.refresh_tokens[refresh] = team_id
-        # Expires within Bolt's rotation window, so the next event rotates it.
-        return {"access_token": token, "refresh_token": refresh, "expires_in": 600}
+        # A first token expires within Bolt's two-hour rotation window, so its first use rotates it;
+        # a rotated one lasts twelve hours, as Slack's do.
+        return {"access_token": token, "refresh_token": refresh, "expires_in": expires_in}
 
     # -- Socket Mode ---------------------------------------------------------------------------
 
