@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import select
 
 from bot.slack.config import SlackChannelSettings
+from storage.audit import OPERATOR
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from storage.errors import InvalidInput
 from storage.identities import redeem_invite, resolve_identity
 from storage.models import AuditEntry, TenantPreference, TenantUser
+from storage.trips import record_trip
 from tests.conftest import NOW
 from tests.fakes.scripted_model import ScriptedModel, call, say
 from tests.fakes.slack_api import (
@@ -211,5 +214,37 @@ async def test_the_home_tab_shows_trips_and_drafts_and_admins_also_see_the_polic
     assert [v["user_id"] for v in slack.fake.views] == [TRAVELLER, ADMIN]
     assert "*Drafts*\\n• Berlin, 03 Dec – 05 Dec 2026 — 628.90 EUR" in traveller_view
     assert "None booked yet" in traveller_view
+    assert "*This year's spend*\\nNo travel spend is recorded for you in" in traveller_view
     assert "Company travel policy" not in traveller_view
     assert "Company travel policy" in admin_view and "Hotels: no nightly cap." in admin_view
+
+
+async def test_spend_answers_with_the_report_and_uploads_its_chart_to_the_dm(
+    slack: SlackHarness, db: Database
+) -> None:
+    traveller = await user_of(db, TRAVELLER)
+    async with db.tenant(
+        traveller.tenant_id
+    ) as session:  # a finished Berlin trip, as the trip cron records it
+        await record_trip(
+            session,
+            actor=OPERATOR,
+            user_id=traveller.user_id,
+            trip={
+                "trip_id": uuid.uuid4(),
+                "destination": "Berlin",
+                "start_date": "2026-10-03",
+                "end_date": "2026-10-05",
+                "total_spend": "628.90",
+                "spend_by_category": {"flight": "189.00", "hotel": "300.00", "train": "139.90"},
+            },
+        )
+    answer = await run(slack, TRAVELLER, "spend 2026")
+    assert "628.90" in answer
+    (completed,) = slack.fake.called("files.completeUploadExternal")
+    assert completed.params["channel_id"] == "D" + TRAVELLER
+    assert next(iter(slack.fake.uploads.values())).startswith(b"\x89PNG")
+    assert await run(slack, TRAVELLER, "spend company 2026") == (
+        "Company-wide spend is for admins; /spend alone shows your own."
+    )
+    assert "628.90" in await run(slack, ADMIN, "spend company 2026")

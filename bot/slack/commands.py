@@ -6,7 +6,6 @@ CommandRunner makes its own for what it covers (prefs set / unset).
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from typing import Any
 
@@ -77,8 +76,6 @@ class SlackCommands:
             return await self.admins(caller, rest, client=client, context=context)
         if name == "invite":
             return await self.invite(caller, rest, client=client, context=context)
-        if name == "spend" and importlib.util.find_spec("agent.spend_report") is None:
-            return AgentReply.say("Spend reports are not available in this version yet.")
         return await self.channel.product.commands.run(caller, "/" + text, prefix=PREFIX)
 
     async def policy(self, caller: Context) -> AgentReply:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from typing import Any
 
@@ -13,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.cards import itinerary_card, money_text
 from agent.context import Context
+from agent.spend_report import spend_report
 from bot.slack.blocks import Block, context_block, escape, mrkdwn, slack_date, text_blocks
 from bot.slack.channel import SlackChannel
 from bot.slack.faults import reported_errors
@@ -39,12 +38,9 @@ async def _trip_lines(session: AsyncSession, caller: Context, *, status: str, ch
     return "\n".join(lines)
 
 
-async def _spend_text(session: AsyncSession, caller: Context) -> str | None:
-    """This year's own spend, when the spend report module is installed."""
-    if importlib.util.find_spec("agent.spend_report") is None:
-        return None
-    module: Any = importlib.import_module("agent.spend_report")
-    report = await module.spend_report(
+async def _spend_text(session: AsyncSession, caller: Context) -> str:
+    """This year's own spend, as the spend report words it."""
+    report = await spend_report(
         session,
         user_id=caller.user_id,
         role=caller.role,
@@ -52,7 +48,7 @@ async def _spend_text(session: AsyncSession, caller: Context) -> str | None:
         period="this year",
         group_by="category",
     )
-    return str(report.text)
+    return report.text
 
 
 async def home_blocks(channel: SlackChannel, caller: Context) -> list[Block]:
@@ -67,8 +63,7 @@ async def home_blocks(channel: SlackChannel, caller: Context) -> list[Block]:
         *text_blocks(f"*Upcoming trips*\n{upcoming or '_None booked yet. Send me a DM to plan one._'}"),
         *text_blocks(f"*Drafts*\n{drafts or '_No drafts._'}"),
     ]
-    if spend is not None:
-        blocks += text_blocks(f"*This year's spend*\n{escape(spend)}")
+    blocks += text_blocks(f"*This year's spend*\n{escape(spend)}")
     if preferences is not None:
         lines = "\n".join(f"• {escape(line)}" for line in policy_lines(preferences))
         blocks += [{"type": "divider"}, *text_blocks(f"*Company travel policy* _(admins)_\n{lines}")]
