@@ -54,6 +54,11 @@ class WorkerTuning(BaseSettings):
     # A job killed with its worker is picked up again this long (+10 s) after it started.
     job_timeout: int = Field(default=30, ge=5, le=600, alias="TRAVELMATE_WORKER_JOB_TIMEOUT")
     poll_delay: float = Field(default=0.5, gt=0, le=10, alias="TRAVELMATE_WORKER_POLL_DELAY")
+    # Reminders carry live weather and flight status unless this is off (providers down, or not wanted).
+    live_travel_information: bool = Field(default=True, alias="TRAVELMATE_REMINDER_LIVE_INFO")
+    # Job ids read per poll. arq's default (5 x max_jobs) caps a process at 100 jobs per poll delay, which
+    # is 200 jobs/s at 0.5 s: far too few when a tenant's whole company is reminded at 09:00.
+    queue_read_limit: int = Field(default=1000, ge=10, le=100_000, alias="TRAVELMATE_WORKER_QUEUE_READ_LIMIT")
 
 
 def _every(seconds: int) -> set[int]:
@@ -81,7 +86,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     channels = ReminderChannels.from_settings(settings, slack_tokens=ctx.get("slack_tokens"))
     ctx["db"] = db
     live = ctx.get("live_information")
-    if live is None:  # weather and flight status from the providers in TravelInfoSettings, cached in Redis
+    if live is None and tuning.live_travel_information:
+        # Weather and flight status from the providers in TravelInfoSettings, cached in Redis.
         ctx["travel_info"] = AsyncExitStack()
         live = await ctx["travel_info"].enter_async_context(reminder_travel_notes(redis=ctx.get("redis")))
     ctx["courier"] = ReminderCourier(db=db, channels=channels, live_information=live)
@@ -190,5 +196,6 @@ class WorkerSettings:
     max_jobs = _TUNING.max_jobs
     job_timeout = _TUNING.job_timeout
     poll_delay = _TUNING.poll_delay
+    queue_read_limit = _TUNING.queue_read_limit
     health_check_interval = 60
     timezone = dt.UTC

@@ -122,41 +122,14 @@ class ClaimedReminder:
         return self.booking_status == "confirmed" and self.itinerary_status == "confirmed"
 
 
-_CLAIM = text(
-    """
-    WITH target AS (
-        SELECT r.tenant_id, r.reminder_id, r.booking_id, r.reminder_date
-        FROM booking_reminders r
-        WHERE r.tenant_id = :tenant_id AND r.reminder_id = :reminder_id
-          AND NOT r.sent AND r.reminder_date <= :now
-        FOR UPDATE SKIP LOCKED
-    ), facts AS (
-        SELECT t.tenant_id, t.reminder_id, t.booking_id, t.reminder_date,
-               b.itinerary_id, b.user_id, b.booking_type, b.status AS booking_status, b.booking_details,
-               i.status AS itinerary_status, i.destinations, i.start_date, i.end_date,
-               u.display_name, u.timezone, u.locale,
-               coalesce(c.muted, false) AS muted, coalesce(d.attempts, 0) AS attempts,
-               ident.channel, ident.workspace_id, ident.external_user_id, ident.chat_id
-        FROM target t
-        JOIN bookings b ON b.tenant_id = t.tenant_id AND b.booking_id = t.booking_id
-        JOIN itineraries i ON i.tenant_id = b.tenant_id AND i.itinerary_id = b.itinerary_id
-        JOIN users.tenant_users u ON u.tenant_id = b.tenant_id AND u.user_id = b.user_id
-        LEFT JOIN trip_reminder_controls c ON c.tenant_id = i.tenant_id AND c.itinerary_id = i.itinerary_id
-        LEFT JOIN reminder_deliveries d ON d.tenant_id = t.tenant_id AND d.reminder_id = t.reminder_id
-        LEFT JOIN LATERAL (
-            SELECT ci.channel, ci.workspace_id, ci.external_user_id, ci.chat_id
-            FROM channel_identities ci
-            WHERE ci.tenant_id = b.tenant_id AND ci.user_id = b.user_id AND ci.channel = ANY(:channels)
-            ORDER BY ci.linked_at DESC, ci.channel
-            LIMIT 1
-        ) ident ON true
-    )
-    UPDATE booking_reminders r SET sent = true
-    FROM facts f
-    WHERE r.tenant_id = f.tenant_id AND r.reminder_id = f.reminder_id
-    RETURNING f.*
-    """
-).bindparams(bindparam("channels", type_=ARRAY(String)))
+# Both statements are PL/pgSQL functions (migration 0002b_reminder_claims) so that their plans are cached
+# per connection; they run as the caller, under the same row-level security as plain statements.
+_CLAIM = text("SELECT * FROM claim_reminder(:tenant_id, :reminder_id, :now, :channels, :claim)").bindparams(
+    bindparam("channels", type_=ARRAY(String))
+)
+_RECORD = text(
+    "SELECT record_reminder_outcome(:tenant_id, :reminder_id, :user_id, :outcome, :channel, :error, :body)"
+)
 
 
 async def claim_reminder(
@@ -167,6 +140,23 @@ async def claim_reminder(
     `channels` are the platforms this worker can reach, in no particular order; the traveller's most
     recently linked account among them is the recipient, and the console outbox when there is none.
     """
+    return await _reminder_facts(session, reminder_id=reminder_id, now=now, channels=channels, claim=True)
+
+
+async def preview_reminder(
+    session: AsyncSession, *, reminder_id: uuid.UUID, now: dt.datetime, channels: Sequence[str]
+) -> ClaimedReminder | None:
+    """The same facts as the claim would return, without locking or claiming anything.
+
+    For slow work before the claim (live travel information), so that no row lock or pooled connection
+    is held while a third party answers.
+    """
+    return await _reminder_facts(session, reminder_id=reminder_id, now=now, channels=channels, claim=False)
+
+
+async def _reminder_facts(
+    session: AsyncSession, *, reminder_id: uuid.UUID, now: dt.datetime, channels: Sequence[str], claim: bool
+) -> ClaimedReminder | None:
     tenant_id = current_tenant(session)
     row = (
         (
@@ -177,6 +167,7 @@ async def claim_reminder(
                     "reminder_id": reminder_id,
                     "now": _naive_utc(now),
                     "channels": [c for c in channels if c != "console"],
+                    "claim": claim,
                 },
             )
         )
@@ -224,26 +215,6 @@ async def drop_reminder(session: AsyncSession, *, reminder_id: uuid.UUID) -> Non
     )
 
 
-_RECORD = text(
-    """
-    WITH outbox AS (
-        INSERT INTO console_outbox (tenant_id, user_id, reminder_id, body)
-        SELECT :tenant_id, :user_id, :reminder_id, CAST(:body AS text) WHERE CAST(:body AS text) IS NOT NULL
-        ON CONFLICT DO NOTHING
-    )
-    INSERT INTO reminder_deliveries AS d
-        (tenant_id, reminder_id, user_id, outcome, channel, attempts, last_error, updated_at, finished_at)
-    SELECT :tenant_id, :reminder_id, :user_id, :outcome, :channel, 1, :error, clock_timestamp(),
-           CASE WHEN CAST(:finished AS boolean) THEN clock_timestamp() END
-    WHERE EXISTS (SELECT 1 FROM booking_reminders r WHERE r.tenant_id = :tenant_id AND r.reminder_id = :reminder_id)
-    ON CONFLICT (tenant_id, reminder_id) DO UPDATE SET
-        outcome = excluded.outcome, channel = excluded.channel, attempts = d.attempts + 1,
-        last_error = excluded.last_error, updated_at = excluded.updated_at, finished_at = excluded.finished_at
-    RETURNING d.attempts
-    """
-)
-
-
 async def record_outcome(
     session: AsyncSession,
     *,
@@ -263,7 +234,6 @@ async def record_outcome(
             "reminder_id": reminder.reminder_id,
             "user_id": reminder.user_id,
             "outcome": outcome,
-            "finished": outcome != "retrying",
             "channel": reminder.recipient.channel,
             "error": error[:200] if error else None,
             "body": outbox_body,

@@ -40,6 +40,7 @@ FAST = {
     "TRAVELMATE_WORKER_JOB_TIMEOUT": "5",  # a job killed with its worker runs again 15 s after it started
     "TRAVELMATE_WORKER_POLL_DELAY": "0.05",
     "TRAVELMATE_WORKER_MAX_JOBS": "20",
+    "TRAVELMATE_REMINDER_LIVE_INFO": "false",  # live travel information has its own tests
 }
 
 
