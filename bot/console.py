@@ -156,7 +156,7 @@ class ConsoleChannel:
         self.out.print(card_table(request.card))
         for violation in request.violations:
             self.out.print(f"[red]Out of policy:[/red] {escape(violation)}")
-        answer = (self.ask("Book this trip? [y/n] ") or "n").strip().lower()
+        answer = (self.ask("Book this trip? \\[y/n] ") or "n").strip().lower()
         justification = None
         if answer in ("y", "yes") and request.needs_justification:
             justification = (self.ask("Why is it needed? (justification) ") or "").strip() or None

@@ -57,7 +57,7 @@ async def test_chat_plans_and_books_and_runs_every_offline_command(
 ) -> None:
     scripted_model.responder = travel_agent
     result = chat(
-        "Plan Berlin 3-5 Dec for a workshop\nBook it\ny\n/help\n/trips\n/drafts\n/bookings\n/prefs\n"
+        "Plan Berlin 3-5 Dec for a workshop\nBook it\ny\n/help\n/trips\n/drafts\n/bookings\n/prefs\n/spend\n"
         '/prefs set currency USD\n/prefs set policy.hotel.max_nightly_rate {"amount":\n/frobnicate\n/quit\n',
         scripted_model,
     )
