@@ -68,6 +68,7 @@ async def test_chat_plans_and_books_and_runs_every_offline_command(
     assert "/prefs set KEY VALUE" in out  # /help shows admin commands to the demo admin
     assert "1 trip:" in out and "You have no draft itineraries." in out
     assert out.count("[confirmed] flight") == 1 or "flight: MUC → BER LH 1234" in out
+    assert "No travel spend is recorded for you in 2026" in out
     assert 'currency is now "USD".' in out
     assert "is not valid JSON" in out
     assert "I don't know the command /frobnicate. Try /help." in out
