@@ -67,7 +67,7 @@ async def test_chat_plans_and_books_and_runs_every_offline_command(
     assert "Motel One Berlin-Mitte" in out and "628.90 EUR" in out
     assert "/prefs set KEY VALUE" in out  # /help shows admin commands to the demo admin
     assert "1 trip:" in out and "You have no draft itineraries." in out
-    assert out.count("[confirmed] flight") == 1 or "flight: MUC → BER LH 1234" in out
+    assert "[confirmed] flight: MUC → BER LH 1234, 2026-12-03, 189.00 EUR" in out  # /bookings
     assert "No travel spend is recorded for you in 2026" in out
     assert 'currency is now "USD".' in out
     assert "is not valid JSON" in out
