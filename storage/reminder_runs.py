@@ -140,23 +140,6 @@ async def claim_reminder(
     `channels` are the platforms this worker can reach, in no particular order; the traveller's most
     recently linked account among them is the recipient, and the console outbox when there is none.
     """
-    return await _reminder_facts(session, reminder_id=reminder_id, now=now, channels=channels, claim=True)
-
-
-async def preview_reminder(
-    session: AsyncSession, *, reminder_id: uuid.UUID, now: dt.datetime, channels: Sequence[str]
-) -> ClaimedReminder | None:
-    """The same facts as the claim would return, without locking or claiming anything.
-
-    For slow work before the claim (live travel information), so that no row lock or pooled connection
-    is held while a third party answers.
-    """
-    return await _reminder_facts(session, reminder_id=reminder_id, now=now, channels=channels, claim=False)
-
-
-async def _reminder_facts(
-    session: AsyncSession, *, reminder_id: uuid.UUID, now: dt.datetime, channels: Sequence[str], claim: bool
-) -> ClaimedReminder | None:
     tenant_id = current_tenant(session)
     row = (
         (
@@ -167,7 +150,7 @@ async def _reminder_facts(
                     "reminder_id": reminder_id,
                     "now": _naive_utc(now),
                     "channels": [c for c in channels if c != "console"],
-                    "claim": claim,
+                    "claim": True,
                 },
             )
         )

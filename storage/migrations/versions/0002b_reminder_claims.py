@@ -54,8 +54,8 @@ DUE = """
           AND NOT r.sent AND r.reminder_date <= p_now
 """
 
-# p_claim: lock the due row (skipping it when another transaction holds it) and flip `sent`; without it,
-# only read the same facts, for work done before the claim (fetching live travel information).
+# p_claim: lock the due row (skipping it when another transaction holds it) and flip `sent`; with false
+# it only reads the same facts, changing nothing.
 FUNCTIONS = f"""
 CREATE FUNCTION claim_reminder(
     p_tenant_id uuid, p_reminder_id uuid, p_now timestamp, p_channels text[], p_claim boolean
