@@ -178,6 +178,29 @@ def invite_create(
     out.print(f"  In Telegram, open t.me/<your bot>?start={code}  or send  /start {code}")
 
 
+keys_app = typer.Typer(help="Encryption keys for secrets at rest.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-seal every stored secret under the first key of TRAVELMATE_ENCRYPTION_KEY.
+
+    Put the new key first and keep the old ones after it; once this finishes, remove the old keys.
+    """
+    from storage.key_rotation import reseal_everything
+    from storage.secrets import SecretBox
+
+    settings = get_settings()
+    keys = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+    rotation = with_databases(lambda _app, owner_db: reseal_everything(owner_db, SecretBox(keys)))
+    out.print(
+        f"Re-sealed {rotation.slack_installations} Slack installations and "
+        f"{rotation.checkpoint_blobs + rotation.checkpoint_writes} checkpoint values under the new key."
+    )
+    out.print("The old keys can now be removed from TRAVELMATE_ENCRYPTION_KEY.")
+
+
 def quiet_console_logging() -> None:
     """In an interactive terminal only warnings are logged, unless --verbose asked for more."""
     root = logging.getLogger()

@@ -48,6 +48,10 @@ class SecretBox:
     def open(self, sealed: str) -> str:
         return self.open_bytes(sealed.encode()).decode()
 
+    def reseal_bytes(self, sealed: bytes) -> bytes:
+        """The same plaintext under the newest key; raises InvalidToken when no key opens it."""
+        return self._fernet.rotate(sealed)
+
     def reseal(self, sealed: str) -> str:
         """The same plaintext under the newest key."""
         try:

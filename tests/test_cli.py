@@ -114,6 +114,15 @@ def test_operator_commands_work_on_a_fresh_machine(fresh_machine: dict[str, str]
     assert "Acme" in listed.stdout and "│ 2 " in listed.stdout
 
 
+def test_key_rotation_explains_a_missing_key_and_runs_with_one(fresh_machine: dict[str, str]) -> None:
+    missing = travelmate("keys", "rotate", env=fresh_machine)
+    assert missing.returncode == 1 and "need TRAVELMATE_ENCRYPTION_KEY" in missing.stderr
+    key = "0" * 43 + "="
+    rotated = travelmate("keys", "rotate", env={**fresh_machine, "TRAVELMATE_ENCRYPTION_KEY": key})
+    assert rotated.returncode == 0, rotated.stderr
+    assert "Re-sealed 0 Slack installations" in rotated.stdout
+
+
 def test_db_upgrade_against_configured_urls_needs_the_owner_role(fresh_machine: dict[str, str]) -> None:
     env = {**fresh_machine, "DATABASE_URL": "postgresql://travelmate_app@/travelmate?host=/nonexistent"}
     result = travelmate("db", "upgrade", env=env)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
 from agent.checkpoints import checkpoint_saver
 from agent.conversation import ConversationService
@@ -11,6 +12,8 @@ from agent.graph import build_graph
 from agent.tools import AgentServices
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
+from storage.key_rotation import reseal_everything
+from storage.models import SlackInstallation
 from storage.secrets import EncryptionKeyError, SecretBox
 from tests.conftest import NOW, Company, chat_model, traveller
 from tests.fakes.scripted_model import ScriptedModel, say
@@ -53,3 +56,35 @@ def test_a_secret_box_rotates_and_refuses_bad_keys() -> None:
         SecretBox("not-a-key")
     with pytest.raises(EncryptionKeyError, match="need TRAVELMATE_ENCRYPTION_KEY"):
         SecretBox("")
+
+
+async def test_rotation_reseals_everything_so_the_new_key_alone_reads_it(
+    db: Database, owner_db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    async with db.tenant(acme.tenant_id) as session:
+        session.add(
+            SlackInstallation(
+                tenant_id=acme.tenant_id,
+                team_id="T1",
+                installation_encrypted=SecretBox(old).seal('{"bot_token": "xoxb-1"}'),
+            )
+        )
+    services = AgentServices(db=db, clock=lambda: NOW)
+    scripted_model.responder = lambda _request: say("Noted.")
+    async with checkpoint_saver(embedded.app_database_url, max_size=2, encryption_key=old) as saver:
+        service = ConversationService(
+            services=services,
+            graph=build_graph(model=chat_model(scripted_model), services=services, checkpointer=saver),
+        )
+        await service.handle_message(traveller(acme), "c1", f"Remember the {PHRASE}")
+
+    rotation = await reseal_everything(owner_db, SecretBox(f"{new},{old}"))
+    assert rotation.slack_installations == 1 and rotation.checkpoint_blobs + rotation.checkpoint_writes >= 1
+
+    async with db.tenant(acme.tenant_id) as session:
+        sealed = (await session.scalars(select(SlackInstallation.installation_encrypted))).one()
+    assert SecretBox(new).open(sealed) == '{"bot_token": "xoxb-1"}'
+    async with checkpoint_saver(embedded.app_database_url, max_size=2, encryption_key=new) as saver:
+        saved = await saver.aget_tuple({"configurable": {"thread_id": f"{acme.tenant_id}:console:c1"}})
+    assert saved is not None and PHRASE in saved.checkpoint["channel_values"]["messages"][0].text
