@@ -13,11 +13,12 @@ from agent.charts import HEIGHT, WIDTH
 from agent.commands import CommandRunner
 from agent.context import Context, Role
 from agent.conversation import ConversationService
-from agent.spend_report import spend_report
+from agent.spend_report import SpendReport, spend_report
 from bot.demo_data import demo_user_id
 from storage.database import Database
 from storage.errors import Forbidden, InvalidInput
 from storage.periods import parse_period
+from storage.spend import GroupBy
 from tests import spend_ledger
 from tests.fakes.scripted_model import ScriptedModel, call, say
 from tests.spend_ledger import FIRST, SHAPE, TODAY, TRAVELLER
@@ -52,37 +53,32 @@ def png_size(content: bytes) -> tuple[int, int]:
     return image.size
 
 
+async def ask(
+    db: Database, who: uuid.UUID, period: str, *, scope: str = "mine", group_by: GroupBy = "category"
+) -> SpendReport:
+    """The spend answer for one caller of the first tenant (the role follows from who asks)."""
+    async with db.tenant(FIRST) as session:
+        return await spend_report(
+            session,
+            user_id=who,
+            role="admin" if who == ADMIN else "traveler",
+            scope=scope,
+            period=period,
+            group_by=group_by,
+            today=TODAY,
+        )
+
+
 async def test_a_traveller_asking_for_company_figures_is_refused_and_an_admin_gets_them(
     db: Database, ledger: spend_ledger.Ledger
 ) -> None:
-    async with db.tenant(FIRST) as session:
-        with pytest.raises(Forbidden, match="Company-wide spend is for admins"):
-            await spend_report(
-                session, user_id=TRAVELLER, role="traveler", scope="tenant", period="2025", today=TODAY
-            )
-        with pytest.raises(Forbidden, match="Spend by traveller is for admins"):
-            await spend_report(
-                session,
-                user_id=TRAVELLER,
-                role="traveler",
-                scope="mine",
-                period="2025",
-                group_by="traveller",
-                today=TODAY,
-            )
-        with pytest.raises(InvalidInput, match="Try one of"):
-            await spend_report(
-                session, user_id=TRAVELLER, role="traveler", scope="mine", period="soonish", today=TODAY
-            )
-        report = await spend_report(
-            session,
-            user_id=ADMIN,
-            role="admin",
-            scope="tenant",
-            period="2025",
-            group_by="traveller",
-            today=TODAY,
-        )
+    with pytest.raises(Forbidden, match="Company-wide spend is for admins"):
+        await ask(db, TRAVELLER, "2025", scope="tenant")
+    with pytest.raises(Forbidden, match="Spend by traveller is for admins"):
+        await ask(db, TRAVELLER, "2025", group_by="traveller")
+    with pytest.raises(InvalidInput, match="Try one of"):
+        await ask(db, TRAVELLER, "soonish")
+    report = await ask(db, ADMIN, "2025", scope="tenant", group_by="traveller")
     trips, _nights, amount = spend_ledger.total(ledger, FIRST, parse_period("2025", today=TODAY), None)
     currency = ledger.currency(FIRST)
     assert report.lines[0] == (
@@ -96,34 +92,9 @@ async def test_a_traveller_asking_for_company_figures_is_refused_and_an_admin_ge
 async def test_a_breakdown_of_more_than_two_rows_comes_with_a_chart_and_a_shorter_one_does_not(
     db: Database, ledger: spend_ledger.Ledger
 ) -> None:
-    async with db.tenant(FIRST) as session:
-        by_destination = await spend_report(
-            session,
-            user_id=ADMIN,
-            role="admin",
-            scope="tenant",
-            period="2025",
-            group_by="destination",
-            today=TODAY,
-        )
-        one_month = await spend_report(
-            session,
-            user_id=TRAVELLER,
-            role="traveler",
-            scope="mine",
-            period="2026-01",
-            group_by="quarter",
-            today=TODAY,
-        )
-        nothing = await spend_report(
-            session,
-            user_id=TRAVELLER,
-            role="traveler",
-            scope="mine",
-            period="2019",
-            group_by="month",
-            today=TODAY,
-        )
+    by_destination = await ask(db, ADMIN, "2025", scope="tenant", group_by="destination")
+    one_month = await ask(db, TRAVELLER, "2026-01", group_by="quarter")
+    nothing = await ask(db, TRAVELLER, "2019", group_by="month")
     assert len(by_destination.rows) > 2 and by_destination.chart is not None
     assert png_size(by_destination.chart.png) == (WIDTH, HEIGHT)
     assert by_destination.chart.filename == f"spend-destination-2025-{ledger.currency(FIRST).lower()}.png"
@@ -136,10 +107,7 @@ async def test_a_breakdown_of_more_than_two_rows_comes_with_a_chart_and_a_shorte
 async def test_the_answer_gives_each_currency_on_its_own_and_never_a_sum_across_them(
     db: Database, ledger: spend_ledger.Ledger
 ) -> None:
-    async with db.tenant(FIRST) as session:
-        report = await spend_report(
-            session, user_id=ADMIN, role="admin", scope="tenant", period="last year", today=TODAY
-        )
+    report = await ask(db, ADMIN, "last year", scope="tenant")
     booked = spend_ledger.booked(ledger, FIRST, parse_period("last year", today=TODAY), None)
     outside = {code: figures for code, figures in booked.items() if figures["out"]}
     assert len(outside) >= 2
