@@ -187,7 +187,7 @@ def answer_as_approver(channel: SlackChannel) -> Any:
                 channel.product.db, tenant_id=approver.tenant_id, user_id=uuid.UUID(value["t"])
             )
             approved = press.action_id == APPROVE
-            async with channel.lock(thread.conversation):
+            async with channel.turn(thread.conversation):
                 pending = await channel.product.conversation.pending_confirmation(
                     traveller, thread.conversation
                 )

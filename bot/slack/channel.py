@@ -6,7 +6,8 @@ import asyncio
 import datetime as dt
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from slack_bolt.lazy_listener.async_internals import to_runnable_function
@@ -18,6 +19,8 @@ from bot.slack.config import SlackChannelSettings
 from bot.slack.workspaces import TenantDirectory
 
 log = logging.getLogger(__name__)
+
+MAX_CONCURRENT_TURNS = 4
 
 
 class TrackedLazyRunner(AsyncLazyListenerRunner):
@@ -59,6 +62,7 @@ class SlackChannel:
     _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
         default_factory=weakref.WeakValueDictionary
     )
+    _turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_TURNS))
 
     def now(self) -> dt.datetime:
         return self.product.conversation.services.clock()
@@ -70,6 +74,16 @@ class SlackChannel:
             lock = asyncio.Lock()
             self._locks[key] = lock
         return lock
+
+    @asynccontextmanager
+    async def turn(self, conversation: str) -> AsyncIterator[None]:
+        """One agent turn at a time per conversation, and at most MAX_CONCURRENT_TURNS in this process.
+
+        Turns are CPU work in the event loop that also answers Slack; bounding them keeps the acks quick
+        when messages arrive faster than turns finish (the others wait here, which costs nothing).
+        """
+        async with self.lock(conversation), self._turns:
+            yield
 
     async def settle(self, grace: float = 30.0) -> None:
         await self.lazy.settle(grace)

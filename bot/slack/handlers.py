@@ -76,7 +76,7 @@ async def converse(
             return
         await replier.start(assistant=assistant)
         service = channel.product.conversation
-        async with channel.lock(thread.conversation):
+        async with channel.turn(thread.conversation):
             lapsing = await service.pending_confirmation(caller, thread.conversation)
             reply = await service.handle_message(caller, thread.conversation, text)
             if lapsing is not None:
@@ -175,7 +175,7 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
             itinerary_id = uuid.UUID(value["i"])
             approved = press.action_id == CONFIRM
             service = channel.product.conversation
-            async with channel.lock(thread.conversation):
+            async with channel.turn(thread.conversation):
                 pending = await service.pending_confirmation(caller, thread.conversation)
                 if pending is None or pending.itinerary_id != itinerary_id:
                     await press.tell(ALREADY_DECIDED)
