@@ -411,3 +411,33 @@ async def test_socket_mode_runs_when_an_app_token_is_set(
             break
         await asyncio.sleep(0.05)
     assert not fake_slack.socket_connected  # closed at shutdown
+
+
+async def test_a_delivery_that_failed_before_its_ack_is_handled_when_slack_retries_it(
+    slack: SlackHarness, scripted_model: ScriptedModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Any event authorises the app once (auth.test is then cached by Bolt).
+    await slack.send.event(
+        TEAM, {"type": "reaction_added", "user": TRAVELLER, "reaction": "+1", "event_ts": "1"}
+    )
+    # The next auth.test, which names the workspace for its new tenant, fails: the caller is unknown.
+    slack.fake.fail_next("auth.test", status=500, error="internal_error")
+    scripted_model.script(say("Hello!"))
+    event = {
+        "type": "message",
+        "channel": "D" + TRAVELLER,
+        "channel_type": "im",
+        "user": TRAVELLER,
+        "text": "hi",
+        "ts": new_ts(),
+    }
+    body = slack.send.event_body(TEAM, event)
+    with caplog.at_level(logging.ERROR, logger="bot.slack.app"):
+        first = await slack.send.event(TEAM, event, body=body)
+    retried = await slack.send.event(TEAM, event, body=body, retry=1)
+    await slack.settle()
+    assert (first.status_code, retried.status_code) == (500, 200)
+    error_id = re.search(r"error id ([0-9a-f]{12})", first.text)
+    assert error_id is not None and any(error_id.group(1) in r.getMessage() for r in caplog.records)
+    assert [m.text for m in slack.fake.thread("D" + TRAVELLER, event["ts"])] == ["Hello!"]
+    assert len(scripted_model.requests) == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +31,14 @@ from bot.slack.blocks import APPROVE, REJECT
 from bot.slack.channel import SlackChannel
 from bot.slack.commands import register_commands
 from bot.slack.config import SlackChannelSettings, slack_channel_settings
-from bot.slack.dedupe import skip_retried_deliveries
+from bot.slack.dedupe import delivery_key, forget_delivery, skip_retried_deliveries
 from bot.slack.handlers import acknowledge, register_confirmations, register_conversations
 from bot.slack.home import register_home
 from bot.slack.identity import CallerResolver, identify_callers
 from bot.slack.installation_store import PostgresInstallationStore
 from bot.slack.oauth_state import RedisOAuthStateStore
 from bot.slack.workspaces import TenantDirectory
+from storage.database import Database
 from storage.errors import DomainError
 from storage.secrets import SecretBox
 
@@ -160,7 +162,7 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
     register_home(app, channel)
     # Every other event is acknowledged, so that Slack does not retry what we do not handle.
     app.event(re.compile(".*"))(acknowledge)
-    app.error(report_listener_error)
+    app.error(report_errors(product.db))
 
     socket_mode = None
     if settings.slack_app_token is not None:
@@ -170,13 +172,21 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
     return SlackApp(app=app, channel=channel, oauth=oauth, socket_mode=socket_mode)
 
 
-async def report_listener_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-    """An error before the ack: logged with an id; Slack gets a 500 and may retry (retries are de-duplicated)."""
-    error_id = uuid.uuid4().hex[:12]
-    log.error(
-        "Slack listener failed: error id %s, payload %s",
-        error_id,
-        body.get("type"),
-        exc_info=(type(error), error, error.__traceback__),
-    )
-    return BoltResponse(status=500, body=f"error id {error_id}")
+def report_errors(db: Database) -> Callable[..., Awaitable[BoltResponse]]:
+    """Bolt's error handler: an error before the ack is logged with an id and answered with a 500."""
+
+    async def report_listener_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        error_id = uuid.uuid4().hex[:12]
+        log.error(
+            "Slack request failed before its ack: error id %s, payload %s",
+            error_id,
+            body.get("type"),
+            exc_info=(type(error), error, error.__traceback__),
+        )
+        # Nothing was done for it yet, so Slack's retry must not be taken for a repeat.
+        key = delivery_key(body)
+        if key is not None:
+            await forget_delivery(db, source=key[0], event_id=key[1])
+        return BoltResponse(status=500, body=f"error id {error_id}")
+
+    return report_listener_error

@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
@@ -21,7 +21,7 @@ from storage.models import ProcessedEvent
 
 log = logging.getLogger(__name__)
 
-__all__ = ["delivery_key", "first_delivery", "skip_retried_deliveries"]
+__all__ = ["delivery_key", "first_delivery", "forget_delivery", "skip_retried_deliveries"]
 
 
 def delivery_key(body: dict[str, Any]) -> tuple[str, str] | None:
@@ -44,6 +44,14 @@ async def first_delivery(db: Database, *, source: str, event_id: str) -> bool:
             statement.on_conflict_do_nothing().returning(ProcessedEvent.event_id)
         )
         return inserted.first() is not None
+
+
+async def forget_delivery(db: Database, *, source: str, event_id: str) -> None:
+    """Let Slack's retry of a delivery through: its first attempt failed before it had any effect."""
+    async with db.unscoped() as session:
+        await session.execute(
+            delete(ProcessedEvent).where(ProcessedEvent.source == source, ProcessedEvent.event_id == event_id)
+        )
 
 
 def skip_retried_deliveries(db: Database) -> Callable[..., Awaitable[BoltResponse | None]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import TypeAdapter, ValidationError
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -27,12 +28,13 @@ from storage.audit import SYSTEM, Actor
 from storage.database import Database
 from storage.identities import link_identity
 from storage.models import ChannelIdentity, TenantUser
-from storage.tenants import add_user, find_user_by_email, get_user, list_users
+from storage.tenants import Email, add_user, find_user_by_email, get_user, list_users
 
 log = logging.getLogger(__name__)
 
 CALLER = "caller"  # the key of the verified Context in Bolt's context
 _LOCALE_FALLBACK = "en"
+_EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 
 # Payloads that come from a person; everything else (uninstalls, edits, bot posts) needs no caller.
 _PERSON_EVENTS = {"message", "app_mention", "assistant_thread_started", "app_home_opened"}
@@ -84,6 +86,14 @@ def _valid_locale(value: str | None) -> str:
     return _LOCALE_FALLBACK
 
 
+def _valid_email(value: str | None) -> str | None:
+    """Slack's email when it is one we can store; a person is provisioned without it otherwise."""
+    try:
+        return _EMAIL.validate_python(value) if value else None
+    except ValidationError:
+        return None
+
+
 async def fetch_profile(client: AsyncWebClient, *, slack_user: str, token: str | None = None) -> SlackProfile:
     """users.info as a SlackProfile; an unreadable profile falls back to the bare user id."""
     try:
@@ -98,7 +108,7 @@ async def fetch_profile(client: AsyncWebClient, *, slack_user: str, token: str |
     )
     return SlackProfile(
         display_name=(str(name or slack_user).strip() or slack_user)[:200],
-        email=profile.get("email") or None,
+        email=_valid_email(profile.get("email")),
         timezone=_valid_timezone(user.get("tz")),
         locale=_valid_locale(user.get("locale")),
         is_bot=bool(user.get("is_bot")),
