@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import select
 
+from agent.commands import COMMANDS
 from bot.slack.config import SlackChannelSettings
 from storage.audit import OPERATOR
 from storage.database import Database
@@ -79,11 +80,18 @@ async def test_help_names_every_subcommand_and_an_unknown_one_gets_a_clear_answe
     slack: SlackHarness,
 ) -> None:
     help_text = await run(slack, TRAVELLER, "help")
-    for usage in (
-        "help", "trips", "drafts", "bookings", "spend [period]", "prefs", "prefs set KEY VALUE", "prefs unset KEY",
-        "me set KEY VALUE", "policy", "admins", "admins add @user", "admins remove @user", "invite telegram",
-    ):  # fmt: skip
+    shared = [command.usage.removeprefix("/") for command in COMMANDS]
+    own = [
+        "policy",
+        "admins",
+        "admins add @user",
+        "admins remove @user",
+        "invite telegram",
+        "invite telegram @user",
+    ]
+    for usage in [*shared, *own]:
         assert f"`/travelmate {usage}`" in help_text, usage
+    assert "prefs set KEY VALUE` — change a company preference or policy _(admins)_" in help_text
     assert await run(slack, TRAVELLER, "") == help_text
     assert (
         await run(slack, TRAVELLER, "fly me")
