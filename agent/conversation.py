@@ -111,6 +111,34 @@ class ConversationService:
         self, ctx: Context, conversation: str, decision: Decision, *, itinerary_id: uuid.UUID | None = None
     ) -> AgentReply:
         """Carry a yes or no to the pending confirmation. Only its requester may answer; a stale answer is ignored."""
+        return await self._answer(ctx, conversation, decision, itinerary_id=itinerary_id, approver=None)
+
+    async def approve(
+        self,
+        approver: Context,
+        requester: Context,
+        conversation: str,
+        decision: Decision,
+        *,
+        itinerary_id: uuid.UUID,
+    ) -> AgentReply:
+        """An admin's answer to a traveller's out-of-policy booking; the booking stays the traveller's."""
+        if not approver.is_admin or approver.tenant_id != requester.tenant_id:
+            raise Forbidden("Only an admin of the traveller's company can approve an out-of-policy trip.")
+        approved = decision.model_copy(update={"approved_by": approver.user_id})
+        return await self._answer(
+            requester, conversation, approved, itinerary_id=itinerary_id, approver=approver
+        )
+
+    async def _answer(
+        self,
+        ctx: Context,
+        conversation: str,
+        decision: Decision,
+        *,
+        itinerary_id: uuid.UUID | None,
+        approver: Context | None,
+    ) -> AgentReply:
         if self.graph is None:
             return AgentReply.say(MODEL_NOT_CONFIGURED)
         thread = thread_id(ctx, conversation)
@@ -124,6 +152,8 @@ class ConversationService:
                 )
             if pending.get("requested_by") != str(ctx.user_id):
                 raise Forbidden("Only the traveller who asked for this booking can confirm or cancel it.")
+            if approver is not None and not pending.get("violations"):
+                raise Forbidden("That trip is within policy; the traveller confirms it themselves.")
             answer: Command[Any] = Command(resume=decision.model_dump(mode="json"))
             turn, _ = await self._with_facts(ctx, thread)
             return await self._run(turn, thread, answer, seen)

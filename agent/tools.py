@@ -27,6 +27,7 @@ from agent.cards import card_text
 from agent.context import Context
 from agent.facts import describe_bookings, describe_itineraries
 from agent.planning import DraftArguments, draft_trip, revise_trip
+from agent.spend_report import spend_report
 from agent.travel_info.service import TravelInfo
 from agent.travel_info.trips import trip_travel_note
 from storage.audit import Actor
@@ -165,6 +166,8 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
         if not decision.approved:
             if decision.superseded:
                 return "The traveller moved on without confirming; nothing was booked."
+            if decision.approved_by is not None:
+                return "An admin rejected this out-of-policy trip; nothing was booked."
             return "The traveller declined; nothing was booked."
         async with db.tenant(ctx.tenant_id) as session:
             outcome = await book_itinerary(
@@ -228,8 +231,6 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
         ctx = runtime.context
         if scope == "tenant" and not ctx.is_admin:
             raise Forbidden("Company-wide spend is for admins; I can show you your own spend instead.")
-        from agent.spend_report import spend_report
-
         async with db.tenant(ctx.tenant_id) as session:
             report = await spend_report(
                 session, user_id=ctx.user_id, role=ctx.role, scope=scope, period=period, group_by=group_by

@@ -153,13 +153,21 @@ async def decide(
     decision: Decision,
     outcome: str,
     lead: str | None = None,
+    approver: Context | None = None,
 ) -> None:
-    """Resume the traveller's paused conversation, show the outcome on every request, answer in the thread."""
+    """Resume the traveller's paused conversation, show the outcome on every request, answer in the thread.
+
+    With an `approver`, the answer is an admin's approval of an out-of-policy trip (checked by the service).
+    """
     replier = ThreadReplier(client, thread.channel, thread.thread_ts)
     await replier.start()
-    reply = await channel.product.conversation.resume(
-        traveller, thread.conversation, decision, itinerary_id=itinerary_id
-    )
+    conversation = channel.product.conversation
+    if approver is None:
+        reply = await conversation.resume(traveller, thread.conversation, decision, itinerary_id=itinerary_id)
+    else:
+        reply = await conversation.approve(
+            approver, traveller, thread.conversation, decision, itinerary_id=itinerary_id
+        )
     await settle_requests(
         channel.product.db, client, tenant_id=traveller.tenant_id, itinerary_id=itinerary_id, outcome=outcome
     )
@@ -210,6 +218,7 @@ def answer_as_approver(channel: SlackChannel) -> Any:
                     thread=thread,
                     itinerary_id=itinerary_id,
                     decision=Decision(approved=approved, approved_by=approver.user_id),
+                    approver=approver,
                     outcome=outcome_line(
                         ":white_check_mark:" if approved else ":no_entry:",
                         f"{verb.capitalize()}",
