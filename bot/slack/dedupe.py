@@ -13,15 +13,13 @@ from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy import delete, text
-from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
-from storage.models import ProcessedEvent
+from storage.processed_events import first_delivery, forget_delivery
 
 log = logging.getLogger(__name__)
 
-__all__ = ["delivery_key", "first_delivery", "forget_delivery", "skip_retried_deliveries"]
+__all__ = ["delivery_key", "forget_delivery", "skip_retried_deliveries"]
 
 
 def delivery_key(body: dict[str, Any]) -> tuple[str, str] | None:
@@ -31,27 +29,6 @@ def delivery_key(body: dict[str, Any]) -> tuple[str, str] | None:
     if body.get("type") == "block_actions" and body.get("trigger_id"):
         return "slack-action", str(body["trigger_id"])[:128]
     return None
-
-
-async def first_delivery(db: Database, *, source: str, event_id: str) -> bool:
-    """Record a delivery; True the first time it is seen, False for every retry or replay."""
-    statement = insert(ProcessedEvent).values(source=source, event_id=event_id)
-    async with db.unscoped() as session:
-        # The ack must not wait for a WAL flush queued behind the agent's checkpoint writes; a crash can
-        # lose only the last moments of ids, and Slack stops retrying after a few minutes anyway.
-        await session.execute(text("SET LOCAL synchronous_commit = off"))
-        inserted = await session.execute(
-            statement.on_conflict_do_nothing().returning(ProcessedEvent.event_id)
-        )
-        return inserted.first() is not None
-
-
-async def forget_delivery(db: Database, *, source: str, event_id: str) -> None:
-    """Let Slack's retry of a delivery through: its first attempt failed before it had any effect."""
-    async with db.unscoped() as session:
-        await session.execute(
-            delete(ProcessedEvent).where(ProcessedEvent.source == source, ProcessedEvent.event_id == event_id)
-        )
 
 
 def skip_retried_deliveries(db: Database) -> Callable[..., Awaitable[BoltResponse | None]]:

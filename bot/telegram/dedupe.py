@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.dialects.postgresql import insert
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, CallbackContext
 
 from storage.database import Database
-from storage.models import ProcessedEvent
+from storage.processed_events import first_delivery
 
 log = logging.getLogger(__name__)
 
 SOURCE = "telegram"
-
-
-async def first_delivery(db: Database, *, source: str, event_id: str) -> bool:
-    """Claim an event id; True only for the first delivery (atomic, so racing deliveries agree)."""
-    async with db.unscoped() as session:
-        claimed = (
-            await session.execute(
-                insert(ProcessedEvent)
-                .values(source=source, event_id=event_id)
-                .on_conflict_do_nothing()
-                .returning(ProcessedEvent.event_id)
-            )
-        ).first()
-    return claimed is not None
 
 
 class DuplicateUpdates:
