@@ -18,10 +18,15 @@ def worker(
     from arq.connections import RedisSettings
     from arq.worker import create_worker
 
-    from bot.cli import endpoints
+    from bot.cli import endpoints, err
     from bot.worker import WorkerSettings
+    from storage.errors import DomainError
 
-    where = endpoints(redis=True)
+    try:
+        where = endpoints(redis=True)
+    except DomainError as error:
+        err.print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from None
     if not job_log:
         # Two lines per reminder at INFO drown everything else when thousands fall due at 09:00.
         logging.getLogger("arq.worker").setLevel(logging.WARNING)
