@@ -258,8 +258,11 @@ async def run(args: argparse.Namespace) -> None:
         rate = delivered / span if lateness else 0.0
         print()
         print(f"reminders due at one minute : {args.reminders:,} in {args.tenants:,} tenants")
+        live = "on (fake providers over HTTP, cached in Redis)" if args.live_info else "off"
+        print(f"live travel information     : {live}")
         print(
-            f"worker processes            : {args.workers} x max_jobs {args.max_jobs} (2 cores shared with PostgreSQL and Redis)"
+            f"worker processes            : {args.workers} x max_jobs {args.max_jobs}"
+            f" ({os.cpu_count()} cores shared with PostgreSQL and Redis)"
         )
         print(
             f"delivered                   : {delivered:,}   lost (still unsent): {unsent:,}   duplicates: {duplicates:,}"

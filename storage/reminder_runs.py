@@ -24,7 +24,6 @@ from storage.models import Base
 from storage.sessions import current_tenant
 
 Outcome = Literal["retrying", "delivered", "failed", "muted", "expired"]
-CHANNELS = ("slack", "telegram", "console")
 _NIL = uuid.UUID(int=0)
 
 

@@ -32,16 +32,17 @@ async def _booked_trip(
     return trip
 
 
-def _shifted(details: dict[str, Any], days: dt.timedelta) -> dict[str, Any]:
-    """Booking or day details with every date moved by `days` (service, end and departure dates)."""
+def shift_dates(details: dict[str, Any], days: dt.timedelta) -> dict[str, Any]:
+    """Booking or day details with every date moved by `days` (service, end, departure and arrival)."""
     moved = dict(details)
     for key in ("service_date", "end_date", "date"):
         if moved.get(key):
             moved[key] = (dt.date.fromisoformat(moved[key]) + days).isoformat()
-    if moved.get("depart_at"):
-        moved["depart_at"] = (dt.datetime.fromisoformat(moved["depart_at"]) + days).isoformat()
+    for key in ("depart_at", "arrive_at"):
+        if moved.get(key):
+            moved[key] = (dt.datetime.fromisoformat(moved[key]) + days).isoformat()
     if isinstance(moved.get("items"), list):
-        moved["items"] = [_shifted(item, days) if isinstance(item, dict) else item for item in moved["items"]]
+        moved["items"] = [shift_dates(item, days) if isinstance(item, dict) else item for item in moved["items"]]
     return moved
 
 
@@ -74,7 +75,7 @@ async def move_trip(
     for day in (
         await session.scalars(select(ItineraryDay).where(ItineraryDay.itinerary_id == itinerary_id))
     ).all():
-        day.details = _shifted(day.details, shift)
+        day.details = shift_dates(day.details, shift)
     bookings = list(
         (
             await session.scalars(
@@ -83,7 +84,7 @@ async def move_trip(
         ).all()
     )
     for booking in bookings:
-        booking.booking_details = _shifted(booking.booking_details, shift)
+        booking.booking_details = shift_dates(booking.booking_details, shift)
     await cancel_pending_reminders(session, booking_ids=[booking.booking_id for booking in bookings])
     await session.execute(
         update(TripReminderControl)

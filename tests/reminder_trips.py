@@ -10,80 +10,49 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import func, select
 
 from agent.booking import BookingOutcome, book_itinerary
 from agent.context import Context
-from storage.audit import Actor
+from storage.audit import OPERATOR, Actor
 from storage.database import Database
+from storage.embedded import EmbeddedUrls
+from storage.identities import link_identity
 from storage.itineraries import create_draft
-from storage.models import BookingReminder
+from storage.models import BookingReminder, TravelAnalytics, UserTravelHistory
 from storage.reminder_runs import ConsoleMessage, ReminderDelivery
 from storage.tenants import get_user
+from storage.trip_changes import shift_dates
 from tests.conftest import Company
+from tests.plans import berlin_days
 
 
-def trip_plan(start: dt.date, *, city: str = "Berlin", hotel: str = "300.00") -> dict[str, Any]:
-    """Three days: a flight and a hotel on day one, a workshop, a train home on day three."""
-    end = start + dt.timedelta(days=2)
+def trip_plan(start: dt.date) -> dict[str, Any]:
+    """The tests' Berlin plan moved to `start`: flight and hotel on day one, a workshop, a train home."""
+    plan = berlin_days()
+    shift = start - dt.date.fromisoformat(plan["start_date"])
     return {
+        **plan,
         "start_date": start.isoformat(),
-        "end_date": end.isoformat(),
-        "destinations": [city],
-        "days": [
-            {
-                "day_number": 1,
-                "date": start.isoformat(),
-                "items": [
-                    {
-                        "kind": "flight",
-                        "description": f"MUC → {city} LH 1234",
-                        "cost": "189.00",
-                        "currency": "EUR",
-                        "origin": "MUC",
-                        "destination": "BER",
-                        "carrier": "LH",
-                        "number": "LH1234",
-                        "depart_at": f"{start.isoformat()}T07:00:00",
-                        "arrive_at": f"{start.isoformat()}T08:10:00",
-                        "cabin": "economy",
-                    },
-                    {
-                        "kind": "hotel",
-                        "description": "Motel One Mitte",
-                        "cost": hotel,
-                        "currency": "EUR",
-                        "city": city,
-                        "nights": 2,
-                        "vendor": "Motel One",
-                    },
-                ],
-            },
-            {
-                "day_number": 2,
-                "date": (start + dt.timedelta(days=1)).isoformat(),
-                "items": [{"kind": "meeting", "description": "Client workshop"}],
-            },
-            {
-                "day_number": 3,
-                "date": end.isoformat(),
-                "items": [
-                    {
-                        "kind": "train",
-                        "description": f"ICE {city} → Munich",
-                        "cost": "139.90",
-                        "currency": "EUR",
-                        "origin": city,
-                        "destination": "Munich",
-                    }
-                ],
-            },
-        ],
+        "end_date": (dt.date.fromisoformat(plan["end_date"]) + shift).isoformat(),
+        "days": [shift_dates(day, shift) for day in plan["days"]],
     }
+
+
+@pytest.fixture(name="arq_redis")
+async def arq_redis_fixture(embedded: EmbeddedUrls) -> AsyncIterator[ArqRedis]:
+    """The embedded Redis as arq sees it, emptied before and after the test (import it to use it)."""
+    pool = await create_pool(RedisSettings.from_dsn(embedded.redis_url))
+    await pool.flushdb()
+    yield pool
+    await pool.flushdb()
+    await pool.aclose()
 
 
 async def book_trip(
@@ -104,6 +73,20 @@ async def book_trip(
         draft = await create_draft(session, actor=Actor.user(user_id), user_id=user_id, plan=trip_plan(start))
         return await book_itinerary(
             session, ctx=ctx, itinerary_id=draft.id, justification="Client visit", approved_by=None, now=now
+        )
+
+
+async def link_telegram(db: Database, company: Company, *, chat_id: int) -> None:
+    """The company's traveller linked from a Telegram chat (so reminders go there)."""
+    async with db.tenant(company.tenant_id) as session:
+        await link_identity(
+            session,
+            actor=OPERATOR,
+            channel="telegram",
+            workspace_id="",
+            external_user_id=str(chat_id),
+            user_id=company.traveler_id,
+            chat_id=str(chat_id),
         )
 
 
@@ -144,6 +127,13 @@ async def unsent(db: Database, company: Company) -> list[BookingReminder]:
     async with db.tenant(company.tenant_id) as session:
         statement = select(BookingReminder).where(BookingReminder.sent.is_(False))
         return list((await session.scalars(statement)).all())
+
+
+async def history(db: Database, company: Company) -> tuple[list[UserTravelHistory], list[TravelAnalytics]]:
+    async with db.tenant(company.tenant_id) as session:
+        trips = list((await session.scalars(select(UserTravelHistory))).all())
+        spend = list((await session.scalars(select(TravelAnalytics))).all())
+    return trips, spend
 
 
 class WorkerProcess:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import select, update
@@ -27,7 +27,7 @@ from storage.reminder_runs import ClaimedReminder
 from tests.conftest import Company
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
-from tests.reminder_trips import book_trip, deliveries, outbox_counts
+from tests.reminder_trips import book_trip, deliveries, link_telegram, outbox_counts
 
 CHAT_ID = 424242
 
@@ -59,17 +59,15 @@ def telegram_api(telegram: FakeTelegramAPI) -> Iterator[FakeTelegramAPI]:
     telegram.reset()
 
 
-async def link_telegram(db: Database, company: Company, *, chat_id: int = CHAT_ID) -> None:
-    async with db.tenant(company.tenant_id) as session:
-        await link_identity(
-            session,
-            actor=OPERATOR,
-            channel="telegram",
-            workspace_id="",
-            external_user_id=str(chat_id),
-            user_id=company.traveler_id,
-            chat_id=str(chat_id),
-        )
+@pytest.fixture
+async def telegram_chats(
+    db: Database, acme: Company, telegram_api: FakeTelegramAPI
+) -> AsyncIterator[TelegramChats]:
+    """Acme's traveller linked from a Telegram chat, and the real Bot client pointed at the fake API."""
+    await link_telegram(db, acme, chat_id=CHAT_ID)
+    chats = TelegramChats(token=TOKEN, api_url=telegram_api.base_url)
+    yield chats
+    await chats.close()
 
 
 async def test_a_due_reminder_reaches_the_console_outbox_exactly_once(db: Database, acme: Company) -> None:
@@ -87,8 +85,8 @@ async def test_a_due_reminder_reaches_the_console_outbox_exactly_once(db: Databa
     async with db.tenant(acme.tenant_id) as session:
         texts = [m.body for m in await console_messages(session, user_id=acme.traveler_id)]
     assert all(text.startswith("Trip reminder: Berlin") for text in texts)
-    assert any("Flight: MUC → Berlin LH 1234, LH1234, MUC → BER, departs 07:00" in text for text in texts)
-    assert any("Hotel: Motel One Mitte" in text and "300.00 EUR" in text for text in texts)
+    assert any("Flight: MUC → BER LH 1234, LH1234, MUC → BER, departs 07:00" in text for text in texts)
+    assert any("Hotel: Motel One Berlin-Mitte" in text and "300.00 EUR" in text for text in texts)
 
 
 async def test_two_runs_of_the_same_job_at_once_deliver_once(db: Database, acme: Company) -> None:
@@ -128,21 +126,16 @@ async def test_a_reminder_of_a_cancelled_booking_is_never_sent(db: Database, acm
 
 
 async def test_telegram_travellers_get_their_reminder_in_their_chat(
-    db: Database, acme: Company, telegram_api: FakeTelegramAPI
+    db: Database, acme: Company, telegram_api: FakeTelegramAPI, telegram_chats: TelegramChats
 ) -> None:
-    await link_telegram(db, acme)
     due = await due_reminders(db, acme)
-    chats = TelegramChats(token=TOKEN, api_url=telegram_api.base_url)
-    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": chats}))
-    try:
-        outcomes = [
-            (await courier.deliver(tenant_id=acme.tenant_id, reminder_id=r.reminder_id)).outcome for r in due
-        ]
-        outcomes += [
-            (await courier.deliver(tenant_id=acme.tenant_id, reminder_id=r.reminder_id)).outcome for r in due
-        ]
-    finally:
-        await chats.close()
+    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": telegram_chats}))
+    outcomes = [
+        (await courier.deliver(tenant_id=acme.tenant_id, reminder_id=r.reminder_id)).outcome for r in due
+    ]
+    outcomes += [
+        (await courier.deliver(tenant_id=acme.tenant_id, reminder_id=r.reminder_id)).outcome for r in due
+    ]
 
     assert outcomes == ["delivered"] * 3 + ["absent"] * 3
     texts = telegram_api.texts(CHAT_ID)
@@ -152,23 +145,18 @@ async def test_telegram_travellers_get_their_reminder_in_their_chat(
 
 
 async def test_a_telegram_outage_is_retried_and_the_reminder_stays_unsent_until_it_works(
-    db: Database, acme: Company, telegram_api: FakeTelegramAPI
+    db: Database, acme: Company, telegram_api: FakeTelegramAPI, telegram_chats: TelegramChats
 ) -> None:
-    await link_telegram(db, acme)
     (reminder, *_) = await due_reminders(db, acme)
-    chats = TelegramChats(token=TOKEN, api_url=telegram_api.base_url)
-    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": chats}))
+    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": telegram_chats}))
     telegram_api.fail_next("sendMessage", status=502, description="Bad Gateway")
     telegram_api.fail_next("sendMessage", status=429, retry_after=3)
-    try:
-        outage = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
-        async with db.tenant(acme.tenant_id) as session:
-            still_unsent = await session.get(BookingReminder, (acme.tenant_id, reminder.reminder_id))
-            assert still_unsent is not None and still_unsent.sent is False
-        flood = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
-        works = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
-    finally:
-        await chats.close()
+    outage = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
+    async with db.tenant(acme.tenant_id) as session:
+        still_unsent = await session.get(BookingReminder, (acme.tenant_id, reminder.reminder_id))
+        assert still_unsent is not None and still_unsent.sent is False
+    flood = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
+    works = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
 
     assert (outage.outcome, outage.retry_in) == ("retry", 5.0)
     assert (flood.outcome, flood.retry_in) == ("retry", 3.0)  # Telegram's own retry_after wins
@@ -179,18 +167,13 @@ async def test_a_telegram_outage_is_retried_and_the_reminder_stays_unsent_until_
 
 
 async def test_a_blocked_bot_is_recorded_once_and_not_retried(
-    db: Database, acme: Company, telegram_api: FakeTelegramAPI
+    db: Database, acme: Company, telegram_api: FakeTelegramAPI, telegram_chats: TelegramChats
 ) -> None:
-    await link_telegram(db, acme)
     (reminder, *_) = await due_reminders(db, acme)
-    chats = TelegramChats(token=TOKEN, api_url=telegram_api.base_url)
-    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": chats}))
+    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": telegram_chats}))
     telegram_api.fail_next("sendMessage", status=403, description="Forbidden: bot was blocked by the user")
-    try:
-        blocked = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
-        later = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
-    finally:
-        await chats.close()
+    blocked = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
+    later = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
 
     assert (blocked.outcome, blocked.retry_in, later.outcome) == ("failed", None, "absent")
     assert len(telegram_api.calls_to("sendMessage")) == 1
@@ -199,20 +182,15 @@ async def test_a_blocked_bot_is_recorded_once_and_not_retried(
 
 
 async def test_after_many_transient_failures_the_reminder_is_recorded_as_failed(
-    db: Database, acme: Company, telegram_api: FakeTelegramAPI
+    db: Database, acme: Company, telegram_api: FakeTelegramAPI, telegram_chats: TelegramChats
 ) -> None:
-    await link_telegram(db, acme)
     (reminder, *_) = await due_reminders(db, acme)
-    chats = TelegramChats(token=TOKEN, api_url=telegram_api.base_url)
-    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": chats}), max_attempts=3)
+    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": telegram_chats}), max_attempts=3)
     telegram_api.fail_next("sendMessage", status=500, description="Internal Server Error", times=5)
-    try:
-        outcomes = [
-            (await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)).outcome
-            for _ in range(4)
-        ]
-    finally:
-        await chats.close()
+    outcomes = [
+        (await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)).outcome
+        for _ in range(4)
+    ]
 
     assert outcomes == ["retry", "retry", "failed", "absent"]
     record = (await deliveries(db, acme))[reminder.reminder_id]

@@ -6,30 +6,30 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis
 
 from bot.reminder_queue import enqueue_reminders
-from storage.audit import OPERATOR
 from storage.database import Database
-from storage.embedded import EmbeddedUrls
-from storage.identities import link_identity
+from storage.models import BookingReminder
 from tests.conftest import Company
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
-from tests.reminder_trips import (
+from tests.reminder_trips import (  # noqa: F401 - arq_redis is a fixture
     WorkerProcess,
     add_reminders,
+    arq_redis_fixture,
     book_trip,
     deliveries,
     eventually,
+    history,
+    link_telegram,
     outbox_counts,
     unsent,
 )
-from tests.test_reminders_lifecycle import history
 
 pytestmark = pytest.mark.slow
 
@@ -42,15 +42,6 @@ FAST = {
     "TRAVELMATE_WORKER_MAX_JOBS": "20",
     "TRAVELMATE_REMINDER_LIVE_INFO": "false",  # live travel information has its own tests
 }
-
-
-@pytest.fixture
-async def redis(embedded: EmbeddedUrls) -> AsyncIterator[ArqRedis]:
-    pool = await create_pool(RedisSettings.from_dsn(embedded.redis_url))
-    await pool.flushdb()
-    yield pool
-    await pool.flushdb()
-    await pool.aclose()
 
 
 @pytest.fixture
@@ -68,11 +59,11 @@ def start_worker(workers: list[WorkerProcess], tmp_path: Path, **env: str) -> Wo
     return worker
 
 
-async def upcoming_trip(db: Database, company: Company) -> list:
-    """A booked trip whose own reminders are weeks away, to hang test reminders on."""
+async def reminders_due(db: Database, company: Company, due: list[dt.datetime]) -> list[BookingReminder]:
+    """Reminders at the given times on the bookings of a trip whose own reminders are weeks away."""
     now = dt.datetime.now(UTC)
     outcome = await book_trip(db, company, start=now.date() + dt.timedelta(days=20), now=now)
-    return [booking.booking_id for booking in outcome.bookings]
+    return await add_reminders(db, company, booking_ids=[b.booking_id for b in outcome.bookings], due=due)
 
 
 async def delivered_total(db: Database, *companies: Company) -> int:
@@ -83,24 +74,23 @@ async def test_a_thousand_reminders_arrive_once_each_through_a_sigkill_and_a_res
     db: Database,
     acme: Company,
     globex: Company,
-    redis: ArqRedis,
+    arq_redis: ArqRedis,
     workers: list[WorkerProcess],
     tmp_path: Path,
 ) -> None:
     start = dt.datetime.now(UTC) + dt.timedelta(seconds=2)
-    rows = []
-    for company in (acme, globex):
-        bookings = await upcoming_trip(db, company)
-        due = [start + dt.timedelta(milliseconds=16 * i) for i in range(500)]  # over eight seconds
-        rows += await add_reminders(db, company, booking_ids=bookings, due=due)
-    assert await enqueue_reminders(redis, rows) == 1000
+    over_eight_seconds = [start + dt.timedelta(milliseconds=16 * i) for i in range(500)]
+    rows = [r for company in (acme, globex) for r in await reminders_due(db, company, over_eight_seconds)]
+    assert await enqueue_reminders(arq_redis, rows) == 1000
 
     first = start_worker(workers, tmp_path)
 
     async def some_delivered() -> bool:
         return await delivered_total(db, acme, globex) >= 250
 
-    await eventually(some_delivered, timeout=60, what=f"the worker delivered 250 reminders\n{first.log()}")
+    await eventually(
+        some_delivered, timeout=60, what=f"the worker delivered 250 reminders (log: {first.log_path})"
+    )
     first.kill()
     at_kill = await delivered_total(db, acme, globex)
     start_worker(workers, tmp_path)
@@ -124,29 +114,22 @@ async def test_after_flushall_the_sweeper_restores_every_pending_reminder(
     db: Database,
     acme: Company,
     globex: Company,
-    redis: ArqRedis,
+    arq_redis: ArqRedis,
     workers: list[WorkerProcess],
     tmp_path: Path,
 ) -> None:
     now = dt.datetime.now(UTC)
-    rows = []
-    for company in (acme, globex):
-        bookings = await upcoming_trip(db, company)
-        rows += await add_reminders(
-            db, company, booking_ids=bookings, due=[now + dt.timedelta(seconds=5)] * 100
-        )
-        # Due already and never queued at all: a job lost before it reached Redis.
-        rows += await add_reminders(
-            db, company, booking_ids=bookings, due=[now - dt.timedelta(minutes=5)] * 20
-        )
-    await enqueue_reminders(redis, [r for r in rows if r.reminder_date > now.replace(tzinfo=None)])
+    # 100 each due in five seconds, and 20 each due already that were never queued (lost before Redis).
+    due = [now + dt.timedelta(seconds=5)] * 100 + [now - dt.timedelta(minutes=5)] * 20
+    rows = [r for company in (acme, globex) for r in await reminders_due(db, company, due)]
+    await enqueue_reminders(arq_redis, [r for r in rows if r.reminder_date > now.replace(tzinfo=None)])
     # An ended trip for the completion cron.
     ended = await book_trip(
         db, acme, start=now.date() - dt.timedelta(days=6), now=now - dt.timedelta(days=30)
     )
 
-    await redis.flushall()
-    assert await redis.zcard("arq:queue") == 0
+    await arq_redis.flushall()
+    assert await arq_redis.zcard("arq:queue") == 0
     start_worker(workers, tmp_path)
 
     async def all_delivered() -> bool:
@@ -174,24 +157,12 @@ async def trip_rows(db: Database, company: Company) -> list[tuple[object, ...]]:
 
 
 async def test_the_worker_sends_telegram_reminders_and_retries_an_outage(
-    db: Database, acme: Company, redis: ArqRedis, workers: list[WorkerProcess], tmp_path: Path
+    db: Database, acme: Company, arq_redis: ArqRedis, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
     with FakeTelegramAPI() as telegram:
-        async with db.tenant(acme.tenant_id) as session:
-            await link_identity(
-                session,
-                actor=OPERATOR,
-                channel="telegram",
-                workspace_id="",
-                external_user_id="777",
-                user_id=acme.traveler_id,
-                chat_id="777",
-            )
-        bookings = await upcoming_trip(db, acme)
-        rows = await add_reminders(
-            db, acme, booking_ids=bookings, due=[dt.datetime.now(UTC) + dt.timedelta(seconds=1)] * 5
-        )
-        await enqueue_reminders(redis, rows)
+        await link_telegram(db, acme, chat_id=777)
+        rows = await reminders_due(db, acme, [dt.datetime.now(UTC) + dt.timedelta(seconds=1)] * 5)
+        await enqueue_reminders(arq_redis, rows)
         telegram.fail_next("sendMessage", status=502, description="Bad Gateway")
         start_worker(workers, tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram.base_url)
 
