@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -16,6 +16,7 @@ from agent.context import Context
 from agent.facts import describe_bookings
 from agent.privacy import export_bundle, forget_user
 from agent.replies import AgentReply
+from agent.spend_report import check_scope, spend_csv, spend_report
 from storage.audit import Actor, recent_audit
 from storage.bookings import list_bookings
 from storage.database import Database
@@ -29,6 +30,7 @@ from storage.preferences import (
     tenant_preferences,
     unset_tenant_preference,
 )
+from storage.spend import GroupBy
 from storage.tenants import find_user_by_email
 from storage.validation import parse_json_text
 
@@ -47,8 +49,11 @@ COMMANDS = (
     SlashCommand("drafts", "/drafts", "your draft itineraries"),
     SlashCommand("bookings", "/bookings", "your bookings"),
     SlashCommand(
-        "spend", "/spend [period]", "your travel spend, e.g. /spend last quarter (admins: /spend company ...)"
+        "spend",
+        "/spend [company] [period] [by category|month|quarter|destination|traveller]",
+        "travel spend, e.g. /spend last quarter by month (company-wide figures are for admins)",
     ),
+    SlashCommand("spend export", "/spend export [period]", "your trips and spend as CSV"),
     SlashCommand("prefs", "/prefs", "the company's travel policy and your own preferences"),
     SlashCommand(
         "prefs set", "/prefs set KEY VALUE", "change a company preference or policy", admin_only=True
@@ -145,22 +150,42 @@ class CommandRunner:
         return AgentReply.say(describe_bookings(found) if found else "You have no bookings.")
 
     async def spend(self, ctx: Context, rest: str) -> AgentReply:
+        """`spend [export] [company] [PERIOD] [by GROUPING]`, e.g. `spend company last quarter by destination`."""
         words = rest.split()
+        export = bool(words) and words[0].lower() == "export"
+        words = words[1:] if export else words
         scope = "mine"
         if words and words[0].lower() in ("company", "tenant", "all"):
             if not ctx.is_admin:
                 raise Forbidden("Company-wide spend is for admins; /spend alone shows your own.")
             scope, words = "tenant", words[1:]
-        from agent.spend_report import spend_report
-
+        group_by = "category"
+        if len(words) >= 2 and words[-2].lower() == "by":
+            group_by, words = words[-1].lower().removesuffix("s"), words[:-2]
+            group_by = {"country": "destination", "city": "destination", "person": "traveller"}.get(
+                group_by, group_by
+            )
+        period = " ".join(words) or "this year"
         async with self.db.tenant(ctx.tenant_id) as session:
+            if export:
+                csv_file = await spend_csv(
+                    session,
+                    user_id=ctx.user_id,
+                    role=ctx.role,
+                    scope=scope,
+                    period=period,
+                    today=self.clock().date(),
+                )
+                return AgentReply(text=f"Your trips and spend for {period}, as CSV.", attachments=(csv_file,))
+            check_scope(role=ctx.role, scope=scope, group_by=group_by)
             report = await spend_report(
                 session,
                 user_id=ctx.user_id,
                 role=ctx.role,
                 scope=scope,
-                period=" ".join(words) or "this year",
-                group_by="category",
+                period=period,
+                group_by=cast(GroupBy, group_by),  # checked by check_scope above
+                today=self.clock().date(),
             )
         attachments = (report.chart.as_attachment(),) if report.chart is not None else ()
         return AgentReply(text=report.text, attachments=attachments)

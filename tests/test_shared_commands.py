@@ -1,4 +1,4 @@
-"""The privacy and audit commands every channel offers."""
+"""Commands every channel offers: privacy, audit and spend, answered in code without a model."""
 
 from __future__ import annotations
 
@@ -60,3 +60,40 @@ async def test_only_admins_erase_others_and_read_the_audit_log(
     log = (await commands.run(admin, "/audit 5")).text
     assert log.startswith("The latest") and "user.erase tenant_user" in log
     assert "traveller@acme.test" not in log
+
+
+async def test_spend_commands_group_export_and_refuse(
+    db: Database, commands: CommandRunner, acme: Company
+) -> None:
+    import csv
+    import uuid
+
+    from storage.audit import Actor
+    from storage.trips import record_trip
+
+    async with db.tenant(acme.tenant_id) as session:
+        for month, spend in ((1, "400.00"), (2, "250.00"), (3, "100.00")):
+            await record_trip(
+                session,
+                actor=Actor.user(acme.traveler_id),
+                user_id=acme.traveler_id,
+                trip={
+                    "trip_id": uuid.uuid4(),
+                    "destination": "Paris",
+                    "start_date": f"2026-0{month}-10",
+                    "end_date": f"2026-0{month}-12",
+                    "total_spend": spend,
+                    "spend_by_category": {"hotel": spend},
+                },
+            )
+    by_month = await commands.run(traveller(acme), "/spend 2026 by month")
+    assert "750.00" in by_month.text and len(by_month.attachments) == 1  # three rows: a chart comes along
+    exported = await commands.run(traveller(acme), "/spend export 2026")
+    (sheet,) = exported.attachments
+    rows = list(csv.DictReader(io.StringIO(sheet.content.decode())))
+    assert len(rows) == 3
+    assert (await commands.run(traveller(acme), "/spend company 2026")).text.startswith(
+        "Company-wide spend is for admins"
+    )
+    unknown = await commands.run(traveller(acme), "/spend 2026 by planet")
+    assert "'planet' is not one of them" in unknown.text
