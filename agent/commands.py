@@ -8,8 +8,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.cards import itinerary_card
 from agent.context import Context
@@ -17,6 +19,7 @@ from agent.facts import describe_bookings
 from agent.privacy import export_bundle, forget_user
 from agent.replies import AgentReply
 from agent.spend_report import check_scope, spend_csv, spend_report
+from agent.tools import RemindersScheduled
 from storage.audit import Actor, recent_audit
 from storage.bookings import list_bookings
 from storage.database import Database
@@ -30,6 +33,7 @@ from storage.preferences import (
     tenant_preferences,
     unset_tenant_preference,
 )
+from storage.reminder_controls import mute_trip_reminders, snooze_trip_reminders, upcoming_reminders
 from storage.spend import GroupBy
 from storage.tenants import find_user_by_email
 from storage.validation import parse_json_text
@@ -62,6 +66,9 @@ COMMANDS = (
         "prefs unset", "/prefs unset KEY", "return a company preference to its default", admin_only=True
     ),
     SlashCommand("me set", "/me set KEY VALUE", "change your own preference (seat, meal, home_airport, ...)"),
+    SlashCommand("reminders", "/reminders", "your upcoming reminders"),
+    SlashCommand("reminders snooze", "/reminders snooze TRIP 2d|12h", "postpone a trip's reminders"),
+    SlashCommand("reminders mute", "/reminders mute|unmute TRIP", "silence or restore a trip's reminders"),
     SlashCommand("privacy export", "/privacy export", "everything held about you, as JSON and CSV"),
     SlashCommand("privacy forget-me", "/privacy forget-me", "erase your personal data (asks to confirm)"),
     SlashCommand(
@@ -96,11 +103,14 @@ class CommandRunner:
         *,
         clock: Callable[[], dt.datetime] | None = None,
         saver: BaseCheckpointSaver[Any] | None = None,
+        reminders_scheduled: RemindersScheduled | None = None,
     ) -> None:
         self.db = db
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         # Exports read conversation messages from the checkpoints, and erasure removes them.
         self.saver = saver
+        # Snoozed reminders are queued at once; without a queue the worker's sweeper finds them.
+        self.reminders_scheduled = reminders_scheduled
 
     async def run(self, ctx: Context, text: str, *, prefix: str = "/") -> AgentReply:
         """The reply to a command; refusals and bad input come back as one clear sentence."""
@@ -116,6 +126,7 @@ class CommandRunner:
             "policy": self.prefs,
             "me": self.me,
             "privacy": self.privacy,
+            "reminders": self.reminders,
             "audit": self.audit,
         }
         handler = handlers.get(name)
@@ -303,3 +314,64 @@ class CommandRunner:
         if user is None:
             raise InvalidInput(f"No user with the email {email} in your company.")
         return user.user_id
+
+    async def reminders(self, ctx: Context, rest: str) -> AgentReply:
+        """`reminders`, `reminders snooze TRIP 2d`, `reminders mute TRIP`, `reminders unmute TRIP`."""
+        words = rest.split()
+        action = words[0].lower() if words else ""
+        if not action:
+            async with self.db.tenant(ctx.tenant_id) as session:
+                upcoming = await upcoming_reminders(session, user_id=ctx.user_id)
+            if not upcoming:
+                return AgentReply.say("You have no upcoming reminders.")
+            zone = ZoneInfo(ctx.timezone)
+            lines = ["Upcoming reminders (trip id first; use it to snooze or mute):"]
+            lines += [
+                f"  {r.itinerary_id.hex[:8]} {r.due_at.astimezone(zone):%a %d %b %H:%M} {r.booking_type}: {r.description}"
+                + (" (muted)" if r.muted else "")
+                for r in upcoming
+            ]
+            return AgentReply.say("\n".join(lines))
+        if action not in ("snooze", "mute", "unmute") or len(words) < 2:
+            raise InvalidInput(
+                "Use reminders, reminders snooze TRIP 2d, reminders mute TRIP or reminders unmute TRIP."
+            )
+        async with self.db.tenant(ctx.tenant_id) as session:
+            trip_id = await self._trip(ctx, session, words[1])
+            actor = Actor.user(ctx.user_id)
+            if action != "snooze":
+                await mute_trip_reminders(
+                    session, actor=actor, user_id=ctx.user_id, itinerary_id=trip_id, muted=action == "mute"
+                )
+                return AgentReply.say(
+                    f"Reminders for that trip are {'muted' if action == 'mute' else 'back on'}."
+                )
+            now = self.clock()
+            until = now + _duration(words[2] if len(words) > 2 else "1d")
+            moved = await snooze_trip_reminders(
+                session, actor=actor, user_id=ctx.user_id, itinerary_id=trip_id, until=until, now=now
+            )
+        if moved and self.reminders_scheduled:
+            await self.reminders_scheduled(moved)
+        local = until.astimezone(ZoneInfo(ctx.timezone))
+        return AgentReply.say(f"Snoozed {len(moved)} reminders until {local:%a %d %b %H:%M}.")
+
+    async def _trip(self, ctx: Context, session: AsyncSession, reference: str) -> uuid.UUID:
+        """The caller's trip whose id starts with `reference` (the short id that listings show)."""
+        prefix = reference.strip().lower().replace("-", "")
+        trips = await list_itineraries(session, user_id=ctx.user_id, status="confirmed", limit=200)
+        matches = [t.itinerary_id for t in trips if prefix and t.itinerary_id.hex.startswith(prefix)]
+        if len(matches) != 1:
+            raise InvalidInput(
+                f"No single booked trip of yours has the id {reference}; /reminders lists them."
+            )
+        return matches[0]
+
+
+def _duration(text: str) -> dt.timedelta:
+    """`2d`, `12h` or `90m` as a time span."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    amount, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not amount.isdigit() or int(amount) == 0:
+        raise InvalidInput(f"'{text}' is not a duration; write 2d, 12h or 90m.")
+    return dt.timedelta(**{units[unit]: int(amount)})

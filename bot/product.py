@@ -86,6 +86,8 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
             endpoints=endpoints,
             db=db,
             conversation=ConversationService(services=services, graph=graph),
-            commands=CommandRunner(db, clock=services.clock, saver=saver),
+            commands=CommandRunner(
+                db, clock=services.clock, saver=saver, reminders_scheduled=reminders_scheduled
+            ),
             redis=redis,
         )

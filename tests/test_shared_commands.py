@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 
 from agent.checkpoints import checkpoint_saver
 from agent.commands import CommandRunner
+from agent.conversation import ConversationService
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from storage.models import TenantUser
 from tests.conftest import NOW, Company, traveller
+from tests.fakes.scripted_model import ScriptedModel, say
 
 
 @pytest.fixture
@@ -97,3 +99,38 @@ async def test_spend_commands_group_export_and_refuse(
     )
     unknown = await commands.run(traveller(acme), "/spend 2026 by planet")
     assert "'planet' is not one of them" in unknown.text
+
+
+async def test_reminders_are_listed_snoozed_and_muted_from_any_channel(
+    db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    from agent.tools import Decision
+    from tests.test_agent_booking import ask_to_book, plan_berlin
+
+    itinerary_id = await plan_berlin(conversation, scripted_model, acme)
+    await ask_to_book(conversation, scripted_model, acme, itinerary_id)
+    scripted_model.script(say("Booked."))
+    await conversation.resume(traveller(acme), "c1", Decision(approved=True))
+    queued: list[object] = []
+
+    async def queue(reminders: object) -> None:
+        queued.extend(reminders)  # type: ignore[call-overload]
+
+    commands = CommandRunner(db, clock=lambda: NOW, reminders_scheduled=queue)
+    listing = (await commands.run(traveller(acme), "/reminders")).text
+    short = itinerary_id.replace("-", "")[:8]
+    assert listing.startswith("Upcoming reminders") and listing.count(short) == 6
+    assert "Thu 26 Nov 09:00" in listing  # 7 days before 3 Dec, at 09:00 Berlin time
+
+    snoozed = await commands.run(traveller(acme), f"/reminders snooze {short} 2d")
+    # The flight and hotel reminders of 26 Nov move; the train's (28 Nov) is after the snooze anyway.
+    assert snoozed.text == "Snoozed 2 reminders until Fri 27 Nov 11:00." and len(queued) == 2
+    assert (
+        await commands.run(traveller(acme), f"/reminders mute {short}")
+    ).text == "Reminders for that trip are muted."
+    assert "(muted)" in (await commands.run(traveller(acme), "/reminders")).text
+    wrong = await commands.run(traveller(acme), "/reminders snooze ffffffff 2d")
+    assert wrong.text.startswith("No single booked trip of yours has the id ffffffff")
+    assert (
+        "is not a duration" in (await commands.run(traveller(acme), f"/reminders snooze {short} soon")).text
+    )
