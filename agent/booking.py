@@ -219,14 +219,17 @@ async def _trip_covering(session: AsyncSession, *, ctx: Context, day: dt.date) -
 
 async def record_external_booking(
     session: AsyncSession, *, ctx: Context, arguments: RecordArguments, now: dt.datetime
-) -> tuple[Booking, bool]:
-    """Record a booking made elsewhere on the right trip, once per locator. Returns (booking, newly recorded)."""
+) -> tuple[Booking, list[BookingReminder]] | None:
+    """Record a booking made elsewhere on the right trip, once per locator.
+
+    Returns the new booking and its reminders, or None when the same locator was already recorded.
+    """
     if arguments.reference:
         existing = await find_by_reference(
             session, user_id=ctx.user_id, booking_type=arguments.booking_type, reference=arguments.reference
         )
         if existing is not None:
-            return existing, False
+            return None
     if arguments.itinerary_id:
         trip = (
             await get_itinerary(session, itinerary_id=arguments.itinerary_id, user_id=ctx.user_id)
@@ -247,7 +250,7 @@ async def record_external_booking(
         },
     )
     preferences = await tenant_preferences(session)
-    await schedule_reminders(
+    reminders = await schedule_reminders(
         session,
         booking=booking,
         travel_date=arguments.service_date,
@@ -255,7 +258,7 @@ async def record_external_booking(
         timezone=ctx.timezone,
         now=now,
     )
-    return booking, True
+    return booking, reminders
 
 
 def outcome_text(outcome: BookingOutcome) -> str:

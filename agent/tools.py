@@ -187,12 +187,15 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
     async def record_booking(runtime: ToolRuntime[Context], **fields: Any) -> str:
         """Record a booking the traveller made elsewhere (pasted or forwarded confirmation) on the right trip."""
         ctx = runtime.context
+        arguments = RecordArguments(**fields)
         async with db.tenant(ctx.tenant_id) as session:
-            booking, created = await record_external_booking(
-                session, ctx=ctx, arguments=RecordArguments(**fields), now=clock()
-            )
-        verb = "Recorded" if created else "Already recorded"
-        return f"{verb}: " + describe_bookings([booking])
+            recorded = await record_external_booking(session, ctx=ctx, arguments=arguments, now=clock())
+        if recorded is None:
+            return f"Already recorded: the booking with locator {arguments.reference} is on file."
+        booking, reminders = recorded
+        if reminders and services.reminders_scheduled:
+            await services.reminders_scheduled(reminders)
+        return "Recorded: " + describe_bookings([booking])
 
     @tool("cancel_booking")
     @refusals_as_results
