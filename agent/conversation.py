@@ -14,8 +14,10 @@ import httpx
 import openai
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
+from sqlalchemy import select
 
 from agent.booking import confirmation_request
 from agent.context import Context
@@ -25,6 +27,7 @@ from agent.replies import AgentReply, ConfirmationRequest
 from agent.tools import AgentServices, Decision
 from storage.conversations import note_turn
 from storage.errors import DomainError, Forbidden, InvalidInput
+from storage.models import TenantUser
 from storage.quotas import LimitReached
 
 log = logging.getLogger(__name__)
@@ -216,8 +219,23 @@ class ConversationService:
             log.warning("model fault %s in tenant %s: %s", error_id, ctx.tenant_id, type(error).__name__)
             await self._forget_turn(thread, before)
             return AgentReply(text=f"{model_fault_message(error)} (error id {error_id})", error_id=error_id)
+        if await self._erased_meanwhile(ctx, thread):
+            return AgentReply.say("Your data has been erased; this conversation was not kept.")
         await self._count_tokens(ctx, result, before)
         return await self._reply(ctx, thread, result, before)
+
+    async def _erased_meanwhile(self, ctx: Context, thread: str) -> bool:
+        """An erasure that raced this turn: the checkpoint the turn just wrote goes too."""
+        async with self.services.db.tenant(ctx.tenant_id) as session:
+            present = await session.scalar(
+                select(TenantUser.user_id).where(TenantUser.user_id == ctx.user_id)
+            )
+        if present is not None:
+            return False
+        assert self.graph is not None and isinstance(self.graph.checkpointer, BaseCheckpointSaver)
+        await self.graph.checkpointer.adelete_thread(thread)
+        log.info("removed a thread written while its user was erased (tenant %s)", ctx.tenant_id)
+        return True
 
     async def _count_tokens(self, ctx: Context, result: dict[str, Any], before: set[str]) -> None:
         if self.services.quotas is None:

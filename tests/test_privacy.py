@@ -200,3 +200,25 @@ async def test_retention_removes_exactly_what_is_older_than_the_limit(
     assert again.threads == [] and again.trips == 0
     async with db.tenant(acme.tenant_id) as session:
         assert (await session.scalars(select(UserTravelHistory.destination))).all() == ["Rome"]
+
+
+async def test_a_turn_that_races_the_erasure_leaves_no_checkpoint(
+    db: Database,
+    owner_db: Database,
+    embedded: EmbeddedUrls,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    acme: Company,
+) -> None:
+    import asyncio
+
+    scripted_model.script(say(f"Noted the {PHRASE}.").delayed(1.0))
+    turn = asyncio.create_task(conversation.handle_message(traveller(acme), "race", f"Remember {PHRASE}"))
+    await asyncio.sleep(0.5)  # the turn is waiting for the model
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        await forget_user(
+            db, saver, tenant_id=acme.tenant_id, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id
+        )
+    reply = await turn
+    assert reply.text == "Your data has been erased; this conversation was not kept."
+    assert await places_holding(owner_db, PHRASE) == []
