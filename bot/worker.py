@@ -22,7 +22,12 @@ from arq.worker import Function
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.checkpoints import checkpoint_saver
 from agent.travel_info.reminders import reminder_travel_notes
+from agent.travel_info.service import TravelInfo
+from agent.travel_info.settings import TravelInfoSettings
+from agent.travel_info.watch import FlightWatch
+from bot.maintenance_jobs import expire_old_data, watch_booked_flights
 from bot.reminder_courier import (
     TRIP_COMPLETION_JOB,
     ReminderCourier,
@@ -50,6 +55,10 @@ class WorkerTuning(BaseSettings):
         default=None, ge=1, le=60, alias="TRAVELMATE_TRIP_COMPLETION_SECONDS"
     )
     trip_completion_hour: int = Field(default=3, ge=0, le=23, alias="TRAVELMATE_TRIP_COMPLETION_HOUR")
+    # Retention (data_retention_days) and old delivery ids: once a day at this hour (UTC).
+    retention_hour: int = Field(default=2, ge=0, le=23, alias="TRAVELMATE_RETENTION_HOUR")
+    # The flight-status watch polls flights leaving today or tomorrow this often (0 switches it off).
+    flight_watch_minutes: int = Field(default=5, ge=0, le=60, alias="TRAVELMATE_FLIGHT_WATCH_MINUTES")
     max_jobs: int = Field(default=20, ge=1, le=500, alias="TRAVELMATE_WORKER_MAX_JOBS")
     # A job killed with its worker is picked up again this long (+10 s) after it started.
     job_timeout: int = Field(default=30, ge=5, le=600, alias="TRAVELMATE_WORKER_JOB_TIMEOUT")
@@ -91,10 +100,21 @@ async def startup(ctx: dict[str, Any]) -> None:
         ctx["travel_info"] = AsyncExitStack()
         live = await ctx["travel_info"].enter_async_context(reminder_travel_notes(redis=ctx.get("redis")))
     ctx["courier"] = ReminderCourier(db=db, channels=channels, live_information=live)
+    ctx["maintenance"] = stack = AsyncExitStack()
+    key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+    ctx["checkpoints"] = await stack.enter_async_context(
+        checkpoint_saver(url, max_size=2, encryption_key=key)
+    )
+    if tuning.flight_watch_minutes and ctx.get("redis") is not None:
+        info = await stack.enter_async_context(TravelInfo.open(TravelInfoSettings(), redis_url=None))
+        ctx["flight_watch"] = (info, FlightWatch(info, ctx["redis"]))
     log.info("worker ready; reminders go to %s", ", ".join([*channels.reachable, "console"]))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    maintenance: AsyncExitStack | None = ctx.get("maintenance")
+    if maintenance is not None:
+        await maintenance.aclose()
     travel_info: AsyncExitStack | None = ctx.get("travel_info")
     if travel_info is not None:
         await travel_info.aclose()
@@ -138,6 +158,22 @@ async def complete_trip_job(ctx: dict[str, Any], tenant_id: str, itinerary_id: s
         return await complete_trip(session, itinerary_id=uuid.UUID(itinerary_id), now=_utcnow())
 
 
+async def apply_retention_cron(ctx: dict[str, Any]) -> int:
+    """Cron: each tenant's data_retention_days, and delivery ids older than a week."""
+    removed = await expire_old_data(ctx["db"], ctx["checkpoints"], now=_utcnow())
+    log.info("retention removed %d conversations, trips and delivery ids", removed)
+    return removed
+
+
+async def watch_flights(ctx: dict[str, Any]) -> int:
+    """Cron: one alert per change (delay, gate, cancellation) of flights leaving today or tomorrow."""
+    if "flight_watch" not in ctx:
+        return 0
+    info, watch = ctx["flight_watch"]
+    courier: ReminderCourier = ctx["courier"]
+    return await watch_booked_flights(ctx["db"], info, watch, courier.channels, now=_utcnow())
+
+
 def _redis_settings() -> RedisSettings:
     url = get_settings().redis_url
     return RedisSettings.from_dsn(url) if url else RedisSettings()
@@ -170,6 +206,19 @@ def _crons(tuning: WorkerTuning) -> list[CronJob]:
             microsecond=0,
             run_at_startup=True,
             timeout=tuning.job_timeout,
+        ),
+        cron(apply_retention_cron, hour=tuning.retention_hour, minute=30, second=0, timeout=600),
+        *(
+            [
+                cron(
+                    watch_flights,
+                    minute=set(range(0, 60, tuning.flight_watch_minutes)),
+                    second=0,
+                    timeout=120,
+                )
+            ]
+            if tuning.flight_watch_minutes
+            else []
         ),
         cron(
             complete_ended_trips,
