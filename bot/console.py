@@ -16,6 +16,7 @@ from agent.replies import AgentReply, ConfirmationRequest, ItineraryCard
 from agent.tools import Decision
 from bot.operator_commands import create_tenant_with_admin, find_tenant
 from bot.product import Product
+from storage.console_outbox import console_messages, mark_console_messages_read
 from storage.database import Database
 from storage.errors import DomainError, NotFound
 from storage.tenants import find_user_by_email, get_user, list_users
@@ -119,6 +120,7 @@ class ConsoleChannel:
                 expand=False,
             )
         )
+        await self.show_outbox()
         while (line := self.ask("[bold cyan]you ›[/bold cyan] ")) is not None:
             text = line.strip()
             if not text:
@@ -127,6 +129,20 @@ class ConsoleChannel:
                 break
             await self.answer(text)
         self.out.print("Goodbye.")
+
+    async def show_outbox(self) -> None:
+        """Reminders and flight alerts that arrived while the console was closed."""
+        db = self.product.db
+        async with db.tenant(self.ctx.tenant_id) as session:
+            messages = await console_messages(session, user_id=self.ctx.user_id)
+            for message in messages:
+                self.out.print(f"[yellow]⏰ {escape(message.body)}[/yellow]")
+            await mark_console_messages_read(
+                session,
+                user_id=self.ctx.user_id,
+                message_ids=[m.message_id for m in messages],
+                now=dt.datetime.now(dt.UTC),
+            )
 
     async def answer(self, text: str) -> None:
         try:

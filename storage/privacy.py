@@ -28,6 +28,7 @@ from storage.models import (
     UserTravelHistory,
 )
 from storage.preferences import tenant_preferences
+from storage.reminder_runs import ConsoleMessage, ReminderDelivery
 from storage.sessions import current_tenant
 
 FORMER_TRAVELLER = "Former traveller"
@@ -64,6 +65,8 @@ async def export_user(session: AsyncSession, *, user_id: uuid.UUID) -> dict[str,
         "travel_analytics": select(TravelAnalytics).where(TravelAnalytics.user_id == user_id),
         "telegram_invites": select(TelegramInvite).where(TelegramInvite.user_id == user_id),
         "conversations": select(ConversationThread).where(ConversationThread.user_id == user_id),
+        "console_outbox": select(ConsoleMessage).where(ConsoleMessage.user_id == user_id),
+        "reminder_deliveries": select(ReminderDelivery).where(ReminderDelivery.user_id == user_id),
         "audit_log": select(AuditEntry)
         .where(AuditEntry.actor_user_id == user_id)
         .order_by(AuditEntry.occurred_at),

@@ -97,3 +97,32 @@ async def test_chat_without_a_model_explains_how_to_configure_one(db: Database) 
     assert result.returncode == 0, result.stderr
     assert "No chat model is configured" in result.stdout and "TRAVELMATE_MODEL" in result.stdout
     assert "You have no draft itineraries." in result.stdout
+
+
+async def test_chat_shows_reminders_that_arrived_while_it_was_closed(
+    db: Database, owner_db: Database, scripted_model: ScriptedModel
+) -> None:
+    import uuid
+
+    from storage.models import TenantUser
+    from storage.reminder_runs import ConsoleMessage
+
+    assert chat("/quit\n", scripted_model).returncode == 0  # first run creates the demo company
+    async with owner_db.unscoped() as session:
+        admin = (
+            await session.scalars(select(TenantUser).where(TenantUser.display_name == "Demo Admin"))
+        ).one()
+    async with db.tenant(admin.tenant_id) as session:
+        session.add(
+            ConsoleMessage(
+                tenant_id=admin.tenant_id,
+                message_id=uuid.uuid4(),
+                user_id=admin.user_id,
+                reminder_id=None,
+                body="Your flight LH 1234 leaves tomorrow at 07:00.",
+            )
+        )
+    shown = chat("/quit\n", scripted_model)
+    assert "Your flight LH 1234 leaves tomorrow at 07:00." in shown.stdout
+    again = chat("/quit\n", scripted_model)
+    assert "LH 1234" not in again.stdout  # read once, then gone from the outbox
