@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.fernet import InvalidToken
 from sqlalchemy import text
@@ -27,65 +29,67 @@ async def reseal_everything(owner: Database, box: SecretBox, *, batch: int = 500
     Runs as the owner role: it is an operator's maintenance across every tenant and reads no plaintext
     into logs. After it, the old keys can be removed from TRAVELMATE_ENCRYPTION_KEY.
     """
-    installations = await _reseal_text(
-        owner, box, "slack_installations", "installation_id", "installation_encrypted", batch
+
+    def reseal_bytes(value: Any) -> bytes:
+        try:
+            return box.reseal_bytes(bytes(value))
+        except InvalidToken:
+            raise EncryptionKeyError(
+                "A checkpoint value cannot be decrypted with any configured key."
+            ) from None
+
+    installations = await _reseal(
+        owner, "slack_installations", "installation_id", "installation_encrypted", box.reseal, batch=batch
     )
-    blobs = await _reseal_bytes(
-        owner, box, "checkpoint_blobs", "(thread_id, checkpoint_ns, channel, version)", batch
+    blobs = await _reseal(
+        owner,
+        "checkpoint_blobs",
+        "(thread_id, checkpoint_ns, channel, version)",
+        "blob",
+        reseal_bytes,
+        batch=batch,
+        where=_SEALED_CHECKPOINT,
     )
-    writes = await _reseal_bytes(
-        owner, box, "checkpoint_writes", "(thread_id, checkpoint_ns, checkpoint_id, task_id, idx)", batch
+    writes = await _reseal(
+        owner,
+        "checkpoint_writes",
+        "(thread_id, checkpoint_ns, checkpoint_id, task_id, idx)",
+        "blob",
+        reseal_bytes,
+        batch=batch,
+        where=_SEALED_CHECKPOINT,
     )
     return Rotation(installations, blobs, writes)
 
 
-async def _reseal_text(owner: Database, box: SecretBox, table: str, key: str, column: str, batch: int) -> int:
-    done = 0
-    last = ""
+async def _reseal(
+    owner: Database,
+    table: str,
+    key: str,
+    column: str,
+    reseal: Callable[[Any], Any],
+    *,
+    batch: int,
+    where: str | None = None,
+) -> int:
+    """Walk `table` in key order, one batch per transaction, replacing `column` with its re-sealed value."""
+    sealed_only = "AND type LIKE :sealed" if where else ""
+    done, last = 0, ""
     while True:
         async with owner.unscoped() as session:
             rows = (
                 await session.execute(
                     text(
-                        f"SELECT {key}::text AS k, {column} AS v FROM {table} WHERE {key}::text > :last ORDER BY 1 LIMIT :n"
+                        f"SELECT {key}::text AS k, {column} AS v FROM {table} WHERE {key}::text > :last {sealed_only} "
+                        f"ORDER BY 1 LIMIT :n"
                     ),
-                    {"last": last, "n": batch},
+                    {"last": last, "n": batch, "sealed": where},
                 )
             ).all()
             for row in rows:
                 await session.execute(
                     text(f"UPDATE {table} SET {column} = :v WHERE {key}::text = :k"),
-                    {"v": box.reseal(row.v), "k": row.k},
-                )
-        done += len(rows)
-        if len(rows) < batch:
-            return done
-        last = rows[-1].k
-
-
-async def _reseal_bytes(owner: Database, box: SecretBox, table: str, key: str, batch: int) -> int:
-    done = 0
-    last = ""
-    while True:
-        async with owner.unscoped() as session:
-            rows = (
-                await session.execute(
-                    text(
-                        f"SELECT {key}::text AS k, blob FROM {table} WHERE type LIKE :sealed AND {key}::text > :last "
-                        f"ORDER BY 1 LIMIT :n"
-                    ),
-                    {"sealed": _SEALED_CHECKPOINT, "last": last, "n": batch},
-                )
-            ).all()
-            for row in rows:
-                try:
-                    sealed = box.reseal_bytes(bytes(row.blob))
-                except InvalidToken:
-                    raise EncryptionKeyError(
-                        f"A {table} row cannot be decrypted with any configured key."
-                    ) from None
-                await session.execute(
-                    text(f"UPDATE {table} SET blob = :v WHERE {key}::text = :k"), {"v": sealed, "k": row.k}
+                    {"v": reseal(row.v), "k": row.k},
                 )
         done += len(rows)
         if len(rows) < batch:
