@@ -24,11 +24,12 @@ import urllib.parse
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 from aiohttp import web
+
+from tests.fakes.threaded_server import ThreadedHttpServer
 
 __all__ = [
     "ApiCall",
@@ -92,52 +93,21 @@ class _Failure:
     retry_after: float | None
 
 
-class FakeSlack:
+class FakeSlack(ThreadedHttpServer):
     """The Slack Web API on 127.0.0.1, in a background thread with its own event loop."""
 
+    thread_name = "fake-slack"
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
-        self._port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self.reset()
 
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-slack", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._loop is not None and self._thread is not None
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    async def _serve(self) -> int:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_get("/socket", self._socket)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port: int = self._runner.addresses[0][1]
-        return port
-
-    async def _stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def reset(self) -> None:
         with self._lock:

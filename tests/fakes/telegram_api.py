@@ -15,17 +15,17 @@ it twice gets Telegram's "message is not modified" error), and can be scripted t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.threaded_server import ThreadedHttpServer
 
 BOT_ID = 7000000001
 BOT_USERNAME = "TravelMateTestBot"
@@ -77,11 +77,14 @@ def _decode(name: str, value: str) -> Any:
         return value
 
 
-class FakeTelegramAPI:
+class FakeTelegramAPI(ThreadedHttpServer):
     """The Bot API at ``base_url``, in a background thread with its own event loop."""
 
+    thread_name = "fake-telegram-api"
+    shutdown_timeout = 0.5
+
     def __init__(self, *, host: str = "127.0.0.1") -> None:
-        self.host = host
+        super().__init__(host=host)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._calls: list[BotCall] = []
@@ -89,55 +92,11 @@ class FakeTelegramAPI:
         self._keyboards: dict[tuple[int, int], Any] = {}
         self._pending_updates: deque[dict[str, Any]] = deque()
         self._message_ids = itertools.count(1000)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-telegram-api", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=10)
-        loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def _serve(self) -> int:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, 0)
-        await site.start()
-        self._runner = runner
-        port: int = runner.addresses[0][1]
-        return port
-
-    async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     @property
     def base_url(self) -> str:

@@ -19,19 +19,18 @@ Shapes follow open-meteo.com/en/docs (GET /v1/search, GET /v1/forecast with `dai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import threading
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field, replace
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from redis.asyncio import Redis
 
 from agent.travel_info.settings import TravelInfoSettings
+from tests.fakes.threaded_server import ThreadedHttpServer
 from tests.fakes.travel_shapes import AIRPORTS, DAILY_UNITS, PLACES
 
 Endpoint = Literal["geocoding", "forecast", "flight"]
@@ -106,65 +105,24 @@ async def forget_travel_state(redis_url: str) -> None:
         await client.aclose()
 
 
-class FakeTravelProviders:
+class FakeTravelProviders(ThreadedHttpServer):
     """The three provider APIs at `open_meteo_url`, `geocoding_url` and `flight_status_url`."""
 
+    thread_name = "fake-travel-providers"
+    shutdown_timeout = 0.2
+
     def __init__(self, *, today: dt.date | None = None, host: str = "127.0.0.1") -> None:
-        self.host = host
+        super().__init__(host=host)
         self.today = today or dt.datetime.now(dt.UTC).date()
         self._lock = threading.Lock()
         self._script = _Script()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-travel-providers", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=10)
-        loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def _serve(self) -> int:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/geocoding/v1/search", self._geocoding)
         app.router.add_get("/open-meteo/v1/forecast", self._forecast)
         app.router.add_get("/aerodatabox/flights/number/{number}/{date}", self._flight)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, 0)
-        await site.start()
-        self._runner = runner
-        port: int = runner.addresses[0][1]
-        return port
-
-    async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     @property
     def base_url(self) -> str:
