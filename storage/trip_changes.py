@@ -42,7 +42,9 @@ def shift_dates(details: dict[str, Any], days: dt.timedelta) -> dict[str, Any]:
         if moved.get(key):
             moved[key] = (dt.datetime.fromisoformat(moved[key]) + days).isoformat()
     if isinstance(moved.get("items"), list):
-        moved["items"] = [shift_dates(item, days) if isinstance(item, dict) else item for item in moved["items"]]
+        moved["items"] = [
+            shift_dates(item, days) if isinstance(item, dict) else item for item in moved["items"]
+        ]
     return moved
 
 
