@@ -11,6 +11,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.cards import itinerary_card
@@ -104,6 +105,7 @@ class CommandRunner:
         clock: Callable[[], dt.datetime] | None = None,
         saver: BaseCheckpointSaver[Any] | None = None,
         reminders_scheduled: RemindersScheduled | None = None,
+        redis: Redis | None = None,
     ) -> None:
         self.db = db
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
@@ -111,6 +113,8 @@ class CommandRunner:
         self.saver = saver
         # Snoozed reminders are queued at once; without a queue the worker's sweeper finds them.
         self.reminders_scheduled = reminders_scheduled
+        # Erasure also clears the user's counters and queued jobs in Redis.
+        self.redis = redis
 
     async def run(self, ctx: Context, text: str, *, prefix: str = "/") -> AgentReply:
         """The reply to a command; refusals and bad input come back as one clear sentence."""
@@ -288,6 +292,7 @@ class CommandRunner:
             await forget_user(
                 self.db,
                 self.saver,
+                redis=self.redis,
                 tenant_id=ctx.tenant_id,
                 actor=Actor.user(ctx.user_id),
                 user_id=ctx.user_id,
@@ -300,7 +305,12 @@ class CommandRunner:
                 raise InvalidInput("Usage: privacy erase EMAIL confirm")
             user_id = await self._colleague(ctx, words[1])
             await forget_user(
-                self.db, self.saver, tenant_id=ctx.tenant_id, actor=Actor.user(ctx.user_id), user_id=user_id
+                self.db,
+                self.saver,
+                redis=self.redis,
+                tenant_id=ctx.tenant_id,
+                actor=Actor.user(ctx.user_id),
+                user_id=user_id,
             )
             return AgentReply.say(f"{words[1]} has been erased.")
         raise InvalidInput("Use privacy export, privacy forget-me, or (admins) privacy erase EMAIL confirm.")

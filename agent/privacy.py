@@ -11,7 +11,10 @@ import zipfile
 from decimal import Decimal
 from typing import Any
 
+from arq.constants import default_queue_name as ARQ_QUEUE
+from arq.constants import job_key_prefix as ARQ_JOB_PREFIX
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from redis.asyncio import Redis
 
 from agent.replies import Attachment
 from storage.audit import Actor
@@ -81,17 +84,36 @@ async def export_bundle(
 
 
 async def forget_user(
-    db: Database, saver: BaseCheckpointSaver[Any], *, tenant_id: uuid.UUID, actor: Actor, user_id: uuid.UUID
+    db: Database,
+    saver: BaseCheckpointSaver[Any],
+    *,
+    tenant_id: uuid.UUID,
+    actor: Actor,
+    user_id: uuid.UUID,
+    redis: Redis | None = None,
 ) -> Erasure:
-    """Erase a user from the tenant tables and their conversation threads from the checkpoints.
+    """Erase a user from the tenant tables, their conversation threads from the checkpoints and, with
+    `redis`, their counters and queued reminder jobs.
 
-    A turn already running when this happens may still save its checkpoint; callers run
-    `erase_threads` again once the longest turn could have finished.
+    A turn already running when this happens removes the checkpoint it writes once it finds its user gone.
     """
     async with db.tenant(tenant_id) as session:
         erasure = await erase_user(session, actor=actor, user_id=user_id)
     await erase_threads(saver, erasure.threads)
+    if redis is not None:
+        await forget_in_redis(redis, user_id=user_id, reminder_ids=erasure.pending_reminders)
     return erasure
+
+
+async def forget_in_redis(redis: Redis, *, user_id: uuid.UUID, reminder_ids: list[uuid.UUID]) -> None:
+    """Drop the user's rate counters and withdraw their queued reminder jobs."""
+    keys = [key async for key in redis.scan_iter(match=f"*{user_id}*", count=500)]
+    jobs = [f"reminder:{reminder_id}" for reminder_id in reminder_ids]
+    if jobs:
+        await redis.zrem(ARQ_QUEUE, *jobs)
+        keys += [f"{ARQ_JOB_PREFIX}{job}" for job in jobs]
+    if keys:
+        await redis.delete(*keys)
 
 
 async def erase_threads(saver: BaseCheckpointSaver[Any], threads: list[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, inspect, select, update
@@ -29,6 +29,7 @@ from storage.models import (
 )
 from storage.preferences import tenant_preferences
 from storage.reminder_runs import ConsoleMessage, ReminderDelivery
+from storage.reminders import pending_reminders
 from storage.sessions import current_tenant
 
 FORMER_TRAVELLER = "Former traveller"
@@ -83,6 +84,8 @@ class Erasure:
 
     threads: list[str]
     anonymised_trips: int
+    # Reminders that were still pending, so their queued jobs can be withdrawn too.
+    pending_reminders: list[uuid.UUID] = field(default_factory=list)
 
 
 async def _former_traveller(session: AsyncSession) -> uuid.UUID:
@@ -117,6 +120,9 @@ async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID)
     if user is None:
         raise NotFound("That user is not known in this company.")
     threads = await threads_of(session, user_id=user_id)
+    pending = [
+        reminder.reminder_id for reminder, _booking in await pending_reminders(session, user_id=user_id)
+    ]
     stand_in = await _former_traveller(session)
     # Aggregate spend stays for the company's reports, detached from the person and from the trip.
     analytics = (
@@ -151,7 +157,7 @@ async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID)
         entity_id=None,
         details={"threads": len(threads), "anonymised_trips": len(analytics)},
     )
-    return Erasure(threads=threads, anonymised_trips=len(analytics))
+    return Erasure(threads=threads, anonymised_trips=len(analytics), pending_reminders=pending)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import io
 import json
 import uuid
 import zipfile
+from typing import Any
 
 from sqlalchemy import func, select, text
 
@@ -222,3 +223,87 @@ async def test_a_turn_that_races_the_erasure_leaves_no_checkpoint(
     reply = await turn
     assert reply.text == "Your data has been erased; this conversation was not kept."
     assert await places_holding(owner_db, PHRASE) == []
+
+
+async def redis_holding(redis: Any, needle: str) -> list[str]:
+    """Every Redis key whose name or value (strings, lists, sets, hashes, sorted sets) contains `needle`."""
+    found = []
+    async for raw_key in redis.scan_iter(count=1000):
+        key = raw_key.decode(errors="replace")
+        kind = (await redis.type(raw_key)).decode()
+        values: list[Any] = []
+        if kind == "string":
+            values = [await redis.get(raw_key)]
+        elif kind == "list":
+            values = await redis.lrange(raw_key, 0, -1)
+        elif kind == "set":
+            values = list(await redis.smembers(raw_key))
+        elif kind == "zset":
+            values = await redis.zrange(raw_key, 0, -1)
+        elif kind == "hash":
+            values = [v for pair in (await redis.hgetall(raw_key)).items() for v in pair]
+        text_values = [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in values]
+        if needle in key or any(needle in v for v in text_values):
+            found.append(key)
+    return found
+
+
+async def test_erasure_also_clears_redis_and_the_slack_identity(
+    db: Database,
+    owner_db: Database,
+    embedded: EmbeddedUrls,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    acme: Company,
+) -> None:
+    from redis.asyncio import Redis
+
+    from agent.tools import Decision
+    from bot.reminder_queue import enqueue_reminders
+    from storage.identities import link_identity
+    from storage.models import BookingReminder
+    from storage.quotas import Quotas
+    from tests.conftest import NOW
+    from tests.test_agent_booking import ask_to_book, plan_berlin
+
+    redis = Redis.from_url(embedded.redis_url)
+    await redis.flushdb()
+    slack_id = "U0ERASEME42"
+    async with db.tenant(acme.tenant_id) as session:
+        await link_identity(
+            session,
+            actor=Actor.user(acme.traveler_id),
+            channel="slack",
+            workspace_id="T0ACME",
+            external_user_id=slack_id,
+            user_id=acme.traveler_id,
+        )
+    itinerary_id = await plan_berlin(conversation, scripted_model, acme)
+    await ask_to_book(conversation, scripted_model, acme, itinerary_id)
+    scripted_model.script(say(f"Booked for the {PHRASE}."))
+    await conversation.resume(traveller(acme), "c1", Decision(approved=True))
+    async with db.tenant(acme.tenant_id) as session:
+        reminders = (await session.scalars(select(BookingReminder))).all()
+    assert await enqueue_reminders(embedded.redis_url, reminders) == len(reminders) > 0
+    await Quotas(redis).admit_message(tenant_id=acme.tenant_id, user_id=acme.traveler_id, now=NOW)
+    assert await redis_holding(redis, str(acme.traveler_id))  # the check sees the counter
+    assert await places_holding(owner_db, slack_id) and await places_holding(owner_db, PHRASE)
+
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        await forget_user(
+            db,
+            saver,
+            tenant_id=acme.tenant_id,
+            actor=Actor.user(acme.traveler_id),
+            user_id=acme.traveler_id,
+            redis=redis,
+        )
+    for needle in (PHRASE, "traveller@acme.test", "Acme Traveller", slack_id, str(acme.traveler_id)):
+        assert await places_holding(owner_db, needle) == [], needle
+        assert await redis_holding(redis, needle) == [], needle
+    assert await redis.zcard("arq:queue") == 0  # the erased user's reminder jobs are withdrawn
+    async with db.tenant(acme.tenant_id) as session:
+        admin = await session.get(TenantUser, (acme.tenant_id, acme.admin_id))
+    assert admin is not None and admin.email == "admin@acme.test"  # others are intact
+    await redis.flushdb()
+    await redis.aclose()
