@@ -7,6 +7,7 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -139,6 +140,35 @@ def tenant_list() -> None:
     for summary in summaries:
         table.add_row(summary.name, str(summary.id), str(summary.users), summary.created)
     out.print(table)
+
+
+@tenant_app.command("export")
+def tenant_export(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or exact name.")],
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write the zip (default: ./<tenant>-export.zip).")
+    ] = None,
+) -> None:
+    """Export every row of one tenant as a zip of JSON files, one per table."""
+    found, bundle, counts = with_databases(
+        lambda app_db, owner_db: operations.export_tenant(app_db, owner_db, tenant=tenant)
+    )
+    target = output or Path(f"{found.name.lower().replace(' ', '-')}-export.zip")
+    target.write_bytes(bundle)
+    out.print(f"Exported {sum(counts.values())} rows of {found.name} from {len(counts)} tables to {target}")
+
+
+@tenant_app.command("delete")
+def tenant_delete(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or exact name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+) -> None:
+    """Delete a tenant with all of its users, trips, bookings, conversations and settings."""
+    if not yes:
+        err.print("[red]This deletes the tenant and all of its data for good. Add --yes to go ahead.[/red]")
+        raise typer.Exit(1)
+    found = with_databases(lambda app_db, owner_db: operations.delete_tenant(app_db, owner_db, tenant=tenant))
+    out.print(f"[green]Deleted tenant[/green] {found.name}  [dim]{found.id}[/dim]")
 
 
 @user_app.command("add")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,6 +111,20 @@ def test_operator_commands_work_on_a_fresh_machine(fresh_machine: dict[str, str]
     )
     assert unknown.returncode == 1 and "No user with the email nobody@acme.test in Acme" in unknown.stderr
 
+    exported = travelmate(
+        "tenant",
+        "export",
+        "Acme",
+        "--output",
+        str(Path(env_dir(fresh_machine)) / "acme.zip"),
+        env=fresh_machine,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert "Exported" in exported.stdout and "rows of Acme" in exported.stdout
+    with zipfile.ZipFile(Path(env_dir(fresh_machine)) / "acme.zip") as bundle:
+        users = json.loads(bundle.read("users.tenant_users.json"))
+    assert sorted(u["display_name"] for u in users) == ["Ada Admin", "Tom"]
+
     listed = travelmate("tenant", "list", env=fresh_machine)
     assert listed.returncode == 0, listed.stderr
     assert "Acme" in listed.stdout and "│ 2 " in listed.stdout
@@ -121,6 +137,22 @@ def test_key_rotation_explains_a_missing_key_and_runs_with_one(fresh_machine: di
     rotated = travelmate("keys", "rotate", env={**fresh_machine, "TRAVELMATE_ENCRYPTION_KEY": key})
     assert rotated.returncode == 0, rotated.stderr
     assert "Re-sealed 0 Slack installations" in rotated.stdout
+
+
+def env_dir(env: dict[str, str]) -> str:
+    return env["TRAVELMATE_DATA_DIR"]
+
+
+def test_tenant_delete_needs_confirmation_and_removes_everything(fresh_machine: dict[str, str]) -> None:
+    assert (
+        travelmate("tenant", "create", "Initech", "--admin-name", "Peter", env=fresh_machine).returncode == 0
+    )
+    refused = travelmate("tenant", "delete", "Initech", env=fresh_machine)
+    assert refused.returncode == 1 and "Add --yes" in refused.stderr
+    deleted = travelmate("tenant", "delete", "Initech", "--yes", env=fresh_machine)
+    assert deleted.returncode == 0, deleted.stderr
+    assert "Deleted tenant Initech" in deleted.stdout
+    assert "Initech" not in travelmate("tenant", "list", env=fresh_machine).stdout
 
 
 def test_db_upgrade_against_configured_urls_needs_the_owner_role(fresh_machine: dict[str, str]) -> None:
