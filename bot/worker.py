@@ -27,7 +27,7 @@ from agent.travel_info.reminders import reminder_travel_notes
 from agent.travel_info.service import TravelInfo
 from agent.travel_info.settings import TravelInfoSettings
 from agent.travel_info.watch import FlightWatch
-from bot.maintenance_jobs import expire_old_data, watch_booked_flights
+from bot.maintenance_jobs import DELIVERY_IDS_KEPT, expire_tenant_data, flights_to_watch, watch_tenant_flights
 from bot.reminder_courier import (
     TRIP_COMPLETION_JOB,
     ReminderCourier,
@@ -38,10 +38,15 @@ from bot.reminder_delivery import ReminderChannels
 from bot.reminder_queue import REMINDER_JOB
 from bot.runtime import SetupError
 from storage.database import Database
+from storage.maintenance import every_tenant
+from storage.processed_events import prune_deliveries
 from storage.settings import get_settings
 from storage.trip_completion import complete_trip
 
 log = logging.getLogger(__name__)
+
+RETENTION_JOB = "retention"
+FLIGHT_WATCH_JOB = "flight_watch"
 
 
 class WorkerTuning(BaseSettings):
@@ -107,7 +112,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     if tuning.flight_watch_minutes and ctx.get("redis") is not None:
         info = await stack.enter_async_context(TravelInfo.open(TravelInfoSettings(), redis_url=None))
-        ctx["flight_watch"] = (info, FlightWatch(info, ctx["redis"]))
+        ctx["flight_watch"] = FlightWatch(info, ctx["redis"])
     log.info("worker ready; reminders go to %s", ", ".join([*channels.reachable, "console"]))
 
 
@@ -158,20 +163,53 @@ async def complete_trip_job(ctx: dict[str, Any], tenant_id: str, itinerary_id: s
         return await complete_trip(session, itinerary_id=uuid.UUID(itinerary_id), now=_utcnow())
 
 
-async def apply_retention_cron(ctx: dict[str, Any]) -> int:
-    """Cron: each tenant's data_retention_days, and delivery ids older than a week."""
-    removed = await expire_old_data(ctx["db"], ctx["checkpoints"], now=_utcnow())
-    log.info("retention removed %d conversations, trips and delivery ids", removed)
-    return removed
+async def queue_retention(ctx: dict[str, Any]) -> int:
+    """Cron: drop week-old delivery ids, and queue one retention job per tenant for today."""
+    now = _utcnow()
+    await prune_deliveries(ctx["db"], older_than=now - DELIVERY_IDS_KEPT)
+    queued = 0
+    async for tenant_id in every_tenant(ctx["db"]):
+        job = await ctx["redis"].enqueue_job(
+            RETENTION_JOB, str(tenant_id), _job_id=f"retention:{tenant_id}:{now:%Y%m%d}"
+        )
+        queued += job is not None
+    return queued
 
 
-async def watch_flights(ctx: dict[str, Any]) -> int:
-    """Cron: one alert per change (delay, gate, cancellation) of flights leaving today or tomorrow."""
+async def retention_job(ctx: dict[str, Any], tenant_id: str) -> int:
+    """One tenant's data_retention_days: old conversations and travel history go."""
+    return await expire_tenant_data(
+        ctx["db"], ctx["checkpoints"], tenant_id=uuid.UUID(tenant_id), now=_utcnow()
+    )
+
+
+async def queue_flight_watch(ctx: dict[str, Any]) -> int:
+    """Cron: one flight-watch job per tenant with flights leaving today or tomorrow."""
     if "flight_watch" not in ctx:
         return 0
-    info, watch = ctx["flight_watch"]
+    now = _utcnow()
+    queued = 0
+    for tenant_id, booking_ids in (await flights_to_watch(ctx["db"], now=now)).items():
+        job = await ctx["redis"].enqueue_job(
+            FLIGHT_WATCH_JOB,
+            str(tenant_id),
+            [str(b) for b in booking_ids],
+            _job_id=f"flights:{tenant_id}:{now:%Y%m%d%H%M}",
+        )
+        queued += job is not None
+    return queued
+
+
+async def flight_watch_job(ctx: dict[str, Any], tenant_id: str, booking_ids: list[str]) -> int:
+    """One alert per change (delay, gate, cancellation) of one tenant's flights."""
     courier: ReminderCourier = ctx["courier"]
-    return await watch_booked_flights(ctx["db"], info, watch, courier.channels, now=_utcnow())
+    return await watch_tenant_flights(
+        ctx["db"],
+        ctx["flight_watch"],
+        courier.channels,
+        tenant_id=uuid.UUID(tenant_id),
+        booking_ids=[uuid.UUID(b) for b in booking_ids],
+    )
 
 
 def _redis_settings() -> RedisSettings:
@@ -183,6 +221,9 @@ def _functions(tuning: WorkerTuning) -> list[Function]:
     return [
         # keep_result=0: a finished job leaves no result key, so the sweeper can queue its id again if needed.
         func(deliver_reminder, name=REMINDER_JOB, keep_result=0, max_tries=6, timeout=tuning.job_timeout),
+        # Every function shares the job timeout: arq holds a killed worker's jobs for the longest one (+10 s).
+        func(retention_job, name=RETENTION_JOB, keep_result=0, max_tries=3, timeout=tuning.job_timeout),
+        func(flight_watch_job, name=FLIGHT_WATCH_JOB, keep_result=0, max_tries=1, timeout=tuning.job_timeout),
         func(
             complete_trip_job,
             name=TRIP_COMPLETION_JOB,
@@ -207,14 +248,14 @@ def _crons(tuning: WorkerTuning) -> list[CronJob]:
             run_at_startup=True,
             timeout=tuning.job_timeout,
         ),
-        cron(apply_retention_cron, hour=tuning.retention_hour, minute=30, second=0, timeout=600),
+        cron(queue_retention, hour=tuning.retention_hour, minute=30, second=0, timeout=tuning.job_timeout),
         *(
             [
                 cron(
-                    watch_flights,
+                    queue_flight_watch,
                     minute=set(range(0, 60, tuning.flight_watch_minutes)),
                     second=0,
-                    timeout=120,
+                    timeout=tuning.job_timeout,
                 )
             ]
             if tuning.flight_watch_minutes

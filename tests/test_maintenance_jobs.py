@@ -64,7 +64,7 @@ async def test_a_flight_changing_gate_twice_sends_exactly_two_alerts(
             rounds = []
             for gate in ("B20", "B22", "B25", "B25"):
                 providers.update_flight("LH 1234", TOMORROW, gate=gate)
-                rounds.append(await watch_booked_flights(db, info, watch, channels, now=NOW))
+                rounds.append(await watch_booked_flights(db, watch, channels, now=NOW))
     await redis.aclose()
     assert rounds == [0, 1, 1, 0]
     async with db.tenant(acme.tenant_id) as session:
@@ -86,3 +86,11 @@ async def test_the_daily_pass_prunes_old_delivery_ids_and_applies_retention(
     async with db.unscoped() as session:
         assert await session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0
     assert await first_delivery(db, source="slack", event_id=f"Ev-{uuid.uuid4()}")
+
+
+def test_no_job_holds_a_killed_workers_reminders_longer_than_the_job_timeout() -> None:
+    """arq keeps a killed worker's jobs for the longest timeout of any function or cron (+10 s)."""
+    from bot.worker import WorkerSettings, WorkerTuning
+
+    timeouts = {job.timeout_s for job in [*WorkerSettings.functions, *(WorkerSettings.cron_jobs or [])]}  # type: ignore[union-attr]
+    assert timeouts == {WorkerTuning().job_timeout}
