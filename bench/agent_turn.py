@@ -3,7 +3,7 @@
 Both use the same zero-latency in-process model, so the figures show what the product adds: tenant-scoped
 Postgres tools, facts loading, Postgres checkpoints, the prompt layout and history trimming.
 
-    python bench/agent_turn.py [--turns 200] [--concurrency 20]
+    python -m bench.agent_turn [--turns 200] [--concurrency 20]
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
-from throwaway_servers import throwaway_servers
 
 from agent.checkpoints import checkpoint_saver
 from agent.context import Context
 from agent.conversation import ConversationService
 from agent.graph import build_graph
 from agent.tools import AgentServices
+from bench.latency import percentile
+from bench.throwaway_servers import throwaway_servers
 from storage.audit import OPERATOR
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
@@ -79,11 +80,6 @@ class InstantModel(BaseChatModel):
 async def bare_list_itineraries() -> str:
     """The traveller's itineraries."""
     return "No itineraries."
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def measure(

@@ -10,8 +10,8 @@ Each question is timed twice in a row: the first ask, whose pages may still be o
 server keeps 128 MB of buffers), and the same question asked again, from memory, which is what a database
 sized for its hot data serves. The targets are judged on the second; both are printed.
 
-    python bench/analytics.py --rows 10000000 --tenants 1000          # the full size (about 25 minutes)
-    python bench/analytics.py --rows 20000 --tenants 20 --samples 50  # a smoke run
+    python -m bench.analytics --rows 10000000 --tenants 1000          # the full size (about 25 minutes)
+    python -m bench.analytics --rows 20000 --tenants 20 --samples 50  # a smoke run
 
 The data lives in a throwaway TRAVELMATE_DATA_DIR that is removed at the end (its embedded PostgreSQL is
 stopped first), unless `--data-dir` names one to keep and reuse.
@@ -34,6 +34,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import text
 
+from bench.latency import percentile
 from bot.demo_data import DemoShape, demo_tenant_id, demo_user_id, generate_demo_data, refresh_statistics
 from bot.runtime import Endpoints, migrate
 from storage.database import Database
@@ -43,11 +44,6 @@ from storage.spend import SpendQuery, breakdown_query, total_query
 
 TODAY = dt.date(2026, 12, 31)  # the data ends here, so "this quarter" and "this year" are whole
 P50_TARGET_MS, RATIO_TARGET = 5.0, 1.2
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 Question = Callable[[int, int], SpendQuery]

@@ -11,7 +11,7 @@ the same query as the owner role (BYPASSRLS) with an explicit `tenant_id = ...`.
 each without prepared statements (as the product connects), are warmed up, and are measured alternately
 (A/B, then B/A) on random tenants, travellers and months so that drift hits both alike.
 
-    python bench/isolation.py [--tenants 100] [--rows 1000000] [--iterations 1000] [--explain]
+    python -m bench.isolation [--tenants 100] [--rows 1000000] [--iterations 1000] [--explain]
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import hashlib
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from throwaway_servers import throwaway_servers
 
+from bench.latency import percentile
+from bench.throwaway_servers import throwaway_servers
 from storage.database import libpq_url
 
 USERS_PER_TENANT = 20
@@ -184,11 +185,6 @@ class Arm:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def compare(

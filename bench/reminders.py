@@ -32,6 +32,7 @@ from arq.connections import RedisSettings, create_pool
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
 
+from bench.latency import percentile
 from bench.throwaway_servers import throwaway_servers
 from bot.reminder_queue import QueuedReminder, enqueue_reminder_batch
 from storage.database import libpq_url
@@ -71,11 +72,6 @@ SEED = [
     WHERE g * %(tenants)s + b.n < %(reminders)s
     """,
 ]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def seed(

@@ -16,10 +16,8 @@ import argparse
 import asyncio
 import re
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import httpx
 from cryptography.fernet import Fernet
@@ -31,10 +29,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.latency import percentile
+from bench.throwaway_servers import throwaway_servers
 from bot.product import open_product
-from bot.runtime import Endpoints, migrate
+from bot.runtime import Endpoints
 from bot.server import build_app
-from storage.embedded import start_embedded
+from storage.embedded import EmbeddedUrls
 from storage.settings import Settings
 from tests.fakes.scripted_model import ScriptedModel, say
 from tests.fakes.slack_api import CLIENT_ID, CLIENT_SECRET, SIGNING_SECRET, FakeSlack, SlackSender, new_ts
@@ -45,11 +45,6 @@ TARGET_P99_MS = 100.0
 
 async def _no_wait() -> None:
     """B0 has no lazy work to wait for."""
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def one_dm(send: SlackSender, user: str) -> float:
@@ -123,11 +118,8 @@ async def install_by_oauth(http: httpx.AsyncClient, fake: FakeSlack, installer: 
     assert done.status_code == 200, done.text
 
 
-async def main(data_dir: Path, events: int, rate: float, user_count: int, mode: str) -> None:
-    print(f"Starting embedded PostgreSQL and Redis in {data_dir} ...", flush=True)
-    urls = start_embedded(data_dir)
+async def main(urls: EmbeddedUrls, events: int, rate: float, user_count: int, mode: str) -> None:
     endpoints = Endpoints(urls.app_database_url, urls.owner_database_url, urls.redis_url, embedded=True)
-    migrate(endpoints)
     users = [f"U0BENCH{n:03d}" for n in range(user_count)]
     with FakeSlack() as fake, ScriptedModel() as model:
         model.responder = lambda _request: say("Noted.")
@@ -199,12 +191,6 @@ async def main(data_dir: Path, events: int, rate: float, user_count: int, mode: 
     print(f"  lazy turns answered: {replies}; backlog drained {drained:.1f} s after the last ack")
 
 
-def throwaway_data_dir() -> Path:
-    data_dir = Path(tempfile.mkdtemp(prefix="travelmate-bench-"))
-    data_dir.chmod(0o755)  # the embedded PostgreSQL runs as its own system user under root
-    return data_dir
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -214,4 +200,5 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--mode", choices=["oauth", "single"], default="oauth")
     arguments = parser.parse_args()
-    asyncio.run(main(throwaway_data_dir(), arguments.events, arguments.rate, arguments.users, arguments.mode))
+    with throwaway_servers(redis=True) as servers:
+        asyncio.run(main(servers, arguments.events, arguments.rate, arguments.users, arguments.mode))

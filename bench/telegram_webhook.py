@@ -5,7 +5,7 @@ Runs the real ASGI app (build_app) with the fake Bot API of the tests, against e
   * a handled command: /drafts from linked users in many chats, posted until the Bot API got every answer,
     against CommandRunner.run(ctx, "/drafts") called directly (B0: the command without the channel).
 
-    .venv/bin/python -m bench.telegram_webhook [--updates 400] [--chats 40]
+    python -m bench.telegram_webhook [--updates 400] [--chats 40]
 """
 
 from __future__ import annotations
@@ -14,33 +14,28 @@ import argparse
 import asyncio
 import secrets
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import httpx
 
 from agent.context import Context
 from agent.replies import AgentReply
+from bench.latency import percentile
+from bench.throwaway_servers import throwaway_servers
 from bot.product import open_product
-from bot.runtime import Endpoints, migrate
+from bot.runtime import Endpoints
 from bot.server import build_app
 from storage.audit import OPERATOR, Actor
 from storage.database import Database
-from storage.embedded import start_embedded
+from storage.embedded import EmbeddedUrls
 from storage.identities import link_identity
 from storage.settings import Settings
 from storage.tenants import add_user, create_tenant
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI, TelegramUser, Updates
 
 SECRET = secrets.token_urlsafe(16)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 async def seed(db: Database, people: list[TelegramUser]) -> Context:
@@ -69,10 +64,7 @@ async def seed(db: Database, people: list[TelegramUser]) -> Context:
     )
 
 
-async def main(data_dir: Path, updates: int, chats: int) -> None:
-    print(f"Starting embedded PostgreSQL in {data_dir} ...", flush=True)
-    urls = start_embedded(data_dir, redis=False)
-    migrate(Endpoints(urls.app_database_url, urls.owner_database_url, "", embedded=True))
+async def main(urls: EmbeddedUrls, updates: int, chats: int) -> None:
     people = [TelegramUser(900_000 + n, f"Bench {n}") for n in range(chats)]
     with FakeTelegramAPI() as api:
         settings = Settings(
@@ -143,12 +135,6 @@ async def measure(
     print(f"  channel throughput {direct_seconds / channel_seconds:.2f}× of the bare command")
 
 
-def throwaway_data_dir() -> Path:
-    data_dir = Path(tempfile.mkdtemp(prefix="travelmate-bench-"))
-    data_dir.chmod(0o755)  # the embedded PostgreSQL runs as its own system user under root
-    return data_dir
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -156,4 +142,5 @@ if __name__ == "__main__":
     parser.add_argument("--updates", type=int, default=400)
     parser.add_argument("--chats", type=int, default=40)
     arguments = parser.parse_args()
-    asyncio.run(main(throwaway_data_dir(), arguments.updates, arguments.chats))
+    with throwaway_servers(redis=False) as servers:
+        asyncio.run(main(servers, arguments.updates, arguments.chats))

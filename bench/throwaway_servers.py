@@ -1,8 +1,8 @@
 """Embedded PostgreSQL (and optionally Redis) in a throwaway TRAVELMATE_DATA_DIR, migrated, removed at the end.
 
-A benchmark script imports it as a sibling module (scripts in bench/ run with bench/ on sys.path):
+Benchmarks run as modules from the project root (`python -m bench.NAME`) and import it:
 
-    from throwaway_servers import throwaway_servers
+    from bench.throwaway_servers import throwaway_servers
 
     with throwaway_servers(redis=False) as urls:
         ...  # urls.app_database_url (RLS applies), urls.owner_database_url (BYPASSRLS), urls.redis_url

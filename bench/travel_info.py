@@ -6,7 +6,7 @@ Asks the same question (weather in Berlin on one day and one flight's status) ma
   * product: the Redis read-through cache (embedded Redis), as in production.
 Prints latency percentiles, provider calls, the cache hit rate and the ratio of the two.
 
-    .venv/bin/python -m bench.travel_info [--questions 300] [--latency-ms 80] [--concurrency 10]
+    python -m bench.travel_info [--questions 300] [--latency-ms 80] [--concurrency 10]
 """
 
 from __future__ import annotations
@@ -24,17 +24,13 @@ from redis.asyncio import Redis
 
 from agent.travel_info import TravelInfo, travel_info_for_trip
 from agent.travel_info.providers import http_client
+from bench.latency import percentile
 from storage.embedded import EmbeddedRedis, start_embedded
 from tests.fakes.travel_providers import FakeTravelProviders
 
 TODAY = dt.date(2026, 11, 25)
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 TRIP_DAY = dt.date(2026, 12, 3)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 async def ask_many(info: TravelInfo, *, questions: int, concurrency: int) -> list[float]:
