@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
 
 from agent.conversation import ConversationService
@@ -76,14 +78,21 @@ async def test_a_negative_pasted_amount_is_refused_by_validation(
         assert (await session.scalars(select(Booking))).all() == []
 
 
-async def test_cancelling_a_booking_cancels_its_pending_reminders(
+async def a_recorded_flight(
     db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
-) -> None:
+) -> uuid.UUID:
+    """The traveller's Berlin trip with the pasted Lufthansa flight recorded on it."""
     await plan_berlin(conversation, scripted_model, acme)
     scripted_model.script(call("record_booking", PASTED), say("Recorded."))
     await conversation.handle_message(traveller(acme), "c1", "LH 1234 3 Dec 245 EUR locator ABC123")
     async with db.tenant(acme.tenant_id) as session:
-        booking_id = (await session.scalars(select(Booking.booking_id))).one()
+        return (await session.scalars(select(Booking.booking_id))).one()
+
+
+async def test_cancelling_a_booking_cancels_its_pending_reminders(
+    db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    booking_id = await a_recorded_flight(db, conversation, scripted_model, acme)
     scripted_model.script(call("cancel_booking", booking_id=str(booking_id)), say("Cancelled."))
     await conversation.handle_message(traveller(acme), "c1", "Cancel my flight")
     scripted_model.script(
@@ -99,11 +108,7 @@ async def test_cancelling_a_booking_cancels_its_pending_reminders(
 async def test_another_travellers_booking_cannot_be_cancelled(
     db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
 ) -> None:
-    await plan_berlin(conversation, scripted_model, acme)
-    scripted_model.script(call("record_booking", PASTED), say("Recorded."))
-    await conversation.handle_message(traveller(acme), "c1", "LH 1234 3 Dec 245 EUR locator ABC123")
-    async with db.tenant(acme.tenant_id) as session:
-        booking_id = (await session.scalars(select(Booking.booking_id))).one()
+    booking_id = await a_recorded_flight(db, conversation, scripted_model, acme)
     scripted_model.script(call("cancel_booking", booking_id=str(booking_id)), say("Not yours."))
     await conversation.handle_message(traveller(acme, role="admin"), "c2", "Cancel that booking")
     assert scripted_model.messages()[-2]["content"] == "Refused: I could not find that booking among yours."
