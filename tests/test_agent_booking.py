@@ -10,8 +10,11 @@ from sqlalchemy import func, select
 
 from agent.conversation import ConversationService
 from agent.tools import Decision
+from storage.audit import Actor
 from storage.database import Database
+from storage.errors import Forbidden
 from storage.models import Booking, BookingReminder, Itinerary, ItineraryDay
+from storage.preferences import set_tenant_preference
 from tests.conftest import Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
 from tests.plans import berlin_days
@@ -149,9 +152,6 @@ async def test_two_service_instances_resuming_at_once_still_book_once(
 async def test_an_admin_approves_an_out_of_policy_trip_and_it_stays_the_travellers(
     db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
 ) -> None:
-    from storage.audit import Actor
-    from storage.errors import Forbidden
-    from storage.preferences import set_tenant_preference
 
     async with db.tenant(acme.tenant_id) as session:
         await set_tenant_preference(

@@ -6,12 +6,14 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 from sqlalchemy import func, select
 
 from storage.database import Database
-from storage.models import Booking, Itinerary, Tenant
+from storage.models import Booking, Itinerary, Tenant, TenantUser
+from storage.reminder_runs import ConsoleMessage
 from tests.fakes.scripted_model import Reply, ScriptedModel, call, say
 from tests.test_agent_booking import berlin_days
 
@@ -102,10 +104,6 @@ async def test_chat_without_a_model_explains_how_to_configure_one(db: Database) 
 async def test_chat_shows_reminders_that_arrived_while_it_was_closed(
     db: Database, owner_db: Database, scripted_model: ScriptedModel
 ) -> None:
-    import uuid
-
-    from storage.models import TenantUser
-    from storage.reminder_runs import ConsoleMessage
 
     assert chat("/quit\n", scripted_model).returncode == 0  # first run creates the demo company
     async with owner_db.unscoped() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import json
@@ -9,19 +10,33 @@ import uuid
 import zipfile
 from typing import Any
 
-from sqlalchemy import func, select, text
+from redis.asyncio import Redis
+from sqlalchemy import func, select, text, update
 
 from agent.checkpoints import checkpoint_saver
 from agent.conversation import ConversationService
-from agent.privacy import export_bundle, forget_user
+from agent.privacy import apply_retention, export_bundle, forget_user
+from agent.tools import Decision
+from bot.reminder_queue import enqueue_reminders
 from storage.audit import Actor
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
-from storage.models import AuditEntry, Itinerary, TenantUser, TravelAnalytics
+from storage.identities import link_identity
+from storage.models import (
+    AuditEntry,
+    BookingReminder,
+    ConversationThread,
+    Itinerary,
+    TenantUser,
+    TravelAnalytics,
+    UserTravelHistory,
+)
+from storage.preferences import set_tenant_preference
+from storage.quotas import Quotas
 from storage.trips import record_trip
-from tests.conftest import Company, traveller
+from tests.conftest import NOW, Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
-from tests.test_agent_booking import berlin_days
+from tests.test_agent_booking import ask_to_book, berlin_days, plan_berlin
 
 PHRASE = "purple-elephant-workshop-7731"
 
@@ -156,12 +171,6 @@ async def test_retention_removes_exactly_what_is_older_than_the_limit(
     scripted_model: ScriptedModel,
     acme: Company,
 ) -> None:
-    from sqlalchemy import update
-
-    from agent.privacy import apply_retention
-    from storage.models import ConversationThread, UserTravelHistory
-    from storage.preferences import set_tenant_preference
-    from tests.conftest import NOW
 
     scripted_model.responder = lambda _request: say("Noted.")
     await conversation.handle_message(traveller(acme), "old-chat", "an old conversation")
@@ -211,7 +220,6 @@ async def test_a_turn_that_races_the_erasure_leaves_no_checkpoint(
     scripted_model: ScriptedModel,
     acme: Company,
 ) -> None:
-    import asyncio
 
     scripted_model.script(say(f"Noted the {PHRASE}.").delayed(1.0))
     turn = asyncio.create_task(conversation.handle_message(traveller(acme), "race", f"Remember {PHRASE}"))
@@ -256,15 +264,6 @@ async def test_erasure_also_clears_redis_and_the_slack_identity(
     scripted_model: ScriptedModel,
     acme: Company,
 ) -> None:
-    from redis.asyncio import Redis
-
-    from agent.tools import Decision
-    from bot.reminder_queue import enqueue_reminders
-    from storage.identities import link_identity
-    from storage.models import BookingReminder
-    from storage.quotas import Quotas
-    from tests.conftest import NOW
-    from tests.test_agent_booking import ask_to_book, plan_berlin
 
     redis = Redis.from_url(embedded.redis_url)
     await redis.flushdb()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import uuid
 import zipfile
 from collections.abc import AsyncIterator
 
@@ -13,11 +15,15 @@ from sqlalchemy import func, select
 from agent.checkpoints import checkpoint_saver
 from agent.commands import CommandRunner
 from agent.conversation import ConversationService
+from agent.tools import Decision
+from storage.audit import Actor
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from storage.models import TenantUser
+from storage.trips import record_trip
 from tests.conftest import NOW, Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, say
+from tests.test_agent_booking import ask_to_book, plan_berlin
 
 
 @pytest.fixture
@@ -67,11 +73,6 @@ async def test_only_admins_erase_others_and_read_the_audit_log(
 async def test_spend_commands_group_export_and_refuse(
     db: Database, commands: CommandRunner, acme: Company
 ) -> None:
-    import csv
-    import uuid
-
-    from storage.audit import Actor
-    from storage.trips import record_trip
 
     async with db.tenant(acme.tenant_id) as session:
         for month, spend in ((1, "400.00"), (2, "250.00"), (3, "100.00")):
@@ -104,8 +105,6 @@ async def test_spend_commands_group_export_and_refuse(
 async def test_reminders_are_listed_snoozed_and_muted_from_any_channel(
     db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
 ) -> None:
-    from agent.tools import Decision
-    from tests.test_agent_booking import ask_to_book, plan_berlin
 
     itinerary_id = await plan_berlin(conversation, scripted_model, acme)
     await ask_to_book(conversation, scripted_model, acme, itinerary_id)
