@@ -5,6 +5,9 @@ queued, running or holding a result is never queued twice, so enqueueing again (
 sweeper, after a Redis flush) is always safe. `enqueue_reminder` is arq's own `enqueue_job`; the batch form
 does the same check-and-add atomically for many jobs in one server-side script, which is what lets the
 sweeper restore 100,000 jobs after a flush in seconds rather than minutes.
+
+A job delivers its own reminder together with the tenant's other due ones (see bot/reminder_courier.py);
+the jobs of those others are then forgotten, and the ones to try again are requeued for their retry time.
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from dataclasses import dataclass
 from itertools import islice
 
 from arq.connections import ArqRedis
-from arq.constants import default_queue_name, expires_extra_ms, job_key_prefix, result_key_prefix
+from arq.constants import (
+    default_queue_name,
+    expires_extra_ms,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+)
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
 
@@ -25,19 +34,39 @@ from storage.models import BookingReminder
 REMINDER_JOB = "deliver_reminder"
 BATCH = 500
 
-# Per job: skip it when its job key or result key exists (exactly arq's enqueue_job check), else write the
-# job and add it to the queue. KEYS = queue, then (job key, result key) pairs; ARGV = (id, score, ttl, job).
-_ENQUEUE_MISSING = """
+# Per job: write the job and add it to the queue, unless ARGV[1] says otherwise: 'missing' skips a job whose
+# job key or result key exists (exactly arq's enqueue_job check); 'replace' skips only a job that is running.
+# KEYS = queue, then (job key, result key, in-progress key) triples; ARGV = mode, then (id, score, ttl, job).
+_ENQUEUE = """
 local added = 0
-for j = 1, (#KEYS - 1) / 2 do
-    local job_key, result_key = KEYS[2 * j], KEYS[2 * j + 1]
-    if redis.call('EXISTS', job_key, result_key) == 0 then
-        redis.call('PSETEX', job_key, ARGV[4 * j - 1], ARGV[4 * j])
-        redis.call('ZADD', KEYS[1], ARGV[4 * j - 2], ARGV[4 * j - 3])
+for j = 1, (#KEYS - 1) / 3 do
+    local job_key, result_key, running_key = KEYS[3 * j - 1], KEYS[3 * j], KEYS[3 * j + 1]
+    local skip
+    if ARGV[1] == 'missing' then
+        skip = redis.call('EXISTS', job_key, result_key) > 0
+    else
+        skip = redis.call('EXISTS', running_key) > 0
+    end
+    if not skip then
+        redis.call('PSETEX', job_key, ARGV[4 * j], ARGV[4 * j + 1])
+        redis.call('ZADD', KEYS[1], ARGV[4 * j - 1], ARGV[4 * j - 2])
         added = added + 1
     end
 end
 return added
+"""
+
+# Jobs whose reminders another job settled: out of the queue, job key gone, unless one is running right now
+# (it will find its reminder settled). KEYS = queue, then (job key, in-progress key) pairs; ARGV = ids.
+_FORGET = """
+local removed = 0
+for j = 1, #ARGV do
+    if redis.call('EXISTS', KEYS[2 * j + 1]) == 0 then
+        removed = removed + redis.call('ZREM', KEYS[1], ARGV[j])
+        redis.call('DEL', KEYS[2 * j])
+    end
+end
+return removed
 """
 
 
@@ -79,16 +108,43 @@ async def enqueue_reminder_batch(
     redis: Redis, reminders: Iterable[QueuedReminder], *, queue_name: str = default_queue_name
 ) -> int:
     """Queue many reminders, skipping those whose jobs exist; returns how many were added."""
+    return await _write_jobs(redis, reminders, mode="missing", queue_name=queue_name)
+
+
+async def requeue_reminders(
+    redis: Redis, reminders: Iterable[QueuedReminder], *, queue_name: str = default_queue_name
+) -> int:
+    """Queue reminders for their (new) due time, replacing their queued jobs unless one is running."""
+    return await _write_jobs(redis, reminders, mode="replace", queue_name=queue_name)
+
+
+async def forget_reminder_jobs(
+    redis: Redis, reminder_ids: Iterable[uuid.UUID], *, queue_name: str = default_queue_name
+) -> int:
+    """Drop the queued jobs of reminders that are already settled; returns how many left the queue."""
+    removed = 0
+    pending = iter(reminder_ids)
+    while chunk := [reminder_job_id(reminder_id) for reminder_id in islice(pending, BATCH)]:
+        keys = [queue_name]
+        for job_id in chunk:
+            keys += [job_key_prefix + job_id, in_progress_key_prefix + job_id]
+        removed += int(await redis.eval(_FORGET, len(keys), *keys, *chunk))  # type: ignore[misc]
+    return removed
+
+
+async def _write_jobs(
+    redis: Redis, reminders: Iterable[QueuedReminder], *, mode: str, queue_name: str
+) -> int:
     added = 0
     pending = iter(reminders)
     while chunk := list(islice(pending, BATCH)):
         now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
         keys: list[str] = [queue_name]
-        argv: list[str | int | bytes] = []
+        argv: list[str | int | bytes] = [mode]
         for reminder in chunk:
             job_id = reminder_job_id(reminder.reminder_id)
             score = int(reminder.due_at_utc.timestamp() * 1000)
-            keys += [job_key_prefix + job_id, result_key_prefix + job_id]
+            keys += [job_key_prefix + job_id, result_key_prefix + job_id, in_progress_key_prefix + job_id]
             argv += [
                 job_id,
                 score,
@@ -97,7 +153,7 @@ async def enqueue_reminder_batch(
                     REMINDER_JOB, (str(reminder.tenant_id), str(reminder.reminder_id)), {}, None, now_ms
                 ),
             ]
-        added += int(await redis.eval(_ENQUEUE_MISSING, len(keys), *keys, *argv))  # type: ignore[arg-type, misc]
+        added += int(await redis.eval(_ENQUEUE, len(keys), *keys, *argv))  # type: ignore[arg-type, misc]
     return added
 
 

@@ -29,6 +29,7 @@ from agent.travel_info.settings import TravelInfoSettings
 from agent.travel_info.watch import FlightWatch
 from bot.maintenance_jobs import DELIVERY_IDS_KEPT, expire_tenant_data, flights_to_watch, watch_tenant_flights
 from bot.reminder_courier import (
+    BATCH_SIZE,
     TRIP_COMPLETION_JOB,
     ReminderCourier,
     queue_ended_trips,
@@ -72,6 +73,8 @@ class WorkerTuning(BaseSettings):
     live_travel_information: bool = Field(default=True, alias="TRAVELMATE_REMINDER_LIVE_INFO")
     # Job ids read per poll. arq's default (5 x max_jobs) caps a process at 100 jobs per poll delay, which
     # is 200 jobs/s at 0.5 s: far too few when a tenant's whole company is reminded at 09:00.
+    # Due reminders of one tenant delivered by one job, in one transaction (1 delivers them one by one).
+    reminder_batch: int = Field(default=BATCH_SIZE, ge=1, le=1000, alias="TRAVELMATE_REMINDER_BATCH")
     queue_read_limit: int = Field(default=1000, ge=10, le=100_000, alias="TRAVELMATE_WORKER_QUEUE_READ_LIMIT")
 
 
@@ -104,7 +107,14 @@ async def startup(ctx: dict[str, Any]) -> None:
         # Weather and flight status from the providers in TravelInfoSettings, cached in Redis.
         ctx["travel_info"] = AsyncExitStack()
         live = await ctx["travel_info"].enter_async_context(reminder_travel_notes(redis=ctx.get("redis")))
-    ctx["courier"] = ReminderCourier(db=db, channels=channels, live_information=live)
+    ctx["courier"] = ReminderCourier(
+        db=db,
+        channels=channels,
+        live_information=live,
+        queue=ctx.get("redis"),
+        batch_size=tuning.reminder_batch,
+        batch_seconds=tuning.job_timeout / 2,
+    )
     ctx["maintenance"] = stack = AsyncExitStack()
     key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
     ctx["checkpoints"] = await stack.enter_async_context(
@@ -132,7 +142,11 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 async def deliver_reminder(ctx: dict[str, Any], tenant_id: str, reminder_id: str) -> str:
-    """Deliver one reminder (job id `reminder:{reminder_id}`); a transient failure retries with backoff."""
+    """Deliver a reminder (job id `reminder:{reminder_id}`) with the tenant's other due ones.
+
+    A transient failure of this reminder retries the job with backoff; the others are queued again by the
+    courier.
+    """
     courier: ReminderCourier = ctx["courier"]
     delivery = await courier.deliver(tenant_id=uuid.UUID(tenant_id), reminder_id=uuid.UUID(reminder_id))
     if delivery.retry_in is not None:

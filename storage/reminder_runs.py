@@ -1,7 +1,7 @@
-"""Delivering one reminder: the atomic claim, its recorded outcome, and the ids of due work across tenants.
+"""Delivering reminders: the atomic claim, the recorded outcomes, and the ids of due work across tenants.
 
 The claim flips `booking_reminders.sent` inside the transaction that also sends (or writes the console
-outbox) and records the outcome. Its row lock is the lease: if the worker dies, PostgreSQL rolls the claim
+outbox) and records the outcomes. Its row lock is the lease: if the worker dies, PostgreSQL rolls the claim
 back and the reminder is due again; if the transaction commits, no later run can claim it a second time.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, bindparam, text
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, Uuid, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -121,43 +121,59 @@ class ClaimedReminder:
         return self.booking_status == "confirmed" and self.itinerary_status == "confirmed"
 
 
-# Both statements are PL/pgSQL functions (migration 0002b_reminder_claims) so that their plans are cached
+# Both statements are PL/pgSQL functions (migration 0007_reminder_batches) so that their plans are cached
 # per connection; they run as the caller, under the same row-level security as plain statements.
-_CLAIM = text("SELECT * FROM claim_reminder(:tenant_id, :reminder_id, :now, :channels, :claim)").bindparams(
-    bindparam("channels", type_=ARRAY(String))
-)
+_CLAIM = text(
+    "SELECT * FROM claim_due_reminders(:tenant_id, :reminder_id, :now, :channels, :limit)"
+).bindparams(bindparam("channels", type_=ARRAY(String)))
 _RECORD = text(
-    "SELECT record_reminder_outcome(:tenant_id, :reminder_id, :user_id, :outcome, :channel, :error, :body)"
+    "SELECT reminder_id, attempts FROM record_reminder_outcomes("
+    ":tenant_id, :reminder_ids, :user_ids, :outcomes, :channels, :errors, :bodies)"
+).bindparams(
+    bindparam("reminder_ids", type_=ARRAY(Uuid)),
+    bindparam("user_ids", type_=ARRAY(Uuid)),
+    bindparam("outcomes", type_=ARRAY(String)),
+    bindparam("channels", type_=ARRAY(String)),
+    bindparam("errors", type_=ARRAY(String)),
+    bindparam("bodies", type_=ARRAY(Text)),
 )
 
 
-async def claim_reminder(
-    session: AsyncSession, *, reminder_id: uuid.UUID, now: dt.datetime, channels: Sequence[str]
-) -> ClaimedReminder | None:
-    """Claim a due, unsent reminder for this transaction; None when it is sent, gone, not due or in flight.
+@dataclass(frozen=True)
+class Settlement:
+    """What became of one claimed reminder in this run: its outcome, a short error code, the console text."""
 
-    `channels` are the platforms this worker can reach, in no particular order; the traveller's most
-    recently linked account among them is the recipient, and the console outbox when there is none.
+    reminder: ClaimedReminder
+    outcome: Outcome
+    error: str | None = None
+    outbox_body: str | None = None
+
+
+async def claim_due_reminders(
+    session: AsyncSession, *, reminder_id: uuid.UUID, now: dt.datetime, channels: Sequence[str], limit: int
+) -> list[ClaimedReminder]:
+    """Claim a due, unsent reminder and up to `limit - 1` more of the tenant's, for this transaction.
+
+    Empty when the named reminder is sent, gone, not due or in flight; the others are the tenant's due,
+    unsent reminders that no other transaction holds, oldest first. `channels` are the platforms this
+    worker can reach, in no particular order; each traveller's most recently linked account among them is
+    the recipient, and the console outbox when there is none.
     """
     tenant_id = current_tenant(session)
-    row = (
-        (
-            await session.execute(
-                _CLAIM,
-                {
-                    "tenant_id": tenant_id,
-                    "reminder_id": reminder_id,
-                    "now": _naive_utc(now),
-                    "channels": [c for c in channels if c != "console"],
-                    "claim": True,
-                },
-            )
-        )
-        .mappings()
-        .first()
+    rows = await session.execute(
+        _CLAIM,
+        {
+            "tenant_id": tenant_id,
+            "reminder_id": reminder_id,
+            "now": _naive_utc(now),
+            "channels": [c for c in channels if c != "console"],
+            "limit": limit,
+        },
     )
-    if row is None:
-        return None
+    return [_claimed(tenant_id, row) for row in rows.mappings()]
+
+
+def _claimed(tenant_id: uuid.UUID, row: Any) -> ClaimedReminder:
     recipient = Recipient(
         tenant_id=tenant_id,
         user_id=row["user_id"],
@@ -189,56 +205,44 @@ async def claim_reminder(
     )
 
 
-async def drop_reminder(session: AsyncSession, *, reminder_id: uuid.UUID) -> None:
-    """Remove a claimed reminder whose booking was cancelled, as cancelling does for unsent ones."""
-    await session.execute(
-        text("DELETE FROM booking_reminders WHERE tenant_id = :t AND reminder_id = :r"),
-        {"t": current_tenant(session), "r": reminder_id},
-    )
+async def drop_reminders(session: AsyncSession, *, reminder_ids: Sequence[uuid.UUID]) -> None:
+    """Remove claimed reminders whose booking was cancelled, as cancelling does for unsent ones."""
+    if reminder_ids:
+        await session.execute(
+            text("DELETE FROM booking_reminders WHERE tenant_id = :t AND reminder_id = ANY(:r)"),
+            {"t": current_tenant(session), "r": list(reminder_ids)},
+        )
 
 
-async def record_outcome(
-    session: AsyncSession,
-    *,
-    reminder: ClaimedReminder,
-    outcome: Outcome,
-    error: str | None = None,
-    outbox_body: str | None = None,
-) -> int:
-    """Record one delivery attempt and its outcome (and the console message, if any); returns the attempts.
+async def release_claims(session: AsyncSession, *, reminder_ids: Sequence[uuid.UUID]) -> None:
+    """Hand claimed reminders back unsent (to be tried again), keeping what was recorded about them."""
+    if reminder_ids:
+        await session.execute(
+            text("UPDATE booking_reminders SET sent = false WHERE tenant_id = :t AND reminder_id = ANY(:r)"),
+            {"t": current_tenant(session), "r": list(reminder_ids)},
+        )
 
-    `error` is a short failure code, never a message body.
+
+async def record_outcomes(session: AsyncSession, settlements: Sequence[Settlement]) -> dict[uuid.UUID, int]:
+    """Record one delivery attempt per settlement (and the console messages); returns attempts by reminder.
+
+    Errors are short failure codes, never message bodies.
     """
-    attempts = await session.scalar(
+    if not settlements:
+        return {}
+    rows = await session.execute(
         _RECORD,
         {
             "tenant_id": current_tenant(session),
-            "reminder_id": reminder.reminder_id,
-            "user_id": reminder.user_id,
-            "outcome": outcome,
-            "channel": reminder.recipient.channel,
-            "error": error[:200] if error else None,
-            "body": outbox_body,
+            "reminder_ids": [s.reminder.reminder_id for s in settlements],
+            "user_ids": [s.reminder.user_id for s in settlements],
+            "outcomes": [s.outcome for s in settlements],
+            "channels": [s.reminder.recipient.channel for s in settlements],
+            "errors": [s.error[:200] if s.error else None for s in settlements],
+            "bodies": [s.outbox_body for s in settlements],
         },
     )
-    return int(attempts or 0)
-
-
-async def give_up(session: AsyncSession, *, reminder: ClaimedReminder, error: str) -> None:
-    """Stop retrying a reminder that kept failing: it is marked sent, and its outcome says it failed."""
-    await session.execute(
-        text(
-            "UPDATE booking_reminders SET sent = true WHERE tenant_id = :t AND reminder_id = :r AND NOT sent"
-        ),
-        {"t": current_tenant(session), "r": reminder.reminder_id},
-    )
-    await session.execute(
-        text(
-            "UPDATE reminder_deliveries SET outcome = 'failed', last_error = :e, finished_at = clock_timestamp(), "
-            "updated_at = clock_timestamp() WHERE tenant_id = :t AND reminder_id = :r"
-        ),
-        {"t": current_tenant(session), "r": reminder.reminder_id, "e": error[:200]},
-    )
+    return {row.reminder_id: int(row.attempts) for row in rows}
 
 
 async def due_reminder_ids(

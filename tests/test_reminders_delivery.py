@@ -1,5 +1,6 @@
-"""Delivering a reminder: once to the console outbox, Slack or Telegram, never for a cancelled booking,
+"""Delivering reminders: once to the console outbox, Slack or Telegram, never for a cancelled booking,
 retried when the platform fails for a while, and recorded (not retried) when the traveller is unreachable.
+The first job of a tenant's due reminders delivers them together and drops the other jobs from the queue.
 
 The courier runs in-process against the real database; Slack and Telegram are fake HTTP servers that the
 real slack_sdk and python-telegram-bot clients talk to.
@@ -13,10 +14,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from arq.connections import ArqRedis
+from arq.constants import default_queue_name
 from sqlalchemy import select, update
 
 from bot.reminder_courier import ReminderCourier
 from bot.reminder_delivery import ReminderChannels, SlackDirectMessages, TelegramChats
+from bot.reminder_queue import enqueue_reminders, reminder_job_id
 from storage.audit import OPERATOR, Actor
 from storage.bookings import cancel_booking
 from storage.console_outbox import console_messages
@@ -27,7 +31,14 @@ from storage.reminder_runs import ClaimedReminder
 from tests.conftest import Company
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
-from tests.reminder_trips import book_trip, deliveries, link_telegram, outbox_counts
+from tests.reminder_trips import (  # noqa: F401 - arq_redis_fixture is a fixture
+    arq_redis_fixture,
+    book_trip,
+    deliveries,
+    link_telegram,
+    outbox_counts,
+    unsent,
+)
 
 CHAT_ID = 424242
 
@@ -70,14 +81,15 @@ async def telegram_chats(
     await chats.close()
 
 
-async def test_a_due_reminder_reaches_the_console_outbox_exactly_once(db: Database, acme: Company) -> None:
+async def test_due_reminders_reach_the_console_outbox_exactly_once(db: Database, acme: Company) -> None:
     due = await due_reminders(db, acme)
     courier = ReminderCourier(db=db, channels=ReminderChannels({}))
 
-    first = [await courier.deliver(tenant_id=acme.tenant_id, reminder_id=r.reminder_id) for r in due]
+    first = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=due[0].reminder_id)
     again = [await courier.deliver(tenant_id=acme.tenant_id, reminder_id=r.reminder_id) for r in due]
 
-    assert [d.outcome for d in first] == ["delivered"] * 3
+    # The first job delivered the trip's three due reminders; their own jobs find nothing left to do.
+    assert first.outcome == "delivered"
     assert [d.outcome for d in again] == ["absent"] * 3
     assert await outbox_counts(db, acme) == {r.reminder_id: 1 for r in due}
     recorded = await deliveries(db, acme)
@@ -90,7 +102,8 @@ async def test_a_due_reminder_reaches_the_console_outbox_exactly_once(db: Databa
 
 
 async def test_two_runs_of_the_same_job_at_once_deliver_once(db: Database, acme: Company) -> None:
-    (reminder, *_) = await due_reminders(db, acme)
+    due = await due_reminders(db, acme)
+    reminder = due[0]
     courier = ReminderCourier(db=db, channels=ReminderChannels({}))
 
     results = await asyncio.gather(
@@ -98,7 +111,7 @@ async def test_two_runs_of_the_same_job_at_once_deliver_once(db: Database, acme:
     )
 
     assert sorted(d.outcome for d in results) == ["absent", "absent", "absent", "delivered"]
-    assert await outbox_counts(db, acme) == {reminder.reminder_id: 1}
+    assert await outbox_counts(db, acme) == {r.reminder_id: 1 for r in due}
 
 
 async def test_a_reminder_of_a_cancelled_booking_is_never_sent(db: Database, acme: Company) -> None:
@@ -118,7 +131,8 @@ async def test_a_reminder_of_a_cancelled_booking_is_never_sent(db: Database, acm
         for r in (flight, hotel, train)
     ]
 
-    assert outcomes == ["absent", "cancelled", "delivered"]
+    # The hotel's job claims the hotel and the train: one is dropped, the other delivered with it.
+    assert outcomes == ["absent", "cancelled", "absent"]
     assert await outbox_counts(db, acme) == {train.reminder_id: 1}
     async with db.tenant(acme.tenant_id) as session:
         left = (await session.scalars(select(BookingReminder.reminder_id))).all()
@@ -137,7 +151,7 @@ async def test_telegram_travellers_get_their_reminder_in_their_chat(
         (await courier.deliver(tenant_id=acme.tenant_id, reminder_id=r.reminder_id)).outcome for r in due
     ]
 
-    assert outcomes == ["delivered"] * 3 + ["absent"] * 3
+    assert outcomes == ["delivered"] + ["absent"] * 5
     texts = telegram_api.texts(CHAT_ID)
     assert len(texts) == 3 and all(t.startswith("Trip reminder: Berlin") for t in texts)
     assert await outbox_counts(db, acme) == {}
@@ -148,7 +162,7 @@ async def test_a_telegram_outage_is_retried_and_the_reminder_stays_unsent_until_
     db: Database, acme: Company, telegram_api: FakeTelegramAPI, telegram_chats: TelegramChats
 ) -> None:
     (reminder, *_) = await due_reminders(db, acme)
-    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": telegram_chats}))
+    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": telegram_chats}), batch_size=1)
     telegram_api.fail_next("sendMessage", status=502, description="Bad Gateway")
     telegram_api.fail_next("sendMessage", status=429, retry_after=3)
     outage = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
@@ -170,7 +184,7 @@ async def test_a_blocked_bot_is_recorded_once_and_not_retried(
     db: Database, acme: Company, telegram_api: FakeTelegramAPI, telegram_chats: TelegramChats
 ) -> None:
     (reminder, *_) = await due_reminders(db, acme)
-    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": telegram_chats}))
+    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": telegram_chats}), batch_size=1)
     telegram_api.fail_next("sendMessage", status=403, description="Forbidden: bot was blocked by the user")
     blocked = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
     later = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)
@@ -185,7 +199,9 @@ async def test_after_many_transient_failures_the_reminder_is_recorded_as_failed(
     db: Database, acme: Company, telegram_api: FakeTelegramAPI, telegram_chats: TelegramChats
 ) -> None:
     (reminder, *_) = await due_reminders(db, acme)
-    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": telegram_chats}), max_attempts=3)
+    courier = ReminderCourier(
+        db=db, channels=ReminderChannels({"telegram": telegram_chats}), max_attempts=3, batch_size=1
+    )
     telegram_api.fail_next("sendMessage", status=500, description="Internal Server Error", times=5)
     outcomes = [
         (await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder.reminder_id)).outcome
@@ -231,7 +247,7 @@ async def test_slack_travellers_get_a_direct_message_and_a_departed_user_is_not_
         return token
 
     dms = SlackDirectMessages(api_url=slack.base_url, tokens=tokens)
-    courier = ReminderCourier(db=db, channels=ReminderChannels({"slack": dms}))
+    courier = ReminderCourier(db=db, channels=ReminderChannels({"slack": dms}), batch_size=1)
     try:
         delivered = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=first.reminder_id)
         slack.fail_next("chat.postMessage", error="user_not_found")
@@ -263,15 +279,15 @@ async def test_live_travel_information_joins_the_reminder_and_a_slow_provider_do
     )
 
     await courier.deliver(tenant_id=acme.tenant_id, reminder_id=first.reminder_id)
-    await courier.deliver(tenant_id=acme.tenant_id, reminder_id=second.reminder_id)
 
     async with db.tenant(acme.tenant_id) as session:
         bodies = {m.reminder_id: m.body for m in await console_messages(session, user_id=acme.traveler_id)}
+    assert len(bodies) == 3
     assert bodies[first.reminder_id].endswith("Weather in Berlin: 4 °C, light rain.")
     assert "Weather" not in bodies[second.reminder_id] and bodies[second.reminder_id].startswith(
         "Trip reminder"
     )
-    assert len(seen) == 2
+    assert len(seen) == 3
 
 
 async def test_a_reminder_found_after_the_booked_day_is_recorded_as_expired_not_sent(
@@ -287,5 +303,60 @@ async def test_a_reminder_found_after_the_booked_day_is_recorded_as_expired_not_
     assert (
         await courier.deliver(tenant_id=acme.tenant_id, reminder_id=flight.reminder_id)
     ).outcome == "expired"
-    assert await outbox_counts(db, acme) == {}
+    assert flight.reminder_id not in await outbox_counts(db, acme)
     assert (await deliveries(db, acme))[flight.reminder_id].outcome == "expired"
+
+
+async def test_one_job_delivers_the_tenants_due_reminders_and_drops_their_queued_jobs(
+    db: Database, acme: Company, globex: Company, arq_redis: ArqRedis
+) -> None:
+    ours, theirs = await due_reminders(db, acme), await due_reminders(db, globex)
+    await enqueue_reminders(arq_redis, [*ours, *theirs])
+    courier = ReminderCourier(db=db, channels=ReminderChannels({}), queue=arq_redis)
+
+    delivered = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=ours[0].reminder_id)
+
+    assert delivered.outcome == "delivered"
+    assert await outbox_counts(db, acme) == {r.reminder_id: 1 for r in ours}
+    assert await outbox_counts(db, globex) == {}  # another company's reminders wait for their own job
+    # The running job is arq's to finish; the two delivered with it leave the queue, Globex's stay.
+    queued = {job.job_id for job in await arq_redis.queued_jobs()}
+    assert queued == {reminder_job_id(r.reminder_id) for r in [ours[0], *theirs]}
+
+
+async def test_a_failure_in_a_batch_retries_that_reminder_alone(
+    db: Database,
+    acme: Company,
+    arq_redis: ArqRedis,
+    telegram_api: FakeTelegramAPI,
+    telegram_chats: TelegramChats,
+) -> None:
+    due = await due_reminders(db, acme)
+    await enqueue_reminders(arq_redis, due)
+    courier = ReminderCourier(db=db, channels=ReminderChannels({"telegram": telegram_chats}), queue=arq_redis)
+    telegram_api.fail_next("sendMessage", status=502, description="Bad Gateway")
+    before = dt.datetime.now(dt.UTC)
+
+    await courier.deliver(tenant_id=acme.tenant_id, reminder_id=due[0].reminder_id)
+
+    assert len(telegram_api.texts(CHAT_ID)) == 2
+    (waiting,) = [r for r in await unsent(db, acme) if r.reminder_id in {d.reminder_id for d in due}]
+    record = (await deliveries(db, acme))[waiting.reminder_id]
+    assert (record.outcome, record.attempts, record.last_error) == ("retrying", 1, "telegram:NetworkError")
+    if waiting.reminder_id != due[0].reminder_id:  # another's failure: queued again for after the backoff
+        score = await arq_redis.zscore(default_queue_name, reminder_job_id(waiting.reminder_id))
+        assert score is not None and score >= (before + dt.timedelta(seconds=5)).timestamp() * 1000
+
+
+async def test_a_batch_that_runs_out_of_time_hands_the_rest_back_unsent(
+    db: Database, acme: Company, arq_redis: ArqRedis
+) -> None:
+    due = await due_reminders(db, acme)
+    courier = ReminderCourier(db=db, channels=ReminderChannels({}), queue=arq_redis, batch_seconds=0)
+
+    run = await courier.deliver(tenant_id=acme.tenant_id, reminder_id=due[0].reminder_id)
+
+    assert (run.outcome, run.retry_in) == ("retry", 0.0)
+    assert len(await unsent(db, acme)) == 6 and await deliveries(db, acme) == {}
+    queued = {job.job_id for job in await arq_redis.queued_jobs()}
+    assert queued == {reminder_job_id(r.reminder_id) for r in due[1:]}

@@ -20,7 +20,7 @@ from storage.reminders import reminder_times
 from storage.tenants import add_user
 from storage.trip_changes import cancel_trip, move_trip
 from tests.conftest import Company, make_company
-from tests.reminder_trips import book_trip, outbox_counts
+from tests.reminder_trips import book_trip, deliveries, outbox_counts
 
 UTC = dt.UTC
 
@@ -97,9 +97,12 @@ async def test_tokyo_and_los_angeles_travellers_are_each_reminded_at_nine_local(
         ).outcome == "delivered"
 
     async with db.tenant(company.tenant_id) as session:
-        (to_tokyo,) = await console_messages(session, user_id=company.traveler_id)
-        (to_la,) = await console_messages(session, user_id=angeleno.user_id)
-    assert "(in 7 days)" in to_tokyo.body and "(in 7 days)" in to_la.body
+        to_tokyo = await console_messages(session, user_id=company.traveler_id)
+        to_la = await console_messages(session, user_id=angeleno.user_id)
+    # Each traveller's reminders due that morning (the flight's, the hotel's) went out at their own 09:00.
+    assert flight_tokyo.reminder_id in {m.reminder_id for m in to_tokyo}
+    assert flight_la.reminder_id in {m.reminder_id for m in to_la}
+    assert all("(in 7 days)" in message.body for message in [*to_tokyo, *to_la])
 
 
 async def test_moving_a_trip_moves_its_reminders_and_old_jobs_find_nothing(
@@ -251,10 +254,19 @@ async def test_a_muted_trip_gets_no_reminders_until_it_is_unmuted(
         await mute_trip_reminders(
             session, actor=actor, user_id=acme.traveler_id, itinerary_id=outcome.itinerary_id, muted=False
         )
-    unmuted = (await courier.deliver(tenant_id=acme.tenant_id, reminder_id=due[1].reminder_id)).outcome
+    # The day before the trip, its 1-day reminders fall due and go out again.
+    later = [r for r in outcome.reminders if r not in due]
+    day_before = ReminderCourier(
+        db=db, channels=ReminderChannels({}), clock=lambda: later[0].reminder_date.replace(tzinfo=UTC)
+    )
+    unmuted = (await day_before.deliver(tenant_id=acme.tenant_id, reminder_id=later[0].reminder_id)).outcome
 
     assert (muted, unmuted) == ("muted", "delivered")
-    assert await outbox_counts(db, acme) == {due[1].reminder_id: 1}
+    recorded = await deliveries(db, acme)
+    assert {recorded[r.reminder_id].outcome for r in due} == {"muted"}
+    assert await outbox_counts(db, acme) == {
+        r.reminder_id: 1 for r in later if r.reminder_date <= later[0].reminder_date
+    }
     # Another company's traveller cannot mute this trip: it is not theirs to find.
     with pytest.raises(NotFound):
         async with db.tenant(globex.tenant_id) as session:

@@ -7,8 +7,10 @@ provider that is down or slow reads as "information unavailable" in the reminder
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,11 +29,21 @@ log = logging.getLogger(__name__)
 REMINDER_DEADLINE_SECONDS = 2.5  # the courier waits 3 s for live information
 
 
+# One trip's note serves every reminder composed meanwhile that asks the same (a tenant's 09:00 batch holds
+# many reminders of the same trips and flights); the providers' own cache keeps it fresh beyond that.
+NOTE_MEMO_SECONDS = 30.0
+NOTE_MEMO_SIZE = 4096
+
+_NoteKey = tuple[str, dt.date, dt.date, tuple[tuple[str, dt.date], ...]]
+
+
 class ReminderTravelNote:
     """`await note(reminder)`: a line of weather and flight status for the reminder, or None."""
 
-    def __init__(self, info: TravelInfo) -> None:
+    def __init__(self, info: TravelInfo, *, memo_seconds: float = NOTE_MEMO_SECONDS) -> None:
         self.info = info
+        self.memo_seconds = memo_seconds
+        self._notes: dict[_NoteKey, tuple[float, asyncio.Task[str]]] = {}
 
     async def __call__(self, reminder: ClaimedReminder) -> str | None:
         destinations = [str(place) for place in reminder.destinations if str(place).strip()]
@@ -44,12 +56,40 @@ class ReminderTravelNote:
         if reminder.booking_type == "flight" and number is not None:
             flights.append((number, reminder.service_date))
         try:
-            return await travel_info_for_trip(
-                self.info, destination=destinations[0], start=start, end=end, flights=flights
-            )
+            # Shielded: a reminder that stops waiting (its deadline) leaves the shared lookup running.
+            return await asyncio.shield(self._note((destinations[0], start, end, tuple(flights))))
         except InvalidInput as error:  # stored trip data the checks refuse; the reminder goes without it
             log.warning("reminder %s: no travel information (%s)", reminder.reminder_id, error.message)
             return None
+
+    def _note(self, key: _NoteKey) -> asyncio.Task[str]:
+        now = time.monotonic()
+        memo = self._notes.get(key)
+        if memo is not None and memo[0] > now:
+            return memo[1]
+        if len(self._notes) >= NOTE_MEMO_SIZE:
+            self._notes = {k: v for k, v in self._notes.items() if v[0] > now}
+        destination, start, end, flights = key
+        task = asyncio.ensure_future(
+            travel_info_for_trip(
+                self.info, destination=destination, start=start, end=end, flights=list(flights)
+            )
+        )
+        self._notes[key] = (now + self.memo_seconds, task)
+        task.add_done_callback(lambda done: self._forget_failed(key, done))
+        return task
+
+    def _forget_failed(self, key: _NoteKey, done: asyncio.Task[str]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            memo = self._notes.get(key)
+            if memo is not None and memo[1] is done:
+                del self._notes[key]
+
+    def cancel(self) -> None:
+        """Stop lookups still running (the worker is shutting down)."""
+        for _, task in self._notes.values():
+            task.cancel()
+        self._notes.clear()
 
 
 @asynccontextmanager
@@ -66,7 +106,9 @@ async def reminder_travel_notes(
             ),
             redis=redis,
         )
+        note = ReminderTravelNote(info)
         try:
-            yield ReminderTravelNote(info)
+            yield note
         finally:
+            note.cancel()
             await info.cache.cancel_loads()
