@@ -1,7 +1,9 @@
 """Benchmark of one conversation turn: the full product path against a bare LangGraph ReAct agent (B0).
 
-Both use the same zero-latency in-process model, so the figures show what the product adds: tenant-scoped
-Postgres tools, facts loading, Postgres checkpoints, the prompt layout and history trimming.
+All use the same zero-latency in-process model, so the figures show what the product adds: tenant-scoped
+Postgres tools, facts loading, Postgres checkpoints, the prompt layout and history trimming. B1 is B0 with
+langgraph's own AsyncPostgresSaver (one write per turn, as the product) in place of InMemorySaver: the
+floor for any turn that keeps its conversation in PostgreSQL, and so what the product's own work adds.
 
     python -m bench.agent_turn [--turns 200] [--concurrency 20]
 """
@@ -136,7 +138,11 @@ async def main(urls: EmbeddedUrls, turns: int, concurrency: int) -> None:
     services = AgentServices(db=db, clock=lambda: dt.datetime.now(dt.UTC))
     bare = create_agent(model, tools=[bare_list_itineraries], checkpointer=InMemorySaver())
 
-    async with checkpoint_saver(urls.app_database_url, max_size=concurrency) as saver:
+    async with (
+        checkpoint_saver(urls.app_database_url, max_size=concurrency) as saver,
+        checkpoint_saver(urls.app_database_url, max_size=concurrency) as bare_saver,
+    ):
+        saved = create_agent(model, tools=[bare_list_itineraries], checkpointer=bare_saver)
         service = ConversationService(
             services=services, graph=build_graph(model=model, services=services, checkpointer=saver)
         )
@@ -152,37 +158,47 @@ async def main(urls: EmbeddedUrls, turns: int, concurrency: int) -> None:
             )
             assert result["messages"][-1].content.startswith("You have no trips")
 
-        for warm in (full_turn, bare_turn):  # warm both paths (imports, pools, plans)
-            await measure(warm, turns=concurrency, concurrency=concurrency)
-        rounds = []
-        for _ in range(3):  # alternate A and B to cancel drift
-            rounds.append(
-                (
-                    await measure(full_turn, turns=turns, concurrency=concurrency),
-                    await measure(bare_turn, turns=turns, concurrency=concurrency),
-                )
+        async def saved_turn(n: int, thread: str | None = None) -> None:
+            result = await saved.ainvoke(
+                {"messages": [("user", "What trips do I have?")]},
+                {"configurable": {"thread_id": thread or f"s{n}"}},
+                durability="exit",
             )
-        full_lat = [x for (lat, _), _b in rounds for x in lat]
-        bare_lat = [x for _f, (lat, _) in rounds for x in lat]
-        full_tps = statistics.median(tps for (_, tps), _b in rounds)
-        bare_tps = statistics.median(tps for _f, (_, tps) in rounds)
+            assert result["messages"][-1].content.startswith("You have no trips")
+
+        paths = {"full": full_turn, "B0": bare_turn, "B1": saved_turn}
+        for warm in paths.values():  # warm every path (imports, pools, plans)
+            await measure(warm, turns=concurrency, concurrency=concurrency)
+        latencies: dict[str, list[float]] = {name: [] for name in paths}
+        rates: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(3):  # alternate the paths to cancel drift
+            for name, path in paths.items():
+                lat, tps = await measure(path, turns=turns, concurrency=concurrency)
+                latencies[name] += lat
+                rates[name].append(tps)
         first, fiftieth = await conversation_growth(lambda thread, n: full_turn(n, thread))
     await db.dispose()
 
-    p50, p95, b50, b95 = (
-        percentile(full_lat, 0.5),
-        percentile(full_lat, 0.95),
-        percentile(bare_lat, 0.5),
-        percentile(bare_lat, 0.95),
-    )
+    p50 = {name: percentile(lat, 0.5) for name, lat in latencies.items()}
+    p95 = {name: percentile(lat, 0.95) for name, lat in latencies.items()}
+    tps = {name: statistics.median(rate) for name, rate in rates.items()}
     print(
         f"\nOne turn (user message → tool call → answer), {turns} turns × 3 rounds at concurrency {concurrency}:"
     )
-    print(f"  {'':28}{'p50 ms':>10}{'p95 ms':>10}{'turns/s':>10}")
-    print(f"  {'full product turn':28}{p50:10.2f}{p95:10.2f}{full_tps:10.1f}")
-    print(f"  {'B0 bare ReAct + InMemory':28}{b50:10.2f}{b95:10.2f}{bare_tps:10.1f}")
+    print(f"  {'':34}{'p50 ms':>10}{'p95 ms':>10}{'turns/s':>10}")
+    for name, label in [
+        ("full", "full product turn"),
+        ("B0", "B0 bare ReAct + InMemorySaver"),
+        ("B1", "B1 bare ReAct + PostgresSaver"),
+    ]:
+        print(f"  {label:34}{p50[name]:10.2f}{p95[name]:10.2f}{tps[name]:10.1f}")
+    for base, target in [("B0", " (target p50 ≤ 1.5, throughput ≥ 0.75)"), ("B1", "")]:
+        print(
+            f"  full / {base}: p50 {p50['full'] / p50[base]:.2f}×, throughput {tps['full'] / tps[base]:.2f}×{target}"
+        )
     print(
-        f"  ratio p50 {p50 / b50:.2f}× (target ≤ 1.5)   throughput {full_tps / bare_tps:.2f}× (target ≥ 0.75)"
+        f"  B1 / B0 (the PostgreSQL checkpointer alone): p50 {p50['B1'] / p50['B0']:.2f}×, "
+        f"throughput {tps['B1'] / tps['B0']:.2f}×"
     )
     print(
         f"  conversation growth: turns 1-5 {first:.2f} ms, turns 46-50 {fiftieth:.2f} ms, "
