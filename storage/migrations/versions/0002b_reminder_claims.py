@@ -54,13 +54,8 @@ DUE = """
           AND NOT r.sent AND r.reminder_date <= p_now
 """
 
-# p_claim: lock the due row (skipping it when another transaction holds it) and flip `sent`; with false
-# it only reads the same facts, changing nothing.
-FUNCTIONS = f"""
-CREATE FUNCTION claim_reminder(
-    p_tenant_id uuid, p_reminder_id uuid, p_now timestamp, p_channels text[], p_claim boolean
-)
-RETURNS TABLE (
+# What a claim returns per reminder, and how it runs.
+RETURNS = """RETURNS TABLE (
     reminder_id uuid, booking_id uuid, reminder_date timestamp, itinerary_id uuid, user_id uuid,
     booking_type varchar, booking_status varchar, booking_details jsonb, itinerary_status varchar,
     destinations jsonb, start_date date, end_date date, display_name varchar, timezone varchar,
@@ -68,7 +63,15 @@ RETURNS TABLE (
     external_user_id varchar, chat_id varchar
 )
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
+#variable_conflict use_column"""
+
+# p_claim: lock the due row (skipping it when another transaction holds it) and flip `sent`; with false
+# it only reads the same facts, changing nothing.
+FUNCTIONS = f"""
+CREATE FUNCTION claim_reminder(
+    p_tenant_id uuid, p_reminder_id uuid, p_now timestamp, p_channels text[], p_claim boolean
+)
+{RETURNS}
 BEGIN
     IF p_claim THEN
         RETURN QUERY

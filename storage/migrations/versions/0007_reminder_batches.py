@@ -28,15 +28,7 @@ FUNCTIONS = f"""
 CREATE FUNCTION claim_due_reminders(
     p_tenant_id uuid, p_reminder_id uuid, p_now timestamp, p_channels text[], p_limit int
 )
-RETURNS TABLE (
-    reminder_id uuid, booking_id uuid, reminder_date timestamp, itinerary_id uuid, user_id uuid,
-    booking_type varchar, booking_status varchar, booking_details jsonb, itinerary_status varchar,
-    destinations jsonb, start_date date, end_date date, display_name varchar, timezone varchar,
-    locale varchar, muted boolean, attempts int, channel varchar, workspace_id varchar,
-    external_user_id varchar, chat_id varchar
-)
-LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
+{_claims.RETURNS}
 BEGIN
     -- The named reminder first: when it is not due, already sent or held by another run, nothing happens.
     PERFORM 1 FROM public.booking_reminders r
