@@ -141,6 +141,7 @@ from agent.conversation import ConversationService  # noqa: E402
 from agent.graph import build_graph  # noqa: E402
 from agent.tools import AgentServices  # noqa: E402
 from tests.fakes.scripted_model import ScriptedModel  # noqa: E402
+from tests.fakes.slack_api import FakeSlack  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
@@ -149,6 +150,13 @@ NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 def scripted_model_server() -> Iterator[ScriptedModel]:
     with ScriptedModel() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def fake_slack() -> Iterator[FakeSlack]:
+    """Slack's Web API, faked over HTTP for the real slack_sdk client; each test resets what it needs."""
+    with FakeSlack() as fake:
+        yield fake
 
 
 @pytest.fixture

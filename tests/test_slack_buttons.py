@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -21,8 +21,7 @@ from tests.fakes.slack_api import (
     FakeSlack,
     Posted,
     SlackHarness,
-    acme_workspace,
-    slack_harness,
+    acme_slack,
 )
 from tests.test_agent_booking import berlin_days
 
@@ -30,23 +29,14 @@ TEAM = ACME
 TRAVELLER_DM, ADMIN_DM = "D" + TRAVELLER, "D" + ADMIN
 
 
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
 @pytest.fixture
 async def slack(
     db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
 ) -> AsyncIterator[SlackHarness]:
-    token = acme_workspace(fake_slack)
-    async with slack_harness(
-        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, bot_token=token
+    # The admin talks first, so the workspace's new tenant makes them its admin.
+    async with acme_slack(
+        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, introduced=(ADMIN,)
     ) as h:
-        # The admin talks first, so the workspace's new tenant makes them its admin.
-        await h.send.command(TEAM, ADMIN, "help")
-        await h.settle()
         yield h
 
 

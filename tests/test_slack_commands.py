@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -27,32 +27,20 @@ from tests.fakes.slack_api import (
     TRAVELLER,
     FakeSlack,
     SlackHarness,
-    acme_workspace,
-    slack_harness,
+    acme_slack,
 )
 from tests.test_agent_booking import berlin_days
 
 TEAM = ACME
 
 
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
 @pytest.fixture
 async def slack(
     db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
 ) -> AsyncIterator[SlackHarness]:
-    token = acme_workspace(fake_slack)
-    async with slack_harness(
-        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, bot_token=token
+    async with acme_slack(
+        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, introduced=(ADMIN, TRAVELLER)
     ) as h:
-        await h.send.command(TEAM, ADMIN, "help")  # the first person becomes the admin
-        await h.send.command(TEAM, TRAVELLER, "help")
-        await h.settle()
-        fake_slack.responses.clear()
         yield h
 
 

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select, text
@@ -24,6 +24,7 @@ from tests.fakes.slack_api import (
     TRAVELLER,
     FakeSlack,
     SlackHarness,
+    acme_slack,
     acme_workspace,
     new_ts,
     sign,
@@ -34,19 +35,12 @@ from tests.test_agent_booking import berlin_days
 TEAM = ACME
 
 
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
-
-
 @pytest.fixture
 async def slack(
     db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
 ) -> AsyncIterator[SlackHarness]:
-    token = acme_workspace(fake_slack, traveller_tz="America/New_York")
-    async with slack_harness(
-        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, bot_token=token
+    async with acme_slack(
+        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, traveller_tz="America/New_York"
     ) as h:
         yield h
 

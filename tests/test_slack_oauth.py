@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select, text
@@ -22,12 +22,6 @@ from tests.test_agent_booking import berlin_days
 
 ACME, GLOBEX = "T0ACME", "T0GLOBEX"
 ACME_INSTALLER, ACME_TRAVELLER, GLOBEX_INSTALLER = "U0ACMEADM", "U0ACMETRV", "U0GLXADM"
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture

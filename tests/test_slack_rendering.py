@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -108,12 +107,6 @@ def test_conversation_references_from_buttons_are_checked() -> None:
     for forged in ("D0TOM:1.2:U0TOM:extra", "tenant-b:D0TOM:1.2:U0TOM", "D0TOM:abc:U0TOM", ""):
         with pytest.raises(InvalidInput):
             SlackThread.parse(forged)
-
-
-@pytest.fixture(scope="module")
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
 
 
 async def test_a_chart_is_uploaded_into_the_thread_with_files_upload_v2(fake_slack: FakeSlack) -> None:

@@ -674,3 +674,27 @@ async def slack_harness(
                     yield SlackHarness(product, SlackSender(http, SIGNING_SECRET, fake), fake)
     finally:
         await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def acme_slack(
+    *,
+    db: Any,
+    embedded: Any,
+    model: Any,
+    fake: FakeSlack,
+    traveller_tz: str = "Europe/Berlin",
+    introduced: tuple[str, ...] = (),
+) -> AsyncIterator[SlackHarness]:
+    """The product serving Acme's workspace; the `introduced` users have run /travelmate help, in order.
+
+    The first person to use the app in a new workspace becomes its tenant's admin. Their answers are
+    cleared, so a test sees only the responses it caused.
+    """
+    token = acme_workspace(fake, traveller_tz=traveller_tz)
+    async with slack_harness(db=db, embedded=embedded, model=model, fake=fake, bot_token=token) as harness:
+        for user in introduced:
+            await harness.send.command(ACME, user, "help")
+        await harness.settle()
+        fake.responses.clear()
+        yield harness
