@@ -8,26 +8,26 @@ import logging
 import re
 import uuid
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import openai
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
-from sqlalchemy import select
 
 from agent.booking import confirmation_request
+from agent.checkpoints import ConversationErased, TenantCheckpointSaver
 from agent.context import Context
-from agent.facts import load_facts
+from agent.facts import render_facts
 from agent.model import MODEL_NOT_CONFIGURED
 from agent.replies import AgentReply, ConfirmationRequest
 from agent.tools import AgentServices, Decision
-from storage.conversations import note_turn
+from storage.conversations import open_turn
 from storage.errors import DomainError, Forbidden, InvalidInput
-from storage.models import TenantUser
 from storage.quotas import LimitReached
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ class ConversationService:
     def __init__(
         self, *, services: AgentServices, graph: CompiledStateGraph[Any, Context, Any, Any] | None
     ) -> None:
+        if graph is not None and not isinstance(graph.checkpointer, TenantCheckpointSaver):
+            raise TypeError(
+                "Conversations are kept by TenantCheckpointSaver (agent.checkpoints.checkpoint_saver)."
+            )
         self.services = services
         self.graph = graph
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -92,10 +96,8 @@ class ConversationService:
                 )
         except LimitReached as refused:
             return AgentReply.say(refused.message)
-        async with self._lock(thread):
-            (turn, budget), (pending, seen) = await asyncio.gather(
-                self._with_facts(ctx, thread), self._snapshot(thread)
-            )
+        async with self._lock(thread), self._opened(ctx, thread) as (turn, budget):
+            pending, seen = await self._snapshot(thread)
             try:
                 if quotas is not None:
                     await quotas.check_token_budget(
@@ -146,6 +148,7 @@ class ConversationService:
             return AgentReply.say(MODEL_NOT_CONFIGURED)
         thread = thread_id(ctx, conversation)
         async with self._lock(thread):
+            # Checked before the turn is noted: someone else's click must not make them a participant.
             pending, seen = await self._snapshot(thread)
             if pending is None or (
                 itinerary_id is not None and pending.get("itinerary_id") != str(itinerary_id)
@@ -158,8 +161,8 @@ class ConversationService:
             if approver is not None and not pending.get("violations"):
                 raise Forbidden("That trip is within policy; the traveller confirms it themselves.")
             answer: Command[Any] = Command(resume=decision.model_dump(mode="json"))
-            turn, _ = await self._with_facts(ctx, thread)
-            return await self._run(turn, thread, answer, seen)
+            async with self._opened(ctx, thread) as (turn, _):
+                return await self._run(turn, thread, answer, seen)
 
     async def pending_confirmation(self, ctx: Context, conversation: str) -> ConfirmationRequest | None:
         """The confirmation this conversation is waiting for, if any."""
@@ -168,18 +171,34 @@ class ConversationService:
         pending, _ = await self._snapshot(thread_id(ctx, conversation))
         return await self._confirmation(ctx, pending) if pending else None
 
-    async def _with_facts(self, ctx: Context, thread: str) -> tuple[Context, int]:
-        """The turn's context with the traveller's facts, and the tenant's daily token budget.
+    @asynccontextmanager
+    async def _opened(self, ctx: Context, thread: str) -> AsyncIterator[tuple[Context, int]]:
+        """Open a turn in one round trip: note it (for export and retention), read the traveller's facts and
+        the thread's checkpoint. Yields the turn's context and the tenant's daily token budget; inside the
+        block the graph reads that checkpoint instead of fetching it again."""
+        assert self.graph is not None
+        checkpoints = self.graph.checkpointer
+        assert isinstance(checkpoints, TenantCheckpointSaver)
+        profile, (saved, writes) = await open_turn(
+            self.services.db.statements,
+            tenant_id=ctx.tenant_id,
+            user_id=ctx.user_id,
+            thread_id=thread,
+            channel=ctx.channel,
+            also=checkpoints.latest_statements(thread),
+        )
+        facts = render_facts(profile, ctx=ctx, now=self.services.clock())
+        budget = int(profile.company.get("llm.daily_token_budget") or 0)
+        with checkpoints.read_ahead(thread, checkpoints.from_rows(thread, saved, writes)):
+            yield ctx.with_facts(facts), budget
 
-        The turn is noted for export and retention in the same transaction.
-        """
-        async with self.services.db.tenant(ctx.tenant_id) as session:
-            await note_turn(session, thread_id=thread, user_id=ctx.user_id, channel=ctx.channel)
-            facts, profile = await load_facts(session, ctx=ctx, now=self.services.clock())
-        return ctx.with_facts(facts), int(profile.company.get("llm.daily_token_budget") or 0)
-
-    def _config(self, thread: str) -> RunnableConfig:
-        return {"configurable": {"thread_id": thread}, "recursion_limit": 25}
+    @staticmethod
+    def _config(thread: str, ctx: Context | None = None) -> RunnableConfig:
+        """The run's config; a run that saves a checkpoint names its user, whose erasure removes it."""
+        configurable: dict[str, Any] = {"thread_id": thread}
+        if ctx is not None:
+            configurable["user_id"] = str(ctx.user_id)
+        return {"configurable": configurable, "recursion_limit": 25}
 
     async def _snapshot(self, thread: str) -> tuple[dict[str, Any] | None, set[str]]:
         """The pending confirmation of a thread (if any) and the ids of its messages, in one read."""
@@ -210,32 +229,21 @@ class ConversationService:
 
     async def _run(self, ctx: Context, thread: str, graph_input: Any, before: set[str]) -> AgentReply:
         assert self.graph is not None
-        config = self._config(thread)
+        config = self._config(thread, ctx)
         try:
             # One checkpoint write per turn ("exit"): a turn that crashes midway is simply not remembered.
             result = await self.graph.ainvoke(graph_input, config, context=ctx, durability="exit")
         except MODEL_FAULTS as error:
             error_id = uuid.uuid4().hex[:12]
             log.warning("model fault %s in tenant %s: %s", error_id, ctx.tenant_id, type(error).__name__)
-            await self._forget_turn(thread, before)
+            await self._forget_turn(ctx, thread, before)
             return AgentReply(text=f"{model_fault_message(error)} (error id {error_id})", error_id=error_id)
-        if await self._erased_meanwhile(ctx, thread):
+        except ConversationErased:
+            # The user was erased while the model worked; the database refused the turn's checkpoint.
+            log.info("a turn outlived its user's erasure in tenant %s; nothing was kept", ctx.tenant_id)
             return AgentReply.say("Your data has been erased; this conversation was not kept.")
         await self._count_tokens(ctx, result, before)
         return await self._reply(ctx, thread, result, before)
-
-    async def _erased_meanwhile(self, ctx: Context, thread: str) -> bool:
-        """An erasure that raced this turn: the checkpoint the turn just wrote goes too."""
-        async with self.services.db.tenant(ctx.tenant_id) as session:
-            present = await session.scalar(
-                select(TenantUser.user_id).where(TenantUser.user_id == ctx.user_id)
-            )
-        if present is not None:
-            return False
-        assert self.graph is not None and isinstance(self.graph.checkpointer, BaseCheckpointSaver)
-        await self.graph.checkpointer.adelete_thread(thread)
-        log.info("removed a thread written while its user was erased (tenant %s)", ctx.tenant_id)
-        return True
 
     async def _count_tokens(self, ctx: Context, result: dict[str, Any], before: set[str]) -> None:
         if self.services.quotas is None:
@@ -249,7 +257,7 @@ class ConversationService:
             tenant_id=ctx.tenant_id, tokens=used, now=self.services.clock()
         )
 
-    async def _forget_turn(self, thread: str, before: set[str]) -> None:
+    async def _forget_turn(self, ctx: Context, thread: str, before: set[str]) -> None:
         """Remove what a failed turn added, so the conversation continues as if it had not happened."""
         assert self.graph is not None
         snapshot = await self.graph.aget_state(self._config(thread))
@@ -257,7 +265,7 @@ class ConversationService:
         added = [m for m in messages if m.id and m.id not in before]
         if added:
             await self.graph.aupdate_state(
-                self._config(thread), {"messages": [RemoveMessage(id=m.id) for m in added if m.id]}
+                self._config(thread, ctx), {"messages": [RemoveMessage(id=m.id) for m in added if m.id]}
             )
 
     async def _reply(self, ctx: Context, thread: str, result: dict[str, Any], before: set[str]) -> AgentReply:
@@ -266,7 +274,7 @@ class ConversationService:
         messages: list[AnyMessage] = list(result.get("messages", []))
         last = messages[-1] if messages else None
         if isinstance(last, AIMessage) and last.invalid_tool_calls and not last.tool_calls:
-            await self._forget_turn(thread, before)
+            await self._forget_turn(ctx, thread, before)
             error_id = uuid.uuid4().hex[:12]
             log.warning("malformed tool call %s in tenant %s", error_id, ctx.tenant_id)
             return AgentReply(

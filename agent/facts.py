@@ -7,12 +7,10 @@ import json
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from agent.context import Context
 from prompts import render_prompt
 from storage.models import Booking, Itinerary
-from storage.profiles import TravellerProfile, traveller_profile
+from storage.profiles import TravellerProfile
 
 
 def _lines(values: dict[str, object]) -> str:
@@ -23,15 +21,8 @@ def _lines(values: dict[str, object]) -> str:
     )
 
 
-async def load_facts(
-    session: AsyncSession, *, ctx: Context, now: dt.datetime
-) -> tuple[str, TravellerProfile]:
-    """Everything the model should know about this company and traveller, rendered once per turn."""
-    profile = await traveller_profile(session, user_id=ctx.user_id)
-    return render_facts(profile, ctx=ctx, now=now), profile
-
-
 def render_facts(profile: TravellerProfile, *, ctx: Context, now: dt.datetime) -> str:
+    """Everything the model should know about this company and traveller, rendered once per turn."""
     trips = (
         "\n".join(
             f"- {trip.destination}, {trip.start_date:%d %b %Y}–{trip.end_date:%d %b %Y}"

@@ -12,12 +12,14 @@ from langgraph.graph.state import CompiledStateGraph
 from agent.context import Context
 from agent.prompt_layout import PromptLayout
 from agent.tools import AgentServices, build_tools
+from agent.tracing import keep_untraced_calls_on_the_loop
 
 
 def build_graph(
     *, model: BaseChatModel, services: AgentServices, checkpointer: BaseCheckpointSaver[Any] | None
 ) -> CompiledStateGraph[Any, Context, Any, Any]:
     """Compile the agent; tests compile the same builder with their own model server and database."""
+    keep_untraced_calls_on_the_loop()
     return create_agent(
         model,
         tools=build_tools(services),

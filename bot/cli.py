@@ -226,7 +226,7 @@ def keys_rotate() -> None:
     rotation = with_databases(lambda _app, owner_db: reseal_everything(owner_db, SecretBox(keys)))
     out.print(
         f"Re-sealed {rotation.slack_installations} Slack installations and "
-        f"{rotation.checkpoint_blobs + rotation.checkpoint_writes} checkpoint values under the new key."
+        f"{rotation.checkpoints + rotation.checkpoint_writes} checkpoint values under the new key."
     )
     out.print("The old keys can now be removed from TRAVELMATE_ENCRYPTION_KEY.")
 

@@ -139,15 +139,10 @@ async def export_tenant(
 
 
 async def delete_tenant(app: Database, owner: Database, *, tenant: str) -> Tenant:
-    """Remove a tenant and everything of it: every tenant table cascades from it; checkpoints go by thread."""
+    """Remove a tenant and everything of it: every tenant table, conversation checkpoints too, cascades from it."""
     found = await find_tenant(owner, tenant)
     async with app.tenant(found.id) as session:
         await session.execute(delete(Tenant).where(Tenant.id == found.id))
-    async with owner.unscoped() as session:
-        for table in ("checkpoint_writes", "checkpoint_blobs", "checkpoints"):
-            await session.execute(
-                text(f"DELETE FROM {table} WHERE thread_id LIKE :prefix"), {"prefix": f"{found.id}:%"}
-            )
     log.warning("operator deleted tenant %s and all of its data", found.id)
     return found
 

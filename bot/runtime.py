@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from agent.checkpoints import setup_checkpoint_tables
 from storage.embedded import start_embedded
 from storage.errors import DomainError
 from storage.migrate import upgrade
@@ -51,12 +50,10 @@ def resolve_endpoints(settings: Settings, *, redis: bool = True) -> Endpoints:
 
 
 def migrate(endpoints: Endpoints) -> list[str]:
-    """Apply schema migrations and LangGraph's checkpoint tables, as the owner role."""
+    """Apply schema migrations (conversation checkpoints included), as the owner role."""
     if not endpoints.owner_url:
         raise SetupError(
             "Migrations run as the owner role: set DATABASE_OWNER_URL to a role that owns the schema "
             "(DATABASE_URL is the application role, which owns nothing)."
         )
-    applied = upgrade(endpoints.owner_url, app_url=endpoints.database_url)
-    setup_checkpoint_tables(endpoints.owner_url)
-    return applied
+    return upgrade(endpoints.owner_url, app_url=endpoints.database_url)

@@ -4,30 +4,39 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.database import Statement, TenantStatements
 from storage.models import ConversationThread
-from storage.sessions import current_tenant
+from storage.profiles import TravellerProfile, profile_from_row, profile_statement
+
+_NOTE_TURN = """
+    INSERT INTO conversations (tenant_id, thread_id, user_id, channel)
+    VALUES (%(tenant_id)s, %(thread_id)s, %(user_id)s, %(channel)s)
+    ON CONFLICT (tenant_id, thread_id, user_id) DO UPDATE SET last_active_at = now()
+"""
 
 
-async def note_turn(session: AsyncSession, *, thread_id: str, user_id: uuid.UUID, channel: str) -> None:
-    """Record that `user_id` spoke in `thread_id` now."""
-    statement = insert(ConversationThread).values(
-        tenant_id=current_tenant(session), thread_id=thread_id, user_id=user_id, channel=channel
+async def open_turn(
+    statements: TenantStatements,
+    *,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    thread_id: str,
+    channel: str,
+    also: Sequence[Statement] = (),
+) -> tuple[TravellerProfile, list[list[tuple[Any, ...]]]]:
+    """Record that `user_id` speaks in `thread_id` now and read their profile, together with the turn's
+    other reads (`also`, whose rows come back in order): one round trip per turn."""
+    noted = {"tenant_id": tenant_id, "thread_id": thread_id, "user_id": user_id, "channel": channel}
+    _, profile, *rows = await statements.run(
+        tenant_id, Statement(_NOTE_TURN, noted), profile_statement(user_id=user_id), *also
     )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[
-                ConversationThread.tenant_id,
-                ConversationThread.thread_id,
-                ConversationThread.user_id,
-            ],
-            set_={"last_active_at": text("now()")},
-        )
-    )
+    return profile_from_row(profile[0]), rows
 
 
 async def threads_of(session: AsyncSession, *, user_id: uuid.UUID) -> list[str]:

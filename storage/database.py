@@ -1,18 +1,31 @@
-"""Engines and tenant-scoped sessions: every transaction binds its tenant with set_config(..., true)."""
+"""Engines and tenant-scoped units of work: every transaction binds its tenant with set_config(..., true).
+
+Two ways in. `Database.tenant()` is a SQLAlchemy session, what the domain services use. `TenantStatements`
+runs a batch of raw statements in one pipelined round trip (BEGIN, the tenant binding, the statements,
+COMMIT answered together), for the few statements every conversation turn runs: a session costs about
+0.8 ms of Python per transaction, the batch a fifth of that. The rules are the same for both: the tenant is
+bound as a parameter, transaction-local, first in the transaction, and row-level security applies because
+both log in as the application role.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
 
 _BIND_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
+_BIND_TENANT_RAW = "SELECT set_config('app.tenant_id', %s, true)"
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -26,6 +39,52 @@ def sqlalchemy_url(url: str) -> str:
 def libpq_url(url: str) -> str:
     """The plain libpq form of a PostgreSQL URL, for psycopg itself (checkpoints, bootstrap)."""
     return "postgresql://" + sqlalchemy_url(url)[len("postgresql+psycopg://") :]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement in psycopg's `%(name)s` style, with its parameters."""
+
+    sql: str
+    params: dict[str, Any] | Sequence[Any] = ()
+
+
+class TenantStatements:
+    """A small pool of autocommit psycopg connections that runs statement batches inside one tenant."""
+
+    def __init__(self, database_url: str, *, max_size: int = 10) -> None:
+        # prepare_threshold=None keeps every connection usable behind PgBouncer in transaction mode.
+        self.pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
+            libpq_url(database_url),
+            min_size=1,
+            max_size=max_size,
+            kwargs={"autocommit": True, "prepare_threshold": None, "options": "-c timezone=UTC"},
+            open=False,
+        )
+        self._opening = asyncio.Lock()
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self.pool.closed:
+                await self.pool.open()
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def run(self, tenant_id: uuid.UUID, *statements: Statement) -> list[list[tuple[Any, ...]]]:
+        """Run `statements` in one transaction bound to `tenant_id`; the rows of each, in order.
+
+        Any error rolls the whole batch back (the pool resets a connection returned mid-transaction).
+        """
+        if self.pool.closed:
+            await self.open()
+        async with self.pool.connection() as connection, connection.pipeline():
+            await connection.execute("BEGIN")
+            await connection.execute(_BIND_TENANT_RAW, (str(tenant_id),))
+            cursors = [await connection.execute(s.sql, s.params) for s in statements]
+            await connection.execute("COMMIT")
+        # A statement without rows (an INSERT with no RETURNING) has no description.
+        return [await cursor.fetchall() if cursor.description else [] for cursor in cursors]
 
 
 class TenantSession(Session):
@@ -56,6 +115,8 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, sync_session_class=TenantSession, expire_on_commit=False
         )
+        # Opened on first use, so building a Database stays synchronous.
+        self.statements = TenantStatements(url, max_size=pool_size)
 
     @asynccontextmanager
     async def tenant(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
@@ -72,6 +133,7 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        await self.statements.close()
         await self.engine.dispose()
 
     async def scalar(self, statement: str, **params: Any) -> Any:

@@ -19,7 +19,7 @@ _SEALED_CHECKPOINT = "%+fernet"
 @dataclass(frozen=True)
 class Rotation:
     slack_installations: int
-    checkpoint_blobs: int
+    checkpoints: int
     checkpoint_writes: int
 
 
@@ -41,25 +41,27 @@ async def reseal_everything(owner: Database, box: SecretBox, *, batch: int = 500
     installations = await _reseal(
         owner, "slack_installations", "installation_id", "installation_encrypted", box.reseal, batch=batch
     )
-    blobs = await _reseal(
-        owner,
-        "checkpoint_blobs",
-        "(thread_id, checkpoint_ns, channel, version)",
-        "blob",
-        reseal_bytes,
-        batch=batch,
-        where=_SEALED_CHECKPOINT,
-    )
+    checkpoints = 0
+    for column, type_column in (("checkpoint", "type"), ("metadata", "metadata_type")):
+        checkpoints += await _reseal(
+            owner,
+            "conversation_checkpoints",
+            "(tenant_id, thread_id, checkpoint_ns)",
+            column,
+            reseal_bytes,
+            batch=batch,
+            sealed=(type_column, _SEALED_CHECKPOINT),
+        )
     writes = await _reseal(
         owner,
-        "checkpoint_writes",
-        "(thread_id, checkpoint_ns, checkpoint_id, task_id, idx)",
+        "conversation_checkpoint_writes",
+        "(tenant_id, thread_id, checkpoint_ns, checkpoint_id, task_id, idx)",
         "blob",
         reseal_bytes,
         batch=batch,
-        where=_SEALED_CHECKPOINT,
+        sealed=("type", _SEALED_CHECKPOINT),
     )
-    return Rotation(installations, blobs, writes)
+    return Rotation(installations, checkpoints, writes)
 
 
 async def _reseal(
@@ -70,10 +72,13 @@ async def _reseal(
     reseal: Callable[[Any], Any],
     *,
     batch: int,
-    where: str | None = None,
+    sealed: tuple[str, str] | None = None,
 ) -> int:
-    """Walk `table` in key order, one batch per transaction, replacing `column` with its re-sealed value."""
-    sealed_only = "AND type LIKE :sealed" if where else ""
+    """Walk `table` in key order, one batch per transaction, replacing `column` with its re-sealed value.
+
+    `sealed` is (type column, LIKE pattern): only values whose type says they are sealed are touched.
+    """
+    sealed_only = f"AND {sealed[0]} LIKE :sealed" if sealed else ""
     done, last = 0, ""
     while True:
         async with owner.unscoped() as session:
@@ -83,7 +88,7 @@ async def _reseal(
                         f"SELECT {key}::text AS k, {column} AS v FROM {table} WHERE {key}::text > :last {sealed_only} "
                         f"ORDER BY 1 LIMIT :n"
                     ),
-                    {"last": last, "n": batch, "sealed": where},
+                    {"last": last, "n": batch, "sealed": sealed[1] if sealed else None},
                 )
             ).all()
             for row in rows:

@@ -1,4 +1,4 @@
-"""A traveller's profile in one round trip: company preferences, own preferences and recent trips."""
+"""A traveller's profile in one statement: company preferences, own preferences and recent trips."""
 
 from __future__ import annotations
 
@@ -8,22 +8,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from storage.database import Statement
 from storage.preferences import PERSONAL_PREFERENCES, TENANT_PREFERENCES, with_defaults
 
 # One statement instead of three: this runs on every conversation turn.
-_PROFILE = text(
-    """
+_PROFILE = """
     SELECT
       (SELECT coalesce(jsonb_object_agg(p.preference_key, p.preference_value), '{}') FROM tenant_preferences p),
-      (SELECT u.preferences FROM users.tenant_users u WHERE u.user_id = :user_id),
+      (SELECT u.preferences FROM users.tenant_users u WHERE u.user_id = %(user_id)s),
       (SELECT coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.start_date DESC), '[]') FROM (
           SELECT destination, start_date, end_date, total_spend FROM user_travel_history
-          WHERE user_id = :user_id ORDER BY start_date DESC LIMIT :trips) h)
-    """
-)
+          WHERE user_id = %(user_id)s ORDER BY start_date DESC LIMIT %(trips)s) h)
+"""
 
 
 @dataclass(frozen=True)
@@ -41,8 +37,13 @@ class TravellerProfile:
     recent_trips: list[PastTrip]
 
 
-async def traveller_profile(session: AsyncSession, *, user_id: uuid.UUID, trips: int = 5) -> TravellerProfile:
-    company, personal, history = (await session.execute(_PROFILE, {"user_id": user_id, "trips": trips})).one()
+def profile_statement(*, user_id: uuid.UUID, trips: int = 5) -> Statement:
+    """The statement that reads a traveller's profile inside their tenant; `profile_from_row` reads its row."""
+    return Statement(_PROFILE, {"user_id": user_id, "trips": trips})
+
+
+def profile_from_row(row: tuple[Any, ...]) -> TravellerProfile:
+    company, personal, history = row
     return TravellerProfile(
         company=with_defaults(TENANT_PREFERENCES, company),
         personal=with_defaults(PERSONAL_PREFERENCES, personal or {}),

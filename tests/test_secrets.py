@@ -80,7 +80,7 @@ async def test_rotation_reseals_everything_so_the_new_key_alone_reads_it(
         await service.handle_message(traveller(acme), "c1", f"Remember the {PHRASE}")
 
     rotation = await reseal_everything(owner_db, SecretBox(f"{new},{old}"))
-    assert rotation.slack_installations == 1 and rotation.checkpoint_blobs + rotation.checkpoint_writes >= 1
+    assert rotation.slack_installations == 1 and rotation.checkpoints + rotation.checkpoint_writes >= 1
 
     async with db.tenant(acme.tenant_id) as session:
         sealed = (await session.scalars(select(SlackInstallation.installation_encrypted))).one()
