@@ -2,8 +2,9 @@
 
 All use the same zero-latency in-process model, so the figures show what the product adds: tenant-scoped
 Postgres tools, facts loading, Postgres checkpoints, the prompt layout and history trimming. B1 is B0 with
-langgraph's own AsyncPostgresSaver (one write per turn, as the product) in place of InMemorySaver: the
-floor for any turn that keeps its conversation in PostgreSQL, and so what the product's own work adds.
+the product's PostgreSQL checkpointer (TenantCheckpointSaver, one read and one write per turn, as the
+product) in place of InMemorySaver: the floor for any turn that keeps its conversation in PostgreSQL, and so
+what the product's own work adds on top of it.
 
     python -m bench.agent_turn [--turns 200] [--concurrency 20]
 """
@@ -142,6 +143,7 @@ async def main(urls: EmbeddedUrls, turns: int, concurrency: int) -> None:
         checkpoint_saver(urls.app_database_url, max_size=concurrency) as saver,
         checkpoint_saver(urls.app_database_url, max_size=concurrency) as bare_saver,
     ):
+        tenant_thread = f"{tenant_id}:console"
         saved = create_agent(model, tools=[bare_list_itineraries], checkpointer=bare_saver)
         service = ConversationService(
             services=services, graph=build_graph(model=model, services=services, checkpointer=saver)
@@ -159,9 +161,10 @@ async def main(urls: EmbeddedUrls, turns: int, concurrency: int) -> None:
             assert result["messages"][-1].content.startswith("You have no trips")
 
         async def saved_turn(n: int, thread: str | None = None) -> None:
+            configurable = {"thread_id": f"{tenant_thread}:{thread or f's{n}'}", "user_id": str(user.user_id)}
             result = await saved.ainvoke(
                 {"messages": [("user", "What trips do I have?")]},
-                {"configurable": {"thread_id": thread or f"s{n}"}},
+                {"configurable": configurable},
                 durability="exit",
             )
             assert result["messages"][-1].content.startswith("You have no trips")
@@ -189,7 +192,7 @@ async def main(urls: EmbeddedUrls, turns: int, concurrency: int) -> None:
     for name, label in [
         ("full", "full product turn"),
         ("B0", "B0 bare ReAct + InMemorySaver"),
-        ("B1", "B1 bare ReAct + PostgresSaver"),
+        ("B1", "B1 bare ReAct + product saver"),
     ]:
         print(f"  {label:34}{p50[name]:10.2f}{p95[name]:10.2f}{tps[name]:10.1f}")
     for base, target in [("B0", " (target p50 ≤ 1.5, throughput ≥ 0.75)"), ("B1", "")]:
