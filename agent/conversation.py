@@ -24,6 +24,7 @@ from agent.checkpoints import ConversationErased, TenantCheckpointSaver
 from agent.context import Context
 from agent.facts import render_facts
 from agent.model import MODEL_NOT_CONFIGURED
+from agent.prompt_layout import trimmed
 from agent.replies import AgentReply, ConfirmationRequest
 from agent.tools import AgentServices, Decision
 from storage.conversations import open_turn
@@ -41,6 +42,10 @@ def thread_id(ctx: Context, conversation: str) -> str:
     if not _CONVERSATION_ID.fullmatch(conversation):
         raise InvalidInput("That conversation id is not valid.")
     return f"{ctx.tenant_id}:{ctx.channel}:{conversation}"
+
+
+def message_ids(messages: list[AnyMessage]) -> set[str]:
+    return {message.id for message in messages if message.id}
 
 
 def model_fault_message(error: BaseException) -> str:
@@ -97,7 +102,7 @@ class ConversationService:
         except LimitReached as refused:
             return AgentReply.say(refused.message)
         async with self._lock(thread), self._opened(ctx, thread) as (turn, budget):
-            pending, seen = await self._snapshot(thread)
+            pending, history = await self._snapshot(thread)
             try:
                 if quotas is not None:
                     await quotas.check_token_budget(
@@ -108,9 +113,12 @@ class ConversationService:
             if pending is not None:
                 # The traveller wrote instead of answering: the open request lapses, nothing is booked.
                 lapsed: Command[Any] = Command(resume=Decision(approved=False, superseded=True).model_dump())
-                await self._run(turn, thread, lapsed, seen)
-                _, seen = await self._snapshot(thread)
-            return await self._run(turn, thread, {"messages": [HumanMessage(text)]}, seen)
+                await self._run(turn, thread, lapsed, message_ids(history))
+                _, history = await self._snapshot(thread)
+            message = HumanMessage(text)
+            # History is bounded in the checkpoint itself: the oldest messages leave with this turn's input.
+            dropped = [RemoveMessage(id=m.id) for m in trimmed([*history, message]) if m.id]
+            return await self._run(turn, thread, {"messages": [*dropped, message]}, message_ids(history))
 
     async def resume(
         self, ctx: Context, conversation: str, decision: Decision, *, itinerary_id: uuid.UUID | None = None
@@ -149,7 +157,7 @@ class ConversationService:
         thread = thread_id(ctx, conversation)
         async with self._lock(thread):
             # Checked before the turn is noted: someone else's click must not make them a participant.
-            pending, seen = await self._snapshot(thread)
+            pending, history = await self._snapshot(thread)
             if pending is None or (
                 itinerary_id is not None and pending.get("itinerary_id") != str(itinerary_id)
             ):
@@ -162,7 +170,7 @@ class ConversationService:
                 raise Forbidden("That trip is within policy; the traveller confirms it themselves.")
             answer: Command[Any] = Command(resume=decision.model_dump(mode="json"))
             async with self._opened(ctx, thread) as (turn, _):
-                return await self._run(turn, thread, answer, seen)
+                return await self._run(turn, thread, answer, message_ids(history))
 
     async def pending_confirmation(self, ctx: Context, conversation: str) -> ConfirmationRequest | None:
         """The confirmation this conversation is waiting for, if any."""
@@ -200,8 +208,8 @@ class ConversationService:
             configurable["user_id"] = str(ctx.user_id)
         return {"configurable": configurable, "recursion_limit": 25}
 
-    async def _snapshot(self, thread: str) -> tuple[dict[str, Any] | None, set[str]]:
-        """The pending confirmation of a thread (if any) and the ids of its messages, in one read."""
+    async def _snapshot(self, thread: str) -> tuple[dict[str, Any] | None, list[AnyMessage]]:
+        """The pending confirmation of a thread (if any) and its messages, in one read."""
         assert self.graph is not None
         snapshot = await self.graph.aget_state(self._config(thread))
         pending = next(
@@ -212,8 +220,7 @@ class ConversationService:
             ),
             None,
         )
-        messages = snapshot.values.get("messages", []) if snapshot.values else []
-        return pending, {message.id for message in messages if message.id}
+        return pending, list(snapshot.values.get("messages", [])) if snapshot.values else []
 
     async def _confirmation(self, ctx: Context, pending: dict[str, Any]) -> ConfirmationRequest | None:
         try:

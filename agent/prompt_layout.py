@@ -6,14 +6,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
-from langchain_core.messages import AnyMessage, HumanMessage, RemoveMessage, SystemMessage
-from langgraph.runtime import Runtime
+from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
 
 from agent.context import Context
 from prompts import load_prompt
 
-# A turn sees at most this many earlier messages; older ones leave the checkpoint too, so neither the
-# model request nor the stored state grows with the conversation's age. Trips live in the database.
+# A turn sees at most this many earlier messages; older ones leave the checkpoint too (the conversation
+# service removes them with the turn's input), so neither the model request nor the stored state grows with
+# the conversation's age. Trips live in the database.
 KEEP_MESSAGES = 16
 # Offered to admins only. The tools check the role themselves too; hiding them keeps travellers' models
 # from being talked into trying.
@@ -31,13 +31,11 @@ def trimmed(messages: list[AnyMessage], keep: int = KEEP_MESSAGES) -> list[AnyMe
 
 
 class PromptLayout(AgentMiddleware[AgentState[Any], Context]):
-    """Puts the byte-identical instructions first and this tenant's facts last, and bounds the history."""
+    """Puts the byte-identical instructions first and this tenant's facts last, and hides admin-only tools.
 
-    async def abefore_agent(self, state: AgentState[Any], runtime: Runtime[Context]) -> dict[str, Any] | None:
-        dropped = trimmed(list(state["messages"]))
-        if not dropped:
-            return None
-        return {"messages": [RemoveMessage(id=message.id) for message in dropped if message.id]}
+    A model-call hook only: a node of its own (such as trimming in `before_agent`) would cost every turn a
+    graph step, so history is bounded by the conversation service instead (`trimmed`).
+    """
 
     async def awrap_model_call(
         self,
