@@ -28,6 +28,15 @@ async def rows(db: Database, company: Company, sql: str) -> int:
     return int(found)
 
 
+async def waiting_for_confirmation(
+    conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
+) -> str:
+    """A Berlin trip planned and asked to be booked: the thread waits for the traveller's yes or no."""
+    itinerary_id = await plan_berlin(conversation, scripted_model, acme)
+    await ask_to_book(conversation, scripted_model, acme, itinerary_id)
+    return itinerary_id
+
+
 async def test_a_tenant_cannot_read_or_plant_another_tenants_conversation(
     db: Database,
     conversation: ConversationService,
@@ -62,8 +71,7 @@ async def test_an_open_confirmation_outlives_the_process_and_is_answered_once(
     scripted_model: ScriptedModel,
     acme: Company,
 ) -> None:
-    itinerary_id = await plan_berlin(conversation, scripted_model, acme)
-    await ask_to_book(conversation, scripted_model, acme, itinerary_id)
+    itinerary_id = await waiting_for_confirmation(conversation, scripted_model, acme)
     assert await rows(db, acme, COUNT_WRITES) >= 1  # the interrupt waits in the pending writes
 
     # Another process (its own pool and graph) picks the confirmation up from PostgreSQL.
@@ -92,8 +100,7 @@ async def test_erasing_a_user_removes_their_conversations_in_the_same_transactio
     scripted_model: ScriptedModel,
     acme: Company,
 ) -> None:
-    itinerary_id = await plan_berlin(conversation, scripted_model, acme)
-    await ask_to_book(conversation, scripted_model, acme, itinerary_id)
+    await waiting_for_confirmation(conversation, scripted_model, acme)
     scripted_model.script(say("Hello admin."))
     await conversation.handle_message(traveller(acme, role="admin"), "c2", "Hello")
 

@@ -77,3 +77,9 @@ class ThreadedHttpServer:
     async def _shutdown(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        # Handlers still waiting (a reply scripted to arrive late, a client that gave up) end here, not as
+        # "Task was destroyed but it is pending" when the loop closes.
+        unfinished = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
