@@ -156,10 +156,11 @@ class ConsoleChannel:
             self.out.print(f"[red]{error.message}[/red]")
 
     async def show(self, reply: AgentReply) -> None:
-        for card in reply.cards:
-            self.out.print(card_table(card))
+        # The sentence introduces what follows it ("1 trip:", "Here is your Berlin draft."), as in Slack.
         if reply.text and reply.confirmation is None:
             self.out.print(f"[bold green]travelmate ›[/bold green] {escape(reply.text)}", highlight=False)
+        for card in reply.cards:
+            self.out.print(card_table(card))
         for attachment in reply.attachments:
             self.charts_dir.mkdir(parents=True, exist_ok=True)
             path = self.charts_dir / f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{attachment.filename}"
