@@ -105,6 +105,14 @@ async def measure(
     return latencies, turns / (time.perf_counter() - started)
 
 
+async def python_time_per_turn(turn: Callable[[int], Awaitable[None]], *, turns: int) -> float:
+    """Milliseconds of this process's CPU per turn, one turn at a time: what bounds throughput here."""
+    started = time.process_time()
+    for n in range(turns):
+        await turn(n)
+    return (time.process_time() - started) * 1000 / turns
+
+
 async def conversation_growth(
     turn: Callable[[str, int], Awaitable[None]], *, length: int = 50
 ) -> tuple[float, float]:
@@ -179,6 +187,7 @@ async def main(urls: EmbeddedUrls, turns: int, concurrency: int) -> None:
                 lat, tps = await measure(path, turns=turns, concurrency=concurrency)
                 latencies[name] += lat
                 rates[name].append(tps)
+        cpu = {name: await python_time_per_turn(path, turns=turns) for name, path in paths.items()}
         first, fiftieth = await conversation_growth(lambda thread, n: full_turn(n, thread))
     await db.dispose()
 
@@ -188,20 +197,21 @@ async def main(urls: EmbeddedUrls, turns: int, concurrency: int) -> None:
     print(
         f"\nOne turn (user message → tool call → answer), {turns} turns × 3 rounds at concurrency {concurrency}:"
     )
-    print(f"  {'':34}{'p50 ms':>10}{'p95 ms':>10}{'turns/s':>10}")
+    print(f"  {'':34}{'p50 ms':>10}{'p95 ms':>10}{'turns/s':>10}{'CPU ms/turn':>13}")
     for name, label in [
         ("full", "full product turn"),
         ("B0", "B0 bare ReAct + InMemorySaver"),
         ("B1", "B1 bare ReAct + product saver"),
     ]:
-        print(f"  {label:34}{p50[name]:10.2f}{p95[name]:10.2f}{tps[name]:10.1f}")
+        print(f"  {label:34}{p50[name]:10.2f}{p95[name]:10.2f}{tps[name]:10.1f}{cpu[name]:13.2f}")
     for base, target in [("B0", " (target p50 ≤ 1.5, throughput ≥ 0.75)"), ("B1", "")]:
         print(
-            f"  full / {base}: p50 {p50['full'] / p50[base]:.2f}×, throughput {tps['full'] / tps[base]:.2f}×{target}"
+            f"  full / {base}: p50 {p50['full'] / p50[base]:.2f}×, throughput {tps['full'] / tps[base]:.2f}×, "
+            f"CPU per turn {cpu['full'] / cpu[base]:.2f}×{target}"
         )
     print(
         f"  B1 / B0 (the PostgreSQL checkpointer alone): p50 {p50['B1'] / p50['B0']:.2f}×, "
-        f"throughput {tps['B1'] / tps['B0']:.2f}×"
+        f"throughput {tps['B1'] / tps['B0']:.2f}×, CPU per turn {cpu['B1'] / cpu['B0']:.2f}×"
     )
     print(
         f"  conversation growth: turns 1-5 {first:.2f} ms, turns 46-50 {fiftieth:.2f} ms, "
