@@ -95,7 +95,7 @@ async def forget_user(
     """Erase a user from the tenant tables, their conversation threads from the checkpoints and, with
     `redis`, their counters and queued reminder jobs.
 
-    A turn already running when this happens removes the checkpoint it writes once it finds its user gone.
+    The user's own checkpoints go with their row (ON DELETE CASCADE), and a turn still running cannot save one.
     """
     async with db.tenant(tenant_id) as session:
         erasure = await erase_user(session, actor=actor, user_id=user_id)
