@@ -84,7 +84,7 @@ _READ_WRITES = f"""
     WHERE {_KEY} AND checkpoint_id = (SELECT checkpoint_id FROM conversation_checkpoints WHERE {_KEY})
 """
 _SAVE = """
-    INSERT INTO conversation_checkpoints AS c (tenant_id, thread_id, checkpoint_ns, user_id, checkpoint_id,
+    INSERT INTO conversation_checkpoints (tenant_id, thread_id, checkpoint_ns, user_id, checkpoint_id,
         parent_checkpoint_id, type, checkpoint, metadata_type, metadata)
     VALUES (%(tenant)s, %(thread)s, %(ns)s, %(user)s, %(id)s, %(parent)s, %(type)s, %(checkpoint)s,
         %(metadata_type)s, %(metadata)s)
@@ -148,9 +148,9 @@ class TenantCheckpointSaver(BaseCheckpointSaver[str]):
         }
 
     @staticmethod
-    def latest_statements(thread_id: str) -> list[Statement]:
+    def latest_statements(thread_id: str, ns: str = "") -> list[Statement]:
         """The two reads (checkpoint, its pending writes) of a thread's latest checkpoint, for a batch."""
-        key = {"tenant": thread_tenant(thread_id), "thread": thread_id, "ns": ""}
+        key = {"tenant": thread_tenant(thread_id), "thread": thread_id, "ns": ns}
         return [Statement(_READ, key), Statement(_READ_WRITES, key)]
 
     def from_rows(
@@ -206,7 +206,7 @@ class TenantCheckpointSaver(BaseCheckpointSaver[str]):
                 pending_writes=list(ahead.saved.pending_writes or []),
             )
         rows, writes = await self.statements.run(
-            key["tenant"], Statement(_READ, key), Statement(_READ_WRITES, key)
+            key["tenant"], *self.latest_statements(key["thread"], key["ns"])
         )
         found = self.from_rows(key["thread"], rows, writes, ns=key["ns"])
         if found is not None and wanted and wanted != found.config["configurable"]["checkpoint_id"]:

@@ -65,12 +65,14 @@ class ConversationService:
     def __init__(
         self, *, services: AgentServices, graph: CompiledStateGraph[Any, Context, Any, Any] | None
     ) -> None:
-        if graph is not None and not isinstance(graph.checkpointer, TenantCheckpointSaver):
+        checkpoints = graph.checkpointer if graph is not None else None
+        if graph is not None and not isinstance(checkpoints, TenantCheckpointSaver):
             raise TypeError(
                 "Conversations are kept by TenantCheckpointSaver (agent.checkpoints.checkpoint_saver)."
             )
         self.services = services
         self.graph = graph
+        self._checkpoints = checkpoints
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, thread: str) -> asyncio.Lock:
@@ -184,9 +186,8 @@ class ConversationService:
         """Open a turn in one round trip: note it (for export and retention), read the traveller's facts and
         the thread's checkpoint. Yields the turn's context and the tenant's daily token budget; inside the
         block the graph reads that checkpoint instead of fetching it again."""
-        assert self.graph is not None
-        checkpoints = self.graph.checkpointer
-        assert isinstance(checkpoints, TenantCheckpointSaver)
+        checkpoints = self._checkpoints
+        assert isinstance(checkpoints, TenantCheckpointSaver)  # there is a graph whenever a turn opens
         profile, (saved, writes) = await open_turn(
             self.services.db.statements,
             tenant_id=ctx.tenant_id,
