@@ -22,11 +22,11 @@ from storage.audit import Actor
 from storage.bookings import create_booking, find_by_reference, list_bookings
 from storage.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from storage.itineraries import CONFIRMED, DRAFT, ItineraryView, get_itinerary, set_status
-from storage.models import Booking, BookingReminder, Itinerary
+from storage.models import Booking, Itinerary
 from storage.money import Amount, Currency
 from storage.plans import PlannedItem
 from storage.preferences import tenant_preferences
-from storage.reminders import schedule_reminders
+from storage.reminders import ScheduledReminder, schedule_reminders
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class BookingOutcome:
 
     itinerary_id: uuid.UUID
     bookings: list[Booking]
-    reminders: list[BookingReminder]
+    reminders: list[ScheduledReminder]
     already_booked: bool = False
 
 
@@ -219,7 +219,7 @@ async def _trip_covering(session: AsyncSession, *, ctx: Context, day: dt.date) -
 
 async def record_external_booking(
     session: AsyncSession, *, ctx: Context, arguments: RecordArguments, now: dt.datetime
-) -> tuple[Booking, list[BookingReminder]] | None:
+) -> tuple[Booking, list[ScheduledReminder]] | None:
     """Record a booking made elsewhere on the right trip, once per locator.
 
     Returns the new booking and its reminders, or None when the same locator was already recorded.

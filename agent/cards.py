@@ -14,7 +14,7 @@ def itinerary_card(view: ItineraryView) -> ItineraryCard:
     return ItineraryCard(
         itinerary_id=view.id,
         status=view.itinerary.status,
-        destinations=tuple(view.itinerary.destinations),
+        destinations=tuple(view.itinerary.places),
         start_date=view.itinerary.start_date,
         end_date=view.itinerary.end_date,
         days=tuple(

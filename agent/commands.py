@@ -29,10 +29,12 @@ from storage.itineraries import get_itinerary, list_itineraries
 from storage.preferences import (
     TENANT_PREFERENCES,
     personal_preferences,
+    preference_problems,
     set_personal_preference,
     set_tenant_preference,
-    tenant_preferences,
+    stored_tenant_preferences,
     unset_tenant_preference,
+    with_defaults,
 )
 from storage.reminder_controls import mute_trip_reminders, snooze_trip_reminders, upcoming_reminders
 from storage.spend import GroupBy
@@ -236,11 +238,21 @@ class CommandRunner:
         if action:
             raise InvalidInput("Use prefs, prefs set KEY VALUE or prefs unset KEY.")
         async with self.db.tenant(ctx.tenant_id) as session:
-            company = await tenant_preferences(session)
+            stored = await stored_tenant_preferences(session)
             own = await personal_preferences(session, user_id=ctx.user_id)
         lines = ["Company policy and preferences:"]
-        lines += [f"  {key}: {json.dumps(value)}" for key, value in company.items()]
+        lines += [
+            f"  {key}: {json.dumps(value)}"
+            for key, value in with_defaults(TENANT_PREFERENCES, stored).items()
+        ]
         lines += ["Your preferences:"] + [f"  {key}: {json.dumps(value)}" for key, value in own.items()]
+        problems = preference_problems(TENANT_PREFERENCES, stored) if ctx.is_admin else []
+        if problems:
+            lines.append("Stored values this assistant cannot use (their defaults apply until you fix them):")
+            lines += [
+                f"  {p.key}: {json.dumps(p.value)[:120]} — expected {p.expected}; fix with /prefs set {p.key} VALUE"
+                for p in problems
+            ]
         return AgentReply.say("\n".join(lines))
 
     async def me(self, ctx: Context, rest: str) -> AgentReply:
@@ -337,7 +349,7 @@ class CommandRunner:
             zone = ZoneInfo(ctx.timezone)
             lines = ["Upcoming reminders (trip id first; use it to snooze or mute):"]
             lines += [
-                f"  {r.itinerary_id.hex[:8]} {r.due_at.astimezone(zone):%a %d %b %H:%M} {r.booking_type}: {r.description}"
+                f"  {r.itinerary_id.hex[:8] if r.itinerary_id else '--------'} {r.due_at.astimezone(zone):%a %d %b %H:%M} {r.booking_type}: {r.description}"
                 + (" (muted)" if r.muted else "")
                 for r in upcoming
             ]

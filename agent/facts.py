@@ -48,7 +48,7 @@ def describe_itineraries(trips: Sequence[Itinerary]) -> str:
     if not trips:
         return "No itineraries."
     return "\n".join(
-        f"- {trip.itinerary_id} [{trip.status}] {', '.join(trip.destinations)}, "
+        f"- {trip.itinerary_id} [{trip.status}] {', '.join(trip.places)}, "
         f"{trip.start_date:%d %b}–{trip.end_date:%d %b %Y}"
         for trip in trips
     )

@@ -37,13 +37,13 @@ from storage.database import Database
 from storage.errors import DomainError, Forbidden
 from storage.itineraries import get_itinerary
 from storage.itineraries import list_itineraries as stored_itineraries
-from storage.models import BookingReminder
 from storage.preferences import set_personal_preference, set_tenant_preference
 from storage.quotas import Quotas
+from storage.reminders import ScheduledReminder
 
 log = logging.getLogger(__name__)
 
-RemindersScheduled = Callable[[Sequence[BookingReminder]], Awaitable[None]]
+RemindersScheduled = Callable[[Sequence[ScheduledReminder]], Awaitable[None]]
 MAX_TOOL_RESULT = 6000  # characters; keeps one tool result from flooding the next model request
 
 

@@ -53,10 +53,10 @@ FROM generate_series(0, %(tenants)s::int - 1) t, generate_series(0, %(users)s::i
 # Row n belongs to tenant n % tenants, so each tenant's rows are spread over the whole table (as years of
 # interleaved traffic leave them), not packed together.
 _LOAD_ITINERARIES = """
-INSERT INTO itineraries (tenant_id, itinerary_id, user_id, status, start_date, end_date, destinations)
+INSERT INTO itineraries (tenant_id, itinerary_id, user_id, is_draft, start_date, end_date, destinations)
 SELECT md5('tenant:' || t)::uuid, md5('itinerary:' || t || ':' || i)::uuid,
        md5('user:' || t || ':' || (i %% %(users)s))::uuid,
-       CASE WHEN i %% 10 = 0 THEN 'draft' ELSE 'confirmed' END,
+       i %% 10 = 0,
        date '2026-01-01' + (i * 37 %% 365), date '2026-01-01' + (i * 37 %% 365) + (i %% 5),
        jsonb_build_array((ARRAY['Berlin', 'Lisbon', 'Oslo', 'Madrid', 'Vienna'])[i %% 5 + 1])
 FROM generate_series(%(first)s::bigint, %(last)s::bigint) n,

@@ -52,8 +52,8 @@ SEED = [
     FROM tenants WHERE id = ANY(%(ids)s)
     """,
     """
-    INSERT INTO itineraries (tenant_id, itinerary_id, user_id, status, start_date, end_date, destinations)
-    SELECT tenant_id, gen_random_uuid(), user_id, 'confirmed', %(travel)s, %(travel)s + 2, '["Berlin"]'
+    INSERT INTO itineraries (tenant_id, itinerary_id, user_id, is_draft, start_date, end_date, destinations)
+    SELECT tenant_id, gen_random_uuid(), user_id, false, %(travel)s, %(travel)s + 2, '["Berlin"]'
     FROM users.tenant_users WHERE tenant_id = ANY(%(ids)s)
     """,
     """
@@ -66,12 +66,17 @@ SEED = [
     FROM itineraries WHERE tenant_id = ANY(%(ids)s)
     """,
     """
-    INSERT INTO booking_reminders (tenant_id, reminder_id, booking_id, reminder_date, sent)
-    SELECT b.tenant_id, gen_random_uuid(), b.booking_id, %(due)s, false
-    FROM (SELECT tenant_id, booking_id, row_number() OVER (ORDER BY tenant_id) - 1 AS n
+    INSERT INTO booking_reminders (tenant_id, reminder_id, booking_id, user_id, reminder_date, message, sent)
+    SELECT b.tenant_id, gen_random_uuid(), b.booking_id, b.user_id, %(due)s::date,
+           'Flight: MUC → BER LH 1234.', false
+    FROM (SELECT tenant_id, booking_id, user_id, row_number() OVER (ORDER BY tenant_id) - 1 AS n
           FROM bookings WHERE tenant_id = ANY(%(ids)s)) b
     CROSS JOIN generate_series(0, %(per)s) g
     WHERE g * %(tenants)s + b.n < %(reminders)s
+    """,
+    """
+    INSERT INTO reminder_schedules (tenant_id, reminder_id, due_at)
+    SELECT tenant_id, reminder_id, %(due)s FROM booking_reminders WHERE tenant_id = ANY(%(ids)s)
     """,
 ]
 
@@ -166,8 +171,8 @@ async def deliveries(owner_url: str) -> tuple[int, list[float], int, int, int]:
     async with await psycopg.AsyncConnection.connect(libpq_url(owner_url)) as conn:
         late = await conn.execute(
             """
-            SELECT extract(epoch FROM d.finished_at - (r.reminder_date AT TIME ZONE 'UTC'))
-            FROM reminder_deliveries d JOIN booking_reminders r USING (tenant_id, reminder_id)
+            SELECT extract(epoch FROM d.finished_at - (s.due_at AT TIME ZONE 'UTC'))
+            FROM reminder_deliveries d JOIN reminder_schedules s USING (tenant_id, reminder_id)
             WHERE d.outcome = 'delivered'
             """
         )
@@ -175,7 +180,7 @@ async def deliveries(owner_url: str) -> tuple[int, list[float], int, int, int]:
         dup = await conn.execute(
             "SELECT count(*) FROM (SELECT 1 FROM console_outbox GROUP BY tenant_id, reminder_id HAVING count(*) > 1) x"
         )
-        unsent = await conn.execute("SELECT count(*) FROM booking_reminders WHERE NOT sent")
+        unsent = await conn.execute("SELECT count(*) FROM booking_reminders WHERE sent IS NOT TRUE")
         retried = await conn.execute("SELECT count(*) FROM reminder_deliveries WHERE attempts > 1")
         return (
             len(lateness),

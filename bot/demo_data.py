@@ -211,6 +211,7 @@ async def refresh_statistics(owner: Database) -> None:
             "bookings",
             "user_travel_history",
             "travel_analytics",
+            "completed_trips",
         ):
             await autocommit.execute(text(f"VACUUM (ANALYZE) {table}"))
 

@@ -110,25 +110,28 @@ INSERT_TRIPS = (
     _TRIPS
     + """,
 itineraries_written AS (
-    INSERT INTO itineraries (tenant_id, itinerary_id, user_id, status, created_at, updated_at,
+    INSERT INTO itineraries (tenant_id, itinerary_id, user_id, is_draft, created_at, updated_at,
                              start_date, end_date, destinations)
-    SELECT :tenant, trip_id, user_id, 'confirmed', booked_on + time '10:00' + r_time * interval '8 hours',
+    SELECT :tenant, trip_id, user_id, false, booked_on + time '10:00' + r_time * interval '8 hours',
            booked_on + time '10:05' + r_time * interval '8 hours', start_date, end_date, jsonb_build_array(city)
     FROM priced
     RETURNING 1
 ),
-days_written AS (
-    INSERT INTO itinerary_details (tenant_id, itinerary_id, day_number, details)
-    SELECT :tenant, trip_id, 1, jsonb_build_object('date', start_date, 'items', jsonb_build_array(
-        jsonb_build_object('kind', transport, 'description', initcap(transport) || ' to ' || city,
-                           'cost', transport_amount::text, 'currency', :currency, 'destination', city),
-        jsonb_build_object('kind', 'meeting', 'description', initcap(purpose) || ' in ' || city, 'city', city)))
-    FROM priced
+details_written AS (
+    INSERT INTO itinerary_details (tenant_id, itinerary_id, date, activity_type, activity_details, position)
+    SELECT :tenant, p.trip_id, p.start_date, a.kind, a.details, a.position
+    FROM priced p
+    CROSS JOIN LATERAL (VALUES
+        (1, p.transport, jsonb_build_object('description', initcap(p.transport) || ' to ' || p.city,
+                                            'cost', p.transport_amount::text, 'currency', :currency,
+                                            'destination', p.city)),
+        (2, 'meeting', jsonb_build_object('description', initcap(p.purpose) || ' in ' || p.city, 'city', p.city))
+    ) AS a(position, kind, details)
     RETURNING 1
 ),
 bookings_written AS (
     INSERT INTO bookings (tenant_id, booking_id, itinerary_id, user_id, booking_type, booking_details,
-                          status, created_at)
+                          status, created_at, updated_at)
     SELECT :tenant, md5(:seed || ':booking:' || p.g || ':' || b.kind)::uuid, p.trip_id, p.user_id, b.kind,
            jsonb_strip_nulls(b.details || jsonb_build_object(
                'service_date', p.start_date, 'reference', p.reference || upper(left(b.kind, 1)),
@@ -136,7 +139,8 @@ bookings_written AS (
                'policy', CASE WHEN b.reasons = '[]'::jsonb THEN jsonb_build_object('status', 'ok', 'reasons', b.reasons)
                               ELSE jsonb_build_object('status', 'violation', 'reasons', b.reasons) END,
                'justification', CASE WHEN b.reasons <> '[]'::jsonb THEN 'Closest option to the ' || p.purpose END)),
-           'confirmed', p.booked_on + time '10:05' + p.r_time * interval '8 hours'
+           'confirmed', p.booked_on + time '10:05' + p.r_time * interval '8 hours',
+           p.booked_on + time '10:05' + p.r_time * interval '8 hours'
     FROM priced p
     CROSS JOIN LATERAL (
         SELECT p.lead_days < :advance_days AS late
@@ -176,17 +180,23 @@ bookings_written AS (
     RETURNING 1
 ),
 history_written AS (
-    INSERT INTO user_travel_history (tenant_id, user_id, trip_id, destination, start_date, end_date,
-                                     activities, total_spend)
-    SELECT :tenant, user_id, trip_id, city, start_date, end_date, jsonb_build_array(purpose),
+    INSERT INTO user_travel_history (tenant_id, history_id, user_id, travel_date, destination, activities,
+                                     total_spend)
+    SELECT :tenant, trip_id, user_id, start_date, city, jsonb_build_array(purpose),
            transport_amount + coalesce(hotel_amount, 0) + coalesce(car_amount, 0)
     FROM priced
     RETURNING 1
+),
+analytics_written AS (
+    INSERT INTO travel_analytics (tenant_id, analytics_id, user_id, travel_date, total_spend, categories_spend)
+    SELECT :tenant, trip_id, user_id, start_date, transport_amount + coalesce(hotel_amount, 0) + coalesce(car_amount, 0),
+           jsonb_strip_nulls(jsonb_build_object(transport, transport_amount::text, 'hotel', hotel_amount::text,
+                                                'car', car_amount::text))
+    FROM priced
+    RETURNING 1
 )
-INSERT INTO travel_analytics (tenant_id, user_id, trip_id, total_spend, spend_by_category)
-SELECT :tenant, user_id, trip_id, transport_amount + coalesce(hotel_amount, 0) + coalesce(car_amount, 0),
-       jsonb_strip_nulls(jsonb_build_object(transport, transport_amount::text, 'hotel', hotel_amount::text,
-                                            'car', car_amount::text))
+INSERT INTO completed_trips (tenant_id, itinerary_id, history_id, analytics_id, end_date)
+SELECT :tenant, trip_id, trip_id, trip_id, end_date
 FROM priced
 """
 )

@@ -17,6 +17,7 @@ from storage.database import Database
 from storage.errors import Conflict, NotFound
 from storage.identities import create_invite
 from storage.models import Tenant, TenantUser
+from storage.privacy import remove_travel_rows
 from storage.tenants import add_user, create_tenant, find_user_by_email, list_tenants
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ async def delete_tenant(app: Database, owner: Database, *, tenant: str) -> Tenan
     """Remove a tenant and everything of it: every tenant table, conversation checkpoints too, cascades from it."""
     found = await find_tenant(owner, tenant)
     async with app.tenant(found.id) as session:
+        await remove_travel_rows(session, user_id=None)
         await session.execute(delete(Tenant).where(Tenant.id == found.id))
     log.warning("operator deleted tenant %s and all of its data", found.id)
     return found

@@ -21,8 +21,8 @@ from agent.travel_info.service import TravelInfo
 from agent.travel_info.settings import TravelInfoSettings
 from bot.runtime import Endpoints
 from storage.database import Database
-from storage.models import BookingReminder
 from storage.quotas import Quotas
+from storage.reminders import ScheduledReminder
 from storage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
     db = Database(endpoints.database_url)
     redis = redis_client(endpoints.redis_url) if endpoints.redis_url else None
 
-    async def reminders_scheduled(reminders: Sequence[BookingReminder]) -> None:
+    async def reminders_scheduled(reminders: Sequence[ScheduledReminder]) -> None:
         if redis is None:
             return  # the worker's sweeper enqueues due reminders from the database anyway
         from bot.reminder_queue import enqueue_reminders

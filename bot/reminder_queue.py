@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from typing import Protocol
 
 from arq.connections import ArqRedis
 from arq.constants import (
@@ -28,8 +29,6 @@ from arq.constants import (
 )
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
-
-from storage.models import BookingReminder
 
 REMINDER_JOB = "deliver_reminder"
 BATCH = 500
@@ -70,6 +69,19 @@ return removed
 """
 
 
+class DueReminder(Protocol):
+    """A reminder with its exact due time (naive UTC): a ScheduledReminder or a reminder_schedules row."""
+
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+
+    @property
+    def reminder_id(self) -> uuid.UUID: ...
+
+    @property
+    def due_at(self) -> dt.datetime: ...
+
+
 @dataclass(frozen=True)
 class QueuedReminder:
     """What the queue needs of a reminder: whose it is, which it is, and when it is due (UTC)."""
@@ -79,12 +91,12 @@ class QueuedReminder:
     due_at: dt.datetime
 
     @classmethod
-    def of(cls, reminder: BookingReminder) -> QueuedReminder:
-        return cls(reminder.tenant_id, reminder.reminder_id, reminder.reminder_date)
+    def of(cls, reminder: DueReminder) -> QueuedReminder:
+        return cls(reminder.tenant_id, reminder.reminder_id, reminder.due_at)
 
     @property
     def due_at_utc(self) -> dt.datetime:
-        """booking_reminders.reminder_date is naive UTC; arq wants an aware time."""
+        """Due times are kept as naive UTC; arq wants an aware time."""
         return self.due_at if self.due_at.tzinfo else self.due_at.replace(tzinfo=dt.UTC)
 
 
@@ -157,7 +169,7 @@ async def _write_jobs(
     return added
 
 
-async def enqueue_reminders(redis: Redis | str, reminders: Sequence[BookingReminder]) -> int:
+async def enqueue_reminders(redis: Redis | str, reminders: Sequence[DueReminder]) -> int:
     """Queue freshly written reminder rows (after a booking, a move or a snooze); `redis` may be a URL."""
     queued = [QueuedReminder.of(reminder) for reminder in reminders]
     if not queued:

@@ -7,13 +7,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import Actor, record_audit
 from storage.errors import Conflict, NotFound
-from storage.models import Itinerary, ItineraryDay
-from storage.plans import DayPlan, TripPlan
+from storage.models import Itinerary, ItineraryCancellation, ItineraryDetail
+from storage.plans import MAX_TRIP_DAYS, DayPlan, ItemKind, TravelItem, TripPlan
 from storage.sessions import current_tenant
 from storage.validation import validate_model
 
@@ -44,13 +46,14 @@ async def create_draft(
         tenant_id=current_tenant(session),
         itinerary_id=uuid.uuid4(),
         user_id=user_id,
-        status=DRAFT,
+        is_draft=True,
         start_date=trip.start_date,
         end_date=trip.end_date,
         destinations=list(trip.destinations),
     )
     session.add(itinerary)
     await session.flush()
+    await session.refresh(itinerary)  # its status is computed by the database
     await _write_days(session, itinerary, trip.days)
     await record_audit(
         session,
@@ -78,7 +81,7 @@ async def update_draft(
     itinerary.start_date, itinerary.end_date = trip.start_date, trip.end_date
     itinerary.destinations = list(trip.destinations)
     itinerary.updated_at = func.now()
-    await session.execute(delete(ItineraryDay).where(ItineraryDay.itinerary_id == itinerary_id))
+    await session.execute(delete(ItineraryDetail).where(ItineraryDetail.itinerary_id == itinerary_id))
     await _write_days(session, itinerary, trip.days)
     await session.flush()
     await session.refresh(itinerary)
@@ -89,16 +92,66 @@ async def update_draft(
 
 
 async def _write_days(session: AsyncSession, itinerary: Itinerary, days: list[DayPlan]) -> None:
-    for day in days:
-        session.add(
-            ItineraryDay(
-                tenant_id=itinerary.tenant_id,
-                itinerary_id=itinerary.itinerary_id,
-                day_number=day.day_number,
-                details=day.model_dump(mode="json", exclude={"day_number"}),
-            )
+    """One itinerary_details row per activity, dated, with its position in the day."""
+    session.add_all(
+        ItineraryDetail(
+            tenant_id=itinerary.tenant_id,
+            itinerary_id=itinerary.itinerary_id,
+            date=day.date,
+            activity_type=item.kind.value,
+            activity_details=item.model_dump(mode="json", exclude={"kind"}, exclude_none=True),
+            position=position,
         )
+        for day in days
+        for position, item in enumerate(day.items, start=1)
+    )
     await session.flush()
+
+
+_ITEM_FIELDS = frozenset(TravelItem.model_fields) - {"kind"}
+_KINDS = {kind.value: kind for kind in ItemKind}
+
+
+def activity_item(activity_type: str | None, activity_details: Any) -> TravelItem:
+    """One detail row as a travel item; a row written by another system is read as far as it can be."""
+    details = activity_details if isinstance(activity_details, dict) else {}
+    kind = _KINDS.get((activity_type or "").strip().lower(), ItemKind.ACTIVITY)
+    known = {key: value for key, value in details.items() if key in _ITEM_FIELDS and value is not None}
+    try:
+        return TravelItem.model_validate(
+            {**known, "kind": kind, "description": describe(activity_type, details)}
+        )
+    except ValidationError:
+        return TravelItem(kind=kind, description=describe(activity_type, details))
+
+
+def describe(activity_type: str | None, details: dict[str, Any]) -> str:
+    """A short description of an activity: its own words where it has some, else its type."""
+    for key in ("description", "title", "name", "summary", "activity"):
+        value = details.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:300]
+    return (activity_type or "activity").strip().replace("_", " ").capitalize()[:300] or "Activity"
+
+
+def plan_days(start_date: dt.date, rows: list[ItineraryDetail]) -> list[DayPlan]:
+    """Detail rows grouped into days, in date order and, within a day, in planned order."""
+    by_date: dict[dt.date, list[ItineraryDetail]] = {}
+    for row in rows:
+        by_date.setdefault(row.date, []).append(row)
+    days = []
+    for date in sorted(by_date):
+        ordered = sorted(
+            by_date[date],
+            key=lambda row: (row.position is None, row.position or 0, row.created_at or dt.datetime.min),
+        )
+        items = [activity_item(row.activity_type, row.activity_details) for row in ordered]
+        number = (date - start_date).days + 1
+        if 1 <= number <= MAX_TRIP_DAYS and len(items) <= 20:
+            days.append(DayPlan(day_number=number, date=date, items=items))
+        else:  # dated outside the trip (written elsewhere): shown as it is rather than refused
+            days.append(DayPlan.model_construct(day_number=number, date=date, items=items))
+    return days
 
 
 async def _owned(
@@ -121,12 +174,11 @@ async def get_itinerary(
     """One itinerary with its days; `user_id` restricts it to that traveller's own trips."""
     itinerary = await _owned(session, user_id=user_id, itinerary_id=itinerary_id, lock=lock)
     rows = await session.scalars(
-        select(ItineraryDay)
-        .where(ItineraryDay.itinerary_id == itinerary_id)
-        .order_by(ItineraryDay.day_number)
+        select(ItineraryDetail)
+        .where(ItineraryDetail.itinerary_id == itinerary_id)
+        .order_by(ItineraryDetail.date)
     )
-    days = [DayPlan.model_validate({**row.details, "day_number": row.day_number}) for row in rows]
-    return ItineraryView(itinerary, days)
+    return ItineraryView(itinerary, plan_days(itinerary.start_date, list(rows)))
 
 
 async def list_itineraries(
@@ -149,11 +201,31 @@ async def list_itineraries(
 
 
 async def set_status(session: AsyncSession, *, actor: Actor, itinerary_id: uuid.UUID, status: str) -> None:
-    await session.execute(
-        update(Itinerary)
-        .where(Itinerary.itinerary_id == itinerary_id)
-        .values(status=status, updated_at=func.now())
-    )
+    """Make a trip a draft, confirmed or cancelled, audited."""
+    await change_state(session, itinerary_id=itinerary_id, status=status)
     await record_audit(
         session, actor=actor, action=f"itinerary.{status}", entity="itinerary", entity_id=str(itinerary_id)
     )
+
+
+async def change_state(session: AsyncSession, *, itinerary_id: uuid.UUID, status: str) -> None:
+    """`is_draft` says draft or booked; a cancellation is a side row, since the specification has no place for it."""
+    if status == CANCELLED:
+        await session.execute(
+            insert(ItineraryCancellation)
+            .values(tenant_id=current_tenant(session), itinerary_id=itinerary_id)
+            .on_conflict_do_nothing()
+        )
+    else:
+        await session.execute(
+            delete(ItineraryCancellation).where(ItineraryCancellation.itinerary_id == itinerary_id)
+        )
+    await session.execute(
+        update(Itinerary)
+        .where(Itinerary.itinerary_id == itinerary_id)
+        .values(**({} if status == CANCELLED else {"is_draft": status == DRAFT}), updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+    for held in list(session.identity_map.values()):  # the trip as this session already holds it
+        if isinstance(held, Itinerary) and held.itinerary_id == itinerary_id:
+            await session.refresh(held)

@@ -9,20 +9,40 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKeyConstraint,
+    Index,
     Integer,
     LargeBinary,
     Numeric,
     String,
     Text,
+    case,
+    exists,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 _NEW_UUID = text("gen_random_uuid()")
+_NOW = text("CURRENT_TIMESTAMP")
+
+
+def _of_tenant() -> ForeignKeyConstraint:
+    """A product table's row goes with its tenant."""
+    return ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE")
+
+
+def _of_user() -> ForeignKeyConstraint:
+    """A product table's row goes with its user (an erasure removes it in the same transaction)."""
+    return ForeignKeyConstraint(
+        ["tenant_id", "user_id"],
+        ["users.tenant_users.tenant_id", "users.tenant_users.user_id"],
+        ondelete="CASCADE",
+    )
 
 
 class Base(DeclarativeBase):
@@ -49,7 +69,11 @@ class TenantUser(Base):
     """A person of a tenant: an admin or a traveller."""
 
     __tablename__ = "tenant_users"
-    __table_args__ = ({"schema": "users"},)
+    __table_args__ = (
+        _of_tenant(),
+        Index("tenant_users_email", "tenant_id", text("lower(email)"), unique=True),
+        {"schema": "users"},
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
@@ -63,131 +87,268 @@ class TenantUser(Base):
 
 
 class TenantPreference(Base):
-    """One tenant-wide preference or policy value, validated by storage.preferences."""
+    """One tenant-wide preference or policy value, validated by storage.preferences when read and written."""
 
     __tablename__ = "tenant_preferences"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        Index("tenant_preferences_key", "tenant_id", "preference_key", unique=True),
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    preference_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    preference_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
+    preference_key: Mapped[str] = mapped_column(String(100))
     preference_value: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=_NOW)
 
 
 class UserTravelHistory(Base):
-    """A completed trip of a traveller."""
+    """A past trip of a traveller: its date, destination, activities and total spend."""
 
     __tablename__ = "user_travel_history"
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]
         ),
+        Index("user_travel_history_user", "tenant_id", "user_id", "travel_date"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    trip_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    destination: Mapped[str] = mapped_column(String(255))
-    start_date: Mapped[dt.date] = mapped_column(Date)
-    end_date: Mapped[dt.date] = mapped_column(Date)
+    history_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
+    user_id: Mapped[uuid.UUID | None]
+    travel_date: Mapped[dt.date] = mapped_column(Date)
+    destination: Mapped[str] = mapped_column(String(100))
     activities: Mapped[Any | None] = mapped_column(JSONB)
-    total_spend: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    total_spend: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=_NOW)
+
+
+class ItineraryCancellation(Base):
+    """A trip called off; the specification's `is_draft` cannot say so."""
+
+    __tablename__ = "itinerary_cancellations"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "itinerary_id"],
+            ["itineraries.tenant_id", "itineraries.itinerary_id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    itinerary_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    cancelled_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
 
 
 class Itinerary(Base):
-    """A trip: a draft while planned, confirmed once booked."""
+    """A trip: a draft while planned (`is_draft`), confirmed once booked, cancelled when called off."""
 
     __tablename__ = "itineraries"
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]
         ),
+        CheckConstraint("end_date >= start_date", name="itineraries_check"),
+        Index("itineraries_user", "tenant_id", "user_id", "start_date"),
+        Index("itineraries_period", "tenant_id", "start_date"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     itinerary_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
-    user_id: Mapped[uuid.UUID]
-    status: Mapped[str] = mapped_column(String(50))
-    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=text("CURRENT_TIMESTAMP"))
-    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=text("CURRENT_TIMESTAMP"))
+    user_id: Mapped[uuid.UUID | None]
     start_date: Mapped[dt.date] = mapped_column(Date)
     end_date: Mapped[dt.date] = mapped_column(Date)
-    destinations: Mapped[list[Any]] = mapped_column(JSONB)
+    destinations: Mapped[list[Any] | None] = mapped_column(JSONB)
+    is_draft: Mapped[bool | None] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=_NOW)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=_NOW)
+    # The trip's state in one word, read with every itinerary: cancelled (a side-table row), draft (the
+    # specification's `is_draft`, where NULL reads as its default), or confirmed.
+    status: Mapped[str] = column_property(
+        case(
+            (
+                exists().where(
+                    ItineraryCancellation.tenant_id == tenant_id,
+                    ItineraryCancellation.itinerary_id == itinerary_id,
+                ),
+                "cancelled",
+            ),
+            (func.coalesce(is_draft, True), "draft"),
+            else_="confirmed",
+        )
+    )
+
+    @property
+    def places(self) -> list[str]:
+        """The destinations as text; a row written elsewhere may have none, or not as a list."""
+        if isinstance(self.destinations, list):
+            return [str(place) for place in self.destinations if place is not None]
+        return [str(self.destinations)] if self.destinations else []
 
 
-class ItineraryDay(Base):
-    """One day of an itinerary with its items (flights, hotel night, meetings, ground transport)."""
+class ItineraryDetail(Base):
+    """One activity of an itinerary on one date: a flight, hotel stay, train, car, meeting or anything else."""
 
     __tablename__ = "itinerary_details"
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "itinerary_id"], ["itineraries.tenant_id", "itineraries.itinerary_id"]
         ),
+        Index("itinerary_details_itinerary", "tenant_id", "itinerary_id", "date", "position"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    itinerary_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    day_number: Mapped[int] = mapped_column(Integer, primary_key=True)
-    details: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    detail_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
+    itinerary_id: Mapped[uuid.UUID | None]
+    date: Mapped[dt.date] = mapped_column(Date)
+    activity_type: Mapped[str | None] = mapped_column(String(50))
+    activity_details: Mapped[Any | None] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=_NOW)
+    # The order within the day as planned; rows written elsewhere have none and come after, by time.
+    position: Mapped[int | None] = mapped_column(Integer)
 
 
 class Booking(Base):
-    """One booked component of a trip: a flight, hotel, train or car."""
+    """One booked component of a trip: a flight, hotel, train or car (or what another system booked)."""
 
     __tablename__ = "bookings"
     __table_args__ = (
         ForeignKeyConstraint(
-            ["tenant_id", "itinerary_id"], ["itineraries.tenant_id", "itineraries.itinerary_id"]
-        ),
-        ForeignKeyConstraint(
             ["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]
         ),
+        ForeignKeyConstraint(
+            ["tenant_id", "itinerary_id"], ["itineraries.tenant_id", "itineraries.itinerary_id"]
+        ),
+        Index("bookings_user", "tenant_id", "user_id", "created_at"),
+        Index("bookings_itinerary", "tenant_id", "itinerary_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     booking_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
-    itinerary_id: Mapped[uuid.UUID]
-    user_id: Mapped[uuid.UUID]
+    user_id: Mapped[uuid.UUID | None]
+    itinerary_id: Mapped[uuid.UUID | None]
     booking_type: Mapped[str] = mapped_column(String(50))
     booking_details: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(String(50))
-    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=text("CURRENT_TIMESTAMP"))
+    status: Mapped[str | None] = mapped_column(
+        String(20), server_default=text("'confirmed'::character varying")
+    )
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=_NOW)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=_NOW)
+
+    @property
+    def confirmed(self) -> bool:
+        """The specification's default status is 'confirmed'; a NULL written elsewhere reads the same."""
+        return self.status in (None, "confirmed")
 
 
 class BookingReminder(Base):
-    """A reminder due at `reminder_date` (UTC); `sent` flips exactly once when delivered."""
+    """A reminder for `reminder_date` (the traveller's local date); `sent` flips exactly once when delivered."""
 
     __tablename__ = "booking_reminders"
     __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]
+        ),
         ForeignKeyConstraint(["tenant_id", "booking_id"], ["bookings.tenant_id", "bookings.booking_id"]),
+        Index("booking_reminders_booking", "tenant_id", "booking_id"),
+        Index("booking_reminders_user", "tenant_id", "user_id"),
+        Index("booking_reminders_due", "reminder_date", postgresql_where=text("sent IS NOT TRUE")),
+        Index(
+            "booking_reminders_tenant_due",
+            "tenant_id",
+            "reminder_date",
+            postgresql_where=text("sent IS NOT TRUE"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     reminder_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
-    booking_id: Mapped[uuid.UUID]
-    reminder_date: Mapped[dt.datetime] = mapped_column(DateTime)
+    booking_id: Mapped[uuid.UUID | None]
+    user_id: Mapped[uuid.UUID | None]
+    reminder_date: Mapped[dt.date] = mapped_column(Date)
+    message: Mapped[str] = mapped_column(Text)
     sent: Mapped[bool | None] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=_NOW)
+
+
+class ReminderSchedule(Base):
+    """The exact due time (naive UTC) of a reminder the product wrote; others fall due at the tenant's hour."""
+
+    __tablename__ = "reminder_schedules"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "reminder_id"],
+            ["booking_reminders.tenant_id", "booking_reminders.reminder_id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    reminder_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class TravelAnalytics(Base):
-    """Spend of one completed trip: the total and a breakdown by category."""
+    """Spend of one trip on its travel date: the total and a breakdown by category."""
 
     __tablename__ = "travel_analytics"
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "user_id"], ["users.tenant_users.tenant_id", "users.tenant_users.user_id"]
         ),
+        Index(
+            "travel_analytics_period",
+            "tenant_id",
+            "travel_date",
+            postgresql_include=["user_id", "analytics_id", "total_spend"],
+        ),
+        Index("travel_analytics_user", "tenant_id", "user_id", "travel_date"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    trip_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    analytics_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
+    user_id: Mapped[uuid.UUID | None]
+    travel_date: Mapped[dt.date] = mapped_column(Date)
     total_spend: Mapped[Decimal] = mapped_column(Numeric(10, 2))
-    spend_by_category: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    categories_spend: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, server_default=_NOW)
+
+
+class CompletedTrip(Base):
+    """Which itinerary a history row and an analytics row came from, and the trip's last day."""
+
+    __tablename__ = "completed_trips"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "history_id"],
+            ["user_travel_history.tenant_id", "user_travel_history.history_id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "analytics_id"],
+            ["travel_analytics.tenant_id", "travel_analytics.analytics_id"],
+            ondelete="CASCADE",
+        ),
+        Index("completed_trips_history", "tenant_id", "history_id", unique=True),
+        Index("completed_trips_analytics", "tenant_id", "analytics_id", unique=True),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    itinerary_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    history_id: Mapped[uuid.UUID | None]
+    analytics_id: Mapped[uuid.UUID | None]
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
 
 
 class ChannelWorkspace(Base):
     """A Slack workspace (or Enterprise Grid org) that belongs to a tenant."""
 
     __tablename__ = "channel_workspaces"
+    __table_args__ = (
+        _of_tenant(),
+        Index("channel_workspaces_route", "channel", "enterprise_id", "team_id", unique=True),
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20), primary_key=True)
@@ -200,6 +361,12 @@ class ChannelIdentity(Base):
     """A platform account (Slack user, Telegram user, console) that speaks for a tenant user."""
 
     __tablename__ = "channel_identities"
+    __table_args__ = (
+        _of_tenant(),
+        _of_user(),
+        Index("channel_identities_route", "channel", "workspace_id", "external_user_id", unique=True),
+        Index("channel_identities_user", "tenant_id", "user_id"),
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20), primary_key=True)
@@ -214,6 +381,16 @@ class SlackInstallation(Base):
     """A Slack app installation; the whole installation (tokens included) is stored encrypted."""
 
     __tablename__ = "slack_installations"
+    __table_args__ = (
+        _of_tenant(),
+        Index(
+            "slack_installations_workspace",
+            "tenant_id",
+            "enterprise_id",
+            "team_id",
+            text("installed_at DESC"),
+        ),
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     installation_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
@@ -229,6 +406,7 @@ class TelegramInvite(Base):
     """A one-time code linking a Telegram account to a tenant user; only its hash is stored."""
 
     __tablename__ = "telegram_invites"
+    __table_args__ = (_of_tenant(), _of_user(), Index("telegram_invites_code", "code_hash"))
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     invite_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
@@ -244,6 +422,7 @@ class AuditEntry(Base):
     """Who did what, in which tenant, and when. Details never hold message bodies or secrets."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (_of_tenant(), Index("audit_log_recent", "tenant_id", text("occurred_at DESC")))
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     audit_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
@@ -272,6 +451,12 @@ class ConversationThread(Base):
     """One user's part in one checkpoint thread (`{tenant}:{channel}:{conversation}`)."""
 
     __tablename__ = "conversations"
+    __table_args__ = (
+        _of_tenant(),
+        _of_user(),
+        Index("conversations_user", "tenant_id", "user_id"),
+        Index("conversations_idle", "tenant_id", "last_active_at"),
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     thread_id: Mapped[str] = mapped_column(String(300), primary_key=True)
@@ -279,3 +464,72 @@ class ConversationThread(Base):
     channel: Mapped[str] = mapped_column(String(20))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
     last_active_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
+class ConversationCheckpoint(Base):
+    """The agent's latest checkpoint of one thread (agent.checkpoints), owned by the conversation's user."""
+
+    __tablename__ = "conversation_checkpoints"
+    __table_args__ = (
+        _of_tenant(),
+        _of_user(),
+        Index("conversation_checkpoints_user", "tenant_id", "user_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    thread_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    checkpoint_ns: Mapped[str] = mapped_column(String(300), primary_key=True, server_default="")
+    user_id: Mapped[uuid.UUID]
+    checkpoint_id: Mapped[str] = mapped_column(String(64))
+    parent_checkpoint_id: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(40))
+    checkpoint: Mapped[bytes] = mapped_column(LargeBinary)
+    metadata_type: Mapped[str] = mapped_column(String(40))
+    metadata_: Mapped[bytes] = mapped_column("metadata", LargeBinary)
+    saved_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
+class ConversationCheckpointWrite(Base):
+    """A pending write of a thread's latest checkpoint: an open confirmation, say."""
+
+    __tablename__ = "conversation_checkpoint_writes"
+    __table_args__ = (
+        _of_tenant(),
+        _of_user(),
+        Index("conversation_checkpoint_writes_user", "tenant_id", "user_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    thread_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    checkpoint_ns: Mapped[str] = mapped_column(String(300), primary_key=True, server_default="")
+    checkpoint_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[uuid.UUID]
+    channel: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+    task_path: Mapped[str] = mapped_column(String(300), server_default="")
+
+
+class SlackRequestMessage(Base):
+    """A Slack message that asks for a decision (a confirmation or an approval) about a trip."""
+
+    __tablename__ = "slack_request_messages"
+    __table_args__ = (
+        _of_tenant(),
+        ForeignKeyConstraint(
+            ["tenant_id", "itinerary_id"],
+            ["itineraries.tenant_id", "itineraries.itinerary_id"],
+            ondelete="CASCADE",
+        ),
+        Index("slack_request_messages_itinerary", "tenant_id", "itinerary_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_ts: Mapped[str] = mapped_column(String(32), primary_key=True)
+    itinerary_id: Mapped[uuid.UUID]
+    purpose: Mapped[str] = mapped_column(String(16))
+    decided: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))

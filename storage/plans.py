@@ -25,6 +25,7 @@ class ItemKind(StrEnum):
     CAR = "car"
     MEETING = "meeting"
     GROUND = "ground"
+    ACTIVITY = "activity"  # anything else: a dinner, a site visit, what another system recorded
 
 
 # Components that become a bookings row on confirmation (bookings.booking_type).

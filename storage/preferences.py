@@ -143,6 +143,13 @@ TENANT_PREFERENCES: dict[str, PreferenceSpec] = {
             "[7,1]",
         ),
         _spec(
+            "reminders.time",
+            Annotated[str, StringConstraints(pattern=r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$")],
+            "09:00",
+            "a local time of day as HH:MM",
+            '"09:00"',
+        ),
+        _spec(
             "data_retention_days",
             Annotated[int, Field(ge=30, le=3650)],
             730,
@@ -200,14 +207,58 @@ def personal_preference_spec(key: str) -> PreferenceSpec:
 
 
 async def tenant_preferences(session: AsyncSession) -> dict[str, Any]:
-    """Every tenant preference: the stored value, or the default where none is stored."""
+    """Every tenant preference: the stored value where it has the expected shape, else the default."""
+    return with_defaults(TENANT_PREFERENCES, await stored_tenant_preferences(session))
+
+
+async def stored_tenant_preferences(session: AsyncSession) -> dict[str, Any]:
+    """The tenant's preference rows as stored, whoever wrote them."""
     rows = await session.execute(select(TenantPreference.preference_key, TenantPreference.preference_value))
-    return with_defaults(TENANT_PREFERENCES, {key: value for key, value in rows})
+    return {key: value for key, value in rows}
 
 
 def with_defaults(registry: Mapping[str, PreferenceSpec], stored: Mapping[str, Any]) -> dict[str, Any]:
-    """Every key of a registry: the stored value, or its default."""
-    return {key: stored.get(key, spec.default) for key, spec in registry.items()}
+    """Every key of a registry: the stored value, or its default where none is stored or it has the wrong shape.
+
+    Rows can be written by other systems through the specified columns alone; a value this product cannot
+    read never fails a turn, and `preference_problems` tells admins about it.
+    """
+    return {
+        key: _readable(spec, stored[key]) if key in stored else spec.default for key, spec in registry.items()
+    }
+
+
+def _readable(spec: PreferenceSpec, value: Any) -> Any:
+    try:
+        return spec.parse(value)
+    except InvalidInput:
+        return spec.default
+
+
+@dataclass(frozen=True)
+class PreferenceProblem:
+    """A stored preference this product cannot use, and what it expects instead."""
+
+    key: str
+    value: Any
+    expected: str
+
+
+def preference_problems(
+    registry: Mapping[str, PreferenceSpec], stored: Mapping[str, Any]
+) -> list[PreferenceProblem]:
+    """Stored values of the wrong shape, and stored keys the product does not know, for admins to mend."""
+    problems = []
+    for key, value in sorted(stored.items()):
+        spec = registry.get(key)
+        if spec is None:
+            problems.append(PreferenceProblem(key, value, "a known key (it is ignored)"))
+            continue
+        try:
+            spec.parse(value)
+        except InvalidInput:
+            problems.append(PreferenceProblem(key, value, f"{spec.description}, e.g. {spec.example}"))
+    return problems
 
 
 async def set_tenant_preference(session: AsyncSession, *, actor: Actor, key: str, value: Any) -> Any:

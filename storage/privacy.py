@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, inspect, select, update
+from sqlalchemy import Select, delete, func, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import Actor, record_audit
@@ -19,10 +19,12 @@ from storage.models import (
     Booking,
     BookingReminder,
     ChannelIdentity,
+    CompletedTrip,
     ConversationThread,
     Itinerary,
-    ItineraryDay,
+    ItineraryDetail,
     TelegramInvite,
+    TenantPreference,
     TenantUser,
     TravelAnalytics,
     UserTravelHistory,
@@ -57,11 +59,13 @@ async def export_user(session: AsyncSession, *, user_id: uuid.UUID) -> dict[str,
     queries = {
         "identities": select(ChannelIdentity).where(ChannelIdentity.user_id == user_id),
         "itineraries": select(Itinerary).where(Itinerary.user_id == user_id).order_by(Itinerary.start_date),
-        "itinerary_details": select(ItineraryDay)
-        .where(ItineraryDay.itinerary_id.in_(itineraries))
-        .order_by(ItineraryDay.itinerary_id, ItineraryDay.day_number),
+        "itinerary_details": select(ItineraryDetail)
+        .where(ItineraryDetail.itinerary_id.in_(itineraries))
+        .order_by(ItineraryDetail.itinerary_id, ItineraryDetail.date, ItineraryDetail.position),
         "bookings": select(Booking).where(Booking.user_id == user_id).order_by(Booking.created_at),
-        "booking_reminders": select(BookingReminder).where(BookingReminder.booking_id.in_(bookings)),
+        "booking_reminders": select(BookingReminder).where(
+            or_(BookingReminder.user_id == user_id, BookingReminder.booking_id.in_(bookings))
+        ),
         "travel_history": select(UserTravelHistory).where(UserTravelHistory.user_id == user_id),
         "travel_analytics": select(TravelAnalytics).where(TravelAnalytics.user_id == user_id),
         "telegram_invites": select(TelegramInvite).where(TelegramInvite.user_id == user_id),
@@ -132,13 +136,15 @@ async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID)
         session.add(
             TravelAnalytics(
                 tenant_id=row.tenant_id,
+                analytics_id=uuid.uuid4(),
                 user_id=stand_in,
-                trip_id=uuid.uuid4(),
+                travel_date=row.travel_date,
                 total_spend=row.total_spend,
-                spend_by_category=dict(row.spend_by_category),
+                categories_spend=row.categories_spend,
             )
         )
     await session.flush()
+    await remove_travel_rows(session, user_id=user_id)
     await session.execute(
         update(AuditEntry).where(AuditEntry.actor_user_id == user_id).values(actor_user_id=None)
     )
@@ -146,7 +152,7 @@ async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID)
     await session.execute(
         update(AuditEntry).where(AuditEntry.entity_id == str(user_id)).values(entity_id=None)
     )
-    # Everything else of theirs goes with the user row (ON DELETE CASCADE on every composite key).
+    # The rest of theirs goes with the user row (ON DELETE CASCADE on the product's own tables).
     await session.execute(delete(TenantUser).where(TenantUser.user_id == user_id))
     # The entry names no one: a self-erasure is recorded as the system acting on the user's request.
     await record_audit(
@@ -158,6 +164,43 @@ async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID)
         details={"threads": len(threads), "anonymised_trips": len(analytics)},
     )
     return Erasure(threads=threads, anonymised_trips=len(analytics), pending_reminders=pending)
+
+
+async def remove_travel_rows(session: AsyncSession, *, user_id: uuid.UUID | None) -> None:
+    """Delete a user's rows of the seven specified tables (every row of the tenant with None), children first.
+
+    Their foreign keys are the specification's, with no cascade, so that no other system's row is deleted
+    behind its back; the product deletes in order instead.
+    """
+    tenant = current_tenant(session)
+
+    def mine(statement: Select[Any], column: Any) -> Select[Any]:
+        return statement if user_id is None else statement.where(column == user_id)
+
+    trips = mine(select(Itinerary.itinerary_id).where(Itinerary.tenant_id == tenant), Itinerary.user_id)
+    bookings = select(Booking.booking_id).where(
+        Booking.tenant_id == tenant,
+        or_(Booking.itinerary_id.in_(trips), *([] if user_id is None else [Booking.user_id == user_id])),
+    )
+    reminders = delete(BookingReminder).where(BookingReminder.tenant_id == tenant)
+    if user_id is not None:
+        reminders = reminders.where(
+            or_(BookingReminder.user_id == user_id, BookingReminder.booking_id.in_(bookings))
+        )
+    await session.execute(reminders)
+    await session.execute(
+        delete(Booking).where(Booking.tenant_id == tenant, Booking.booking_id.in_(bookings))
+    )
+    details = delete(ItineraryDetail).where(ItineraryDetail.tenant_id == tenant)
+    await session.execute(
+        details if user_id is None else details.where(ItineraryDetail.itinerary_id.in_(trips))
+    )
+    await session.execute(delete(Itinerary).where(Itinerary.itinerary_id.in_(trips)))
+    for table in (UserTravelHistory, TravelAnalytics):
+        statement = delete(table).where(table.tenant_id == tenant)
+        await session.execute(statement if user_id is None else statement.where(table.user_id == user_id))
+    if user_id is None:
+        await session.execute(delete(TenantPreference).where(TenantPreference.tenant_id == tenant))
 
 
 @dataclass(frozen=True)
@@ -178,7 +221,17 @@ async def expire_old_data(session: AsyncSession, *, now: dt.datetime) -> Expiry:
     threads = await idle_threads(session, before=cutoff)
     if threads:
         await session.execute(delete(ConversationThread).where(ConversationThread.thread_id.in_(threads)))
-    trips = await session.execute(delete(UserTravelHistory).where(UserTravelHistory.end_date < cutoff.date()))
+    # A trip counts from its last day where the product knows it, else from its travel date.
+    ended = (
+        select(UserTravelHistory.history_id)
+        .outerjoin(
+            CompletedTrip,
+            (CompletedTrip.tenant_id == UserTravelHistory.tenant_id)
+            & (CompletedTrip.history_id == UserTravelHistory.history_id),
+        )
+        .where(func.coalesce(CompletedTrip.end_date, UserTravelHistory.travel_date) < cutoff.date())
+    )
+    trips = await session.execute(delete(UserTravelHistory).where(UserTravelHistory.history_id.in_(ended)))
     expired = Expiry(threads=threads, trips=int(getattr(trips, "rowcount", 0) or 0))
     if expired.threads or expired.trips:
         await record_audit(

@@ -17,8 +17,11 @@ _PROFILE = """
       (SELECT coalesce(jsonb_object_agg(p.preference_key, p.preference_value), '{}') FROM tenant_preferences p),
       (SELECT u.preferences FROM users.tenant_users u WHERE u.user_id = %(user_id)s),
       (SELECT coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.start_date DESC), '[]') FROM (
-          SELECT destination, start_date, end_date, total_spend FROM user_travel_history
-          WHERE user_id = %(user_id)s ORDER BY start_date DESC LIMIT %(trips)s) h)
+          SELECT h.destination, h.travel_date AS start_date,
+                 greatest(coalesce(c.end_date, h.travel_date), h.travel_date) AS end_date, h.total_spend
+          FROM user_travel_history h
+          LEFT JOIN completed_trips c ON c.tenant_id = h.tenant_id AND c.history_id = h.history_id
+          WHERE h.user_id = %(user_id)s ORDER BY h.travel_date DESC LIMIT %(trips)s) h)
 """
 
 

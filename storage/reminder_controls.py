@@ -12,17 +12,28 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import DateTime, Uuid, column, delete, func, select, table
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import Actor, record_audit
 from storage.errors import Conflict, InvalidInput, NotFound
-from storage.models import Booking, BookingReminder, Itinerary
+from storage.models import Booking, BookingReminder, Itinerary, TenantUser
 from storage.reminder_runs import TripReminderControl
+from storage.reminders import ScheduledReminder, add_reminders
 from storage.sessions import current_tenant
 
 MAX_SNOOZE = dt.timedelta(days=30)
+
+
+# When each reminder falls due and for whom (a view of migration 0010, under the same row-level security).
+REMINDER_DUE_TIMES = table(
+    "reminder_due_times",
+    column("tenant_id", Uuid),
+    column("reminder_id", Uuid),
+    column("user_id", Uuid),
+    column("due_at", DateTime),
+)
 
 
 @dataclass(frozen=True)
@@ -30,13 +41,13 @@ class UpcomingReminder:
     """One reminder still to come, as a channel lists it."""
 
     reminder_id: uuid.UUID
-    itinerary_id: uuid.UUID
-    booking_id: uuid.UUID
+    itinerary_id: uuid.UUID | None
+    booking_id: uuid.UUID | None
     booking_type: str
     description: str
     due_at: dt.datetime  # aware, UTC
     destinations: list[Any]
-    trip_start: dt.date
+    trip_start: dt.date | None
     muted: bool
     snoozed_until: dt.datetime | None  # aware, UTC
 
@@ -44,15 +55,25 @@ class UpcomingReminder:
 async def upcoming_reminders(
     session: AsyncSession, *, user_id: uuid.UUID, itinerary_id: uuid.UUID | None = None, limit: int = 20
 ) -> list[UpcomingReminder]:
-    """The traveller's unsent reminders of confirmed bookings, soonest first (muted trips included, marked)."""
+    """The traveller's unsent reminders, soonest first (muted trips included, marked).
+
+    Reminders of cancelled bookings are left out; a reminder with no booking (written by another system)
+    is listed with its own message.
+    """
+    due = REMINDER_DUE_TIMES
     statement = (
-        select(BookingReminder, Booking, Itinerary, TripReminderControl)
+        select(BookingReminder, due.c.due_at, Booking, Itinerary, TripReminderControl)
         .join(
+            due,
+            (due.c.tenant_id == BookingReminder.tenant_id)
+            & (due.c.reminder_id == BookingReminder.reminder_id),
+        )
+        .outerjoin(
             Booking,
             (Booking.tenant_id == BookingReminder.tenant_id)
             & (Booking.booking_id == BookingReminder.booking_id),
         )
-        .join(
+        .outerjoin(
             Itinerary,
             (Itinerary.tenant_id == Booking.tenant_id) & (Itinerary.itinerary_id == Booking.itinerary_id),
         )
@@ -61,8 +82,12 @@ async def upcoming_reminders(
             (TripReminderControl.tenant_id == Itinerary.tenant_id)
             & (TripReminderControl.itinerary_id == Itinerary.itinerary_id),
         )
-        .where(Booking.user_id == user_id, Booking.status == "confirmed", BookingReminder.sent.is_(False))
-        .order_by(BookingReminder.reminder_date, Booking.created_at)
+        .where(
+            due.c.user_id == user_id,
+            BookingReminder.sent.is_not(True),
+            func.coalesce(Booking.status, "confirmed") == "confirmed",
+        )
+        .order_by(due.c.due_at, BookingReminder.reminder_id)
         .limit(max(1, min(limit, 200)))
     )
     if itinerary_id is not None:
@@ -71,19 +96,21 @@ async def upcoming_reminders(
     return [
         UpcomingReminder(
             reminder_id=reminder.reminder_id,
-            itinerary_id=booking.itinerary_id,
-            booking_id=booking.booking_id,
-            booking_type=booking.booking_type,
-            description=str(booking.booking_details.get("description") or booking.booking_type),
-            due_at=reminder.reminder_date.replace(tzinfo=dt.UTC),
-            destinations=list(trip.destinations),
-            trip_start=trip.start_date,
+            itinerary_id=booking.itinerary_id if booking else None,
+            booking_id=reminder.booking_id,
+            booking_type=booking.booking_type if booking else "reminder",
+            description=str(
+                (booking.booking_details.get("description") if booking else None) or reminder.message
+            ),
+            due_at=due_at.replace(tzinfo=dt.UTC),
+            destinations=trip.places if trip else [],
+            trip_start=trip.start_date if trip else None,
             muted=bool(control and control.muted),
             snoozed_until=(
                 control.snoozed_until.replace(tzinfo=dt.UTC) if control and control.snoozed_until else None
             ),
         )
-        for reminder, booking, trip, control in rows
+        for reminder, due_at, booking, trip, control in rows
     ]
 
 
@@ -136,7 +163,7 @@ async def snooze_trip_reminders(
     itinerary_id: uuid.UUID,
     until: dt.datetime,
     now: dt.datetime,
-) -> list[BookingReminder]:
+) -> list[ScheduledReminder]:
     """Move the trip's reminders due before `until` to `until`: one per booking, under new ids.
 
     Returns the moved reminders for the caller to enqueue. Refused when `until` is not in the future or is
@@ -150,9 +177,15 @@ async def snooze_trip_reminders(
         raise InvalidInput("Reminders can be snoozed for at most 30 days; mute the trip instead.")
     await _confirmed_trip(session, user_id=user_id, itinerary_id=itinerary_id)
     moment = until.astimezone(dt.UTC).replace(tzinfo=None)
+    due = REMINDER_DUE_TIMES
     earlier = (
-        await session.scalars(
-            select(BookingReminder)
+        await session.execute(
+            select(BookingReminder.reminder_id, BookingReminder.booking_id)
+            .join(
+                due,
+                (due.c.tenant_id == BookingReminder.tenant_id)
+                & (due.c.reminder_id == BookingReminder.reminder_id),
+            )
             .join(
                 Booking,
                 (Booking.tenant_id == BookingReminder.tenant_id)
@@ -161,30 +194,25 @@ async def snooze_trip_reminders(
             .where(
                 Booking.itinerary_id == itinerary_id,
                 Booking.status == "confirmed",
-                BookingReminder.sent.is_(False),
-                BookingReminder.reminder_date < moment,
+                BookingReminder.sent.is_not(True),
+                due.c.due_at < moment,
             )
             .with_for_update(of=BookingReminder)
         )
     ).all()
-    booking_ids = sorted({reminder.booking_id for reminder in earlier})
     if earlier:
         await session.execute(
             delete(BookingReminder).where(
-                BookingReminder.reminder_id.in_([reminder.reminder_id for reminder in earlier])
+                BookingReminder.reminder_id.in_([row.reminder_id for row in earlier])
             )
         )
-    moved = [
-        BookingReminder(
-            tenant_id=current_tenant(session),
-            reminder_id=uuid.uuid4(),
-            booking_id=booking_id,
-            reminder_date=moment,
-            sent=False,
-        )
-        for booking_id in booking_ids
-    ]
-    session.add_all(moved)
+    traveller = await session.get(TenantUser, (current_tenant(session), user_id))
+    timezone = traveller.timezone if traveller else "UTC"
+    moved: list[ScheduledReminder] = []
+    for booking_id in sorted({row.booking_id for row in earlier if row.booking_id is not None}):
+        booking = await session.get(Booking, (current_tenant(session), booking_id))
+        if booking is not None:
+            moved += await add_reminders(session, booking=booking, times=[moment], timezone=timezone)
     await _set_control(session, itinerary_id=itinerary_id, snoozed_until=moment)
     await record_audit(
         session,

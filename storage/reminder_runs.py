@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, Uuid, bindparam, text
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    bindparam,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,6 +42,18 @@ class ReminderDelivery(Base):
     """How the delivery of one reminder went (migration 0002_reminders)."""
 
     __tablename__ = "reminder_deliveries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "reminder_id"],
+            ["booking_reminders.tenant_id", "booking_reminders.reminder_id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"],
+            ["users.tenant_users.tenant_id", "users.tenant_users.user_id"],
+            ondelete="CASCADE",
+        ),
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     reminder_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -47,6 +70,27 @@ class ConsoleMessage(Base):
     """A message waiting in a console user's outbox (migration 0002_reminders)."""
 
     __tablename__ = "console_outbox"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"],
+            ["users.tenant_users.tenant_id", "users.tenant_users.user_id"],
+            ondelete="CASCADE",
+        ),
+        Index(
+            "console_outbox_reminder",
+            "tenant_id",
+            "reminder_id",
+            unique=True,
+            postgresql_where=text("reminder_id IS NOT NULL"),
+        ),
+        Index(
+            "console_outbox_unread",
+            "tenant_id",
+            "user_id",
+            "created_at",
+            postgresql_where=text("read_at IS NULL"),
+        ),
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     message_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
@@ -61,6 +105,13 @@ class TripReminderControl(Base):
     """A traveller's choices for one trip's reminders: muted, or snoozed until a time (naive UTC)."""
 
     __tablename__ = "trip_reminder_controls"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "itinerary_id"],
+            ["itineraries.tenant_id", "itineraries.itinerary_id"],
+            ondelete="CASCADE",
+        ),
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     itinerary_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -83,21 +134,27 @@ class Recipient:
 
 @dataclass(frozen=True)
 class ClaimedReminder:
-    """A reminder claimed for delivery, with everything its message and its route need."""
+    """A reminder claimed for delivery, with everything its message and its route need.
+
+    A reminder written by another system may name no booking (then it is its message alone) or a booking
+    outside any trip; the booking and trip fields are None where there is none.
+    """
 
     tenant_id: uuid.UUID
     reminder_id: uuid.UUID
-    booking_id: uuid.UUID
-    itinerary_id: uuid.UUID
+    booking_id: uuid.UUID | None
+    itinerary_id: uuid.UUID | None
     user_id: uuid.UUID
     due_at: dt.datetime
-    booking_type: str
-    booking_status: str
+    reminder_date: dt.date
+    message: str
+    booking_type: str | None
+    booking_status: str | None
     booking_details: dict[str, Any]
-    itinerary_status: str
+    itinerary_status: str | None
     destinations: list[Any]
-    trip_start: dt.date
-    trip_end: dt.date
+    trip_start: dt.date | None
+    trip_end: dt.date | None
     display_name: str
     timezone: str
     locale: str
@@ -107,9 +164,14 @@ class ClaimedReminder:
 
     @property
     def service_date(self) -> dt.date:
-        """The day of the booked service (the flight, check-in, train or pick-up)."""
+        """The day of the booked service (the flight, check-in, train or pick-up), else the trip's or reminder's."""
         day = self.booking_details.get("service_date")
-        return dt.date.fromisoformat(day) if isinstance(day, str) else self.trip_start
+        try:
+            if isinstance(day, str):
+                return dt.date.fromisoformat(day)
+        except ValueError:  # a date written by another system in a form of its own
+            pass
+        return self.trip_start or self.reminder_date
 
     def expired(self, now: dt.datetime) -> bool:
         """Too late to remind: the service day is over in the traveller's time zone."""
@@ -117,11 +179,13 @@ class ClaimedReminder:
 
     @property
     def still_booked(self) -> bool:
-        """A reminder of a cancelled booking or trip is never sent."""
-        return self.booking_status == "confirmed" and self.itinerary_status == "confirmed"
+        """A reminder of a cancelled booking or trip is never sent; one of no booking always is."""
+        if self.booking_id is None:
+            return True
+        return self.booking_status == "confirmed" and self.itinerary_status in (None, "confirmed")
 
 
-# Both statements are PL/pgSQL functions (migration 0007_reminder_batches) so that their plans are cached
+# Both statements are PL/pgSQL functions (migrations 0007_reminder_batches and 0010_specified_tables) so that their plans are cached
 # per connection; they run as the caller, under the same row-level security as plain statements.
 _CLAIM = text(
     "SELECT * FROM claim_due_reminders(:tenant_id, :reminder_id, :now, :channels, :limit)"
@@ -188,12 +252,14 @@ def _claimed(tenant_id: uuid.UUID, row: Any) -> ClaimedReminder:
         booking_id=row["booking_id"],
         itinerary_id=row["itinerary_id"],
         user_id=row["user_id"],
-        due_at=row["reminder_date"],
+        due_at=row["due_at"],
+        reminder_date=row["reminder_date"],
+        message=row["message"],
         booking_type=row["booking_type"],
         booking_status=row["booking_status"],
-        booking_details=dict(row["booking_details"]),
+        booking_details=dict(row["booking_details"]) if isinstance(row["booking_details"], dict) else {},
         itinerary_status=row["itinerary_status"],
-        destinations=list(row["destinations"]),
+        destinations=list(row["destinations"]) if isinstance(row["destinations"], list) else [],
         trip_start=row["start_date"],
         trip_end=row["end_date"],
         display_name=row["display_name"],
@@ -262,5 +328,5 @@ async def due_reminder_ids(
 
 
 def _naive_utc(moment: dt.datetime) -> dt.datetime:
-    """booking_reminders.reminder_date is naive UTC; aware datetimes are converted first."""
+    """Due times are naive UTC; aware datetimes are converted first."""
     return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -1,14 +1,14 @@
-"""Spend analytics of completed trips, for one traveller or a whole tenant, in any period.
+"""Spend analytics of past trips, for one traveller or a whole tenant, in any period.
 
 Where the figures come from, and in which currency:
-- A trip is a user_travel_history row: its dates, destination and traveller. It belongs to a period by its
-  start date.
-- A trip's spend is the history row's total_spend, or its travel_analytics row's where history has none
-  (storage.trips.record_trip writes both, with the same figure). Reading history first makes a tenant's
-  period one index-only scan. Trips with no known spend are left out.
-- The split by category is travel_analytics.spend_by_category; entries that are not plain decimals are
-  ignored, and what the categories leave of the period's spend is shown as `uncategorised`, so every
-  breakdown adds up to the same total.
+- Spend is `travel_analytics`: one row per trip (or whatever another system records there) with its travel
+  date, traveller, total and a split by category. A row belongs to a period by its travel date.
+- The trip behind a row, when the product recorded it, is found through `completed_trips`: its destination
+  (from `user_travel_history`) and its last day (for nights). A row with no trip behind it counts with
+  destination `unknown` and no nights.
+- The split by category is `categories_spend`; entries that are not plain decimals are ignored, and what the
+  categories leave of the period's spend is shown as `uncategorised`, so every breakdown adds up to the same
+  total.
 - travel_analytics has no currency column: storage.trips records spend in the tenant currency, so these
   figures are in the tenant's `currency` preference as it stands now. Changing that preference does not
   convert past rows. Booking amounts, which carry their own currency, are in storage.spend_policy.
@@ -43,24 +43,20 @@ ZERO = Decimal(0)
 PLAIN_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
 
 _TRIPS = """
-FROM user_travel_history h{joins}
-WHERE h.tenant_id = :tenant AND h.start_date >= :start AND h.start_date < :stop {traveller}{condition}"""
+FROM travel_analytics a{joins}
+WHERE a.tenant_id = :tenant AND a.travel_date >= :start AND a.travel_date < :stop {traveller}{condition}"""
 
-# The history figure first; the analytics row is read only when history has none (COALESCE is lazy).
-_SPENT = """
-CROSS JOIN LATERAL (
-    SELECT coalesce(h.total_spend, (SELECT a.total_spend FROM travel_analytics a
-                                    WHERE a.tenant_id = h.tenant_id AND a.user_id = h.user_id
-                                      AND a.trip_id = h.trip_id)) AS amount
-) s"""
-_KNOWN_SPEND = "\n  AND s.amount IS NOT NULL"
+# The trip behind an analytics row, when there is one: its destination and its last day.
+_TRIP = """
+LEFT JOIN completed_trips c ON c.tenant_id = :tenant AND c.tenant_id = a.tenant_id
+                           AND c.analytics_id = a.analytics_id
+LEFT JOIN user_travel_history h ON h.tenant_id = :tenant AND h.tenant_id = c.tenant_id
+                               AND h.history_id = c.history_id"""
 _TRAVELLERS = """
-JOIN users.tenant_users u ON u.tenant_id = :tenant AND u.tenant_id = h.tenant_id AND u.user_id = h.user_id"""
+LEFT JOIN users.tenant_users u ON u.tenant_id = :tenant AND u.tenant_id = a.tenant_id AND u.user_id = a.user_id"""
 _CATEGORY_ENTRIES = """
-JOIN travel_analytics a ON a.tenant_id = :tenant AND a.tenant_id = h.tenant_id
-                       AND a.user_id = h.user_id AND a.trip_id = h.trip_id
 CROSS JOIN LATERAL jsonb_each_text(
-    CASE WHEN jsonb_typeof(a.spend_by_category) = 'object' THEN a.spend_by_category ELSE '{}' END) e"""
+    CASE WHEN jsonb_typeof(a.categories_spend) = 'object' THEN a.categories_spend ELSE '{}' END) e"""
 _PLAIN_ENTRY = f"\n  AND e.value ~ '{PLAIN_DECIMAL}'"
 
 _SELECTS: dict[GroupBy, str] = {
@@ -69,28 +65,30 @@ SELECT e.key AS key, e.key AS label, sum(e.value::numeric) AS amount, count(*) A
 {trips}
 GROUP BY e.key""",
     "month": """
-SELECT to_char(h.start_date, 'YYYY-MM') AS key, to_char(h.start_date, 'Mon YYYY') AS label,
-       sum(s.amount) AS amount, count(*) AS trips
+SELECT to_char(a.travel_date, 'YYYY-MM') AS key, to_char(a.travel_date, 'Mon YYYY') AS label,
+       sum(a.total_spend) AS amount, count(*) AS trips
 {trips}
 GROUP BY 1, 2""",
     "quarter": """
-SELECT to_char(h.start_date, 'YYYY-"Q"Q') AS key, to_char(h.start_date, '"Q"Q YYYY') AS label,
-       sum(s.amount) AS amount, count(*) AS trips
+SELECT to_char(a.travel_date, 'YYYY-"Q"Q') AS key, to_char(a.travel_date, '"Q"Q YYYY') AS label,
+       sum(a.total_spend) AS amount, count(*) AS trips
 {trips}
 GROUP BY 1, 2""",
     "destination": """
-SELECT h.destination AS key, h.destination AS label, sum(s.amount) AS amount, count(*) AS trips
+SELECT coalesce(h.destination, 'unknown') AS key, coalesce(h.destination, 'unknown') AS label,
+       sum(a.total_spend) AS amount, count(*) AS trips
 {trips}
-GROUP BY h.destination""",
+GROUP BY 1, 2""",
     "traveller": """
-SELECT u.user_id::text AS key, u.display_name AS label, sum(s.amount) AS amount, count(*) AS trips
+SELECT coalesce(a.user_id::text, 'unknown') AS key, coalesce(u.display_name, 'unknown') AS label,
+       sum(a.total_spend) AS amount, count(*) AS trips
 {trips}
-GROUP BY u.user_id, u.display_name""",
+GROUP BY 1, 2""",
 }
 
 _TOTAL = """
-SELECT count(*) AS trips, coalesce(sum(s.amount), 0) AS amount,
-       coalesce(sum(h.end_date - h.start_date), 0) AS nights
+SELECT count(*) AS trips, coalesce(sum(a.total_spend), 0) AS amount,
+       coalesce(sum(greatest(c.end_date - a.travel_date, 0)), 0) AS nights
 {trips}"""
 
 
@@ -115,13 +113,17 @@ def period_params(tenant_id: uuid.UUID, period: Period) -> dict[str, Any]:
 
 
 def trips_clause(params: dict[str, Any], user_id: uuid.UUID | None, *, group_by: str = "") -> str:
-    """FROM ... WHERE over the trips of the period, with `s.amount` as each trip's spend."""
-    joins, condition = _SPENT, _KNOWN_SPEND
+    """FROM ... WHERE over the analytics rows of the period, joined to what the grouping needs."""
+    joins, condition = "", ""
     if group_by == "category":
         joins, condition = _CATEGORY_ENTRIES, _PLAIN_ENTRY
     elif group_by == "traveller":
-        joins = _TRAVELLERS + _SPENT
-    traveller = traveller_condition(user_id, params, "h.user_id")
+        joins = _TRAVELLERS
+    elif group_by in ("", "destination"):
+        joins = _TRIP
+    elif group_by == "export":
+        joins = _TRAVELLERS + _TRIP
+    traveller = traveller_condition(user_id, params, "a.user_id")
     return _TRIPS.format(joins=joins, traveller=traveller, condition=condition)
 
 

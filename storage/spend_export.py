@@ -47,11 +47,12 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN = re.compile(PLAIN_DECIMAL)
 
 _EXPORT = """
-SELECT h.trip_id, u.display_name AS traveller, h.destination, h.start_date, h.end_date, s.amount,
-       (SELECT a.spend_by_category::text FROM travel_analytics a
-        WHERE a.tenant_id = h.tenant_id AND a.user_id = h.user_id AND a.trip_id = h.trip_id) AS categories
+SELECT coalesce(c.itinerary_id, a.analytics_id) AS trip_id, coalesce(u.display_name, 'unknown') AS traveller,
+       coalesce(h.destination, 'unknown') AS destination, a.travel_date AS start_date,
+       greatest(coalesce(c.end_date, a.travel_date), a.travel_date) AS end_date, a.total_spend AS amount,
+       a.categories_spend::text AS categories
 {trips}
-ORDER BY h.start_date, u.display_name, h.trip_id"""
+ORDER BY a.travel_date, 2, 1"""
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def _safe(cell: str) -> str:
 
 
 def _categories(value: str | None) -> dict[str, Decimal]:
-    """The plain-decimal entries of spend_by_category (read as JSON text so no float ever rounds them)."""
+    """The plain-decimal entries of categories_spend (read as JSON text so no float ever rounds them)."""
     parsed: Any = json.loads(value, parse_float=Decimal, parse_int=Decimal) if value else None
     if not isinstance(parsed, dict):
         return {}
@@ -81,8 +82,8 @@ async def export_spend_csv(
 ) -> SpendExport:
     """The trips of one traveller (or of the tenant, with user_id None) that started in `period`."""
     params = period_params(current_tenant(session), period)
-    # The traveller grouping's FROM clause: the trips with their spend, joined to the travellers' names.
-    trips = trips_clause(params, user_id, group_by="traveller")
+    # The spend rows joined to the travellers' names and to the trips behind them.
+    trips = trips_clause(params, user_id, group_by="export")
     rows = await run_query(session, SpendQuery(_EXPORT.format(trips=trips), params))
     currency = await spend_currency(session)
     splits = []

@@ -31,9 +31,9 @@ from storage.spend import (
 )
 
 _BUDGET = """
-SELECT count(*) FILTER (WHERE s.amount > :budget) AS over_trips,
-       coalesce(sum(s.amount - :budget) FILTER (WHERE s.amount > :budget), 0) AS over_amount,
-       coalesce(sum(:budget - s.amount) FILTER (WHERE s.amount <= :budget), 0) AS under_amount
+SELECT count(*) FILTER (WHERE a.total_spend > :budget) AS over_trips,
+       coalesce(sum(a.total_spend - :budget) FILTER (WHERE a.total_spend > :budget), 0) AS over_amount,
+       coalesce(sum(:budget - a.total_spend) FILTER (WHERE a.total_spend <= :budget), 0) AS under_amount
 {trips}"""
 
 # Hotel caps: the city's cap, else policy.hotel.max_nightly_rate; compared only in the cap's currency.
@@ -49,7 +49,7 @@ WITH booked AS (
            lower(coalesce(b.booking_details ->> 'city', b.booking_details ->> 'destination', '')) AS city
     FROM bookings b
     JOIN itineraries i ON i.tenant_id = :tenant AND i.tenant_id = b.tenant_id AND i.itinerary_id = b.itinerary_id
-    WHERE b.tenant_id = :tenant AND b.status = 'confirmed'
+    WHERE b.tenant_id = :tenant AND coalesce(b.status, 'confirmed') = 'confirmed'
       AND i.start_date >= :start AND i.start_date < :stop {{traveller}}
 ),
 capped AS (

@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import Actor, record_audit
 from storage.errors import Conflict, InvalidInput, NotFound
-from storage.models import Booking, BookingReminder, Itinerary, ItineraryDay, TenantUser
+from storage.itineraries import CANCELLED, change_state
+from storage.models import Booking, Itinerary, ItineraryDetail, TenantUser
 from storage.preferences import tenant_preferences
 from storage.reminder_runs import TripReminderControl
-from storage.reminders import cancel_pending_reminders, schedule_reminders
+from storage.reminders import ScheduledReminder, cancel_pending_reminders, schedule_reminders
 
 
 async def _booked_trip(
@@ -33,7 +34,7 @@ async def _booked_trip(
 
 
 def shift_dates(details: dict[str, Any], days: dt.timedelta) -> dict[str, Any]:
-    """Booking or day details with every date moved by `days` (service, end, departure and arrival)."""
+    """Booking, activity or day details with every date moved by `days` (service, end, departure, arrival)."""
     moved = dict(details)
     for key in ("service_date", "end_date", "date"):
         if moved.get(key):
@@ -41,7 +42,7 @@ def shift_dates(details: dict[str, Any], days: dt.timedelta) -> dict[str, Any]:
     for key in ("depart_at", "arrive_at"):
         if moved.get(key):
             moved[key] = (dt.datetime.fromisoformat(moved[key]) + days).isoformat()
-    if isinstance(moved.get("items"), list):
+    if isinstance(moved.get("items"), list):  # a whole day of a plan
         moved["items"] = [
             shift_dates(item, days) if isinstance(item, dict) else item for item in moved["items"]
         ]
@@ -56,7 +57,7 @@ async def move_trip(
     itinerary_id: uuid.UUID,
     start_date: dt.date,
     now: dt.datetime,
-) -> list[BookingReminder]:
+) -> list[ScheduledReminder]:
     """Move a booked trip to start on `start_date`, keeping its length and the order of its bookings.
 
     Its days and bookings move with it, the unsent reminders are replaced by ones for the new dates (from
@@ -74,10 +75,12 @@ async def move_trip(
     old_start = trip.start_date
     trip.start_date, trip.end_date = start_date, trip.end_date + shift
     trip.updated_at = func.now()
-    for day in (
-        await session.scalars(select(ItineraryDay).where(ItineraryDay.itinerary_id == itinerary_id))
+    for activity in (
+        await session.scalars(select(ItineraryDetail).where(ItineraryDetail.itinerary_id == itinerary_id))
     ).all():
-        day.details = shift_dates(day.details, shift)
+        activity.date += shift
+        if isinstance(activity.activity_details, dict):
+            activity.activity_details = shift_dates(activity.activity_details, shift)
     bookings = list(
         (
             await session.scalars(
@@ -94,7 +97,7 @@ async def move_trip(
         .values(snoozed_until=None)
     )
     days_before = (await tenant_preferences(session))["reminders.days_before"]
-    reminders: list[BookingReminder] = []
+    reminders: list[ScheduledReminder] = []
     for booking in bookings:
         reminders += await schedule_reminders(
             session,
@@ -119,9 +122,8 @@ async def cancel_trip(
     session: AsyncSession, *, actor: Actor, user_id: uuid.UUID | None, itinerary_id: uuid.UUID
 ) -> int:
     """Cancel a booked trip with all its bookings and their unsent reminders; returns the bookings cancelled."""
-    trip = await _booked_trip(session, user_id=user_id, itinerary_id=itinerary_id)
-    trip.status = "cancelled"
-    trip.updated_at = func.now()
+    await _booked_trip(session, user_id=user_id, itinerary_id=itinerary_id)
+    await change_state(session, itinerary_id=itinerary_id, status=CANCELLED)
     cancelled = list(
         (
             await session.scalars(

@@ -1,8 +1,8 @@
 """Finished trips move, once each, into the traveller's history and the spend analytics.
 
 A confirmed itinerary whose last day is over in the traveller's time zone is recorded with its activities
-and the spend of its confirmed bookings, by booking type. `user_travel_history` is keyed by the trip, so a
-second run (or a second worker) records nothing twice.
+and the spend of its confirmed bookings, by booking type. Its history row takes the trip's id as its own,
+so a second run (or a second worker) records nothing twice.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import SYSTEM
 from storage.database import Database
-from storage.models import Booking, Itinerary, ItineraryDay, TenantUser
+from storage.itineraries import plan_days
+from storage.models import Booking, Itinerary, ItineraryDetail, TenantUser
+from storage.plans import DayPlan
 from storage.trips import TripRecord, record_trip
 
 log = logging.getLogger(__name__)
@@ -45,13 +47,12 @@ async def ended_trip_ids(
         return [(row.tenant_id, row.itinerary_id) for row in rows]
 
 
-def _activities(days: list[ItineraryDay]) -> list[dict[str, Any]]:
+def _activities(days: list[DayPlan]) -> list[dict[str, Any]]:
     """What the traveller did, day by day: every planned item's kind and description."""
     activities = [
-        {"date": day.details.get("date"), "kind": item.get("kind"), "description": item.get("description")}
-        for day in sorted(days, key=lambda d: d.day_number)
-        for item in day.details.get("items", [])
-        if isinstance(item, dict)
+        {"date": day.date.isoformat(), "kind": item.kind.value, "description": item.description}
+        for day in days
+        for item in day.items
     ]
     return activities[:MAX_ACTIVITIES]
 
@@ -60,7 +61,7 @@ def trip_spend(bookings: list[Booking]) -> dict[str, Decimal]:
     """Spend by booking type (the category) of the confirmed bookings."""
     spend: dict[str, Decimal] = defaultdict(Decimal)
     for booking in bookings:
-        if booking.status == "confirmed":
+        if booking.confirmed:
             spend[booking.booking_type] += Decimal(str(booking.booking_details.get("amount", "0")))
     return dict(spend)
 
@@ -72,7 +73,7 @@ async def complete_trip(session: AsyncSession, *, itinerary_id: uuid.UUID, now: 
             select(Itinerary).where(Itinerary.itinerary_id == itinerary_id).with_for_update()
         )
     ).first()
-    if trip is None or trip.status != "confirmed":
+    if trip is None or trip.status != "confirmed" or trip.user_id is None:
         return False
     traveller = await session.get(TenantUser, (trip.tenant_id, trip.user_id))
     local_today = now.astimezone(ZoneInfo(traveller.timezone if traveller else "UTC")).date()
@@ -82,16 +83,17 @@ async def complete_trip(session: AsyncSession, *, itinerary_id: uuid.UUID, now: 
         (await session.scalars(select(Booking).where(Booking.itinerary_id == itinerary_id))).all()
     )
     spend = trip_spend(bookings)
-    currencies = sorted({str(b.booking_details.get("currency")) for b in bookings if b.status == "confirmed"})
+    currencies = sorted({str(b.booking_details.get("currency")) for b in bookings if b.confirmed})
     if len(currencies) > 1:
         # No exchange rates here: amounts are added as booked (bookings are normally in the tenant currency).
         log.warning("trip %s mixes currencies %s; spend is summed as booked", itinerary_id, currencies)
-    days = list(
-        (await session.scalars(select(ItineraryDay).where(ItineraryDay.itinerary_id == itinerary_id))).all()
+    activities = await session.scalars(
+        select(ItineraryDetail).where(ItineraryDetail.itinerary_id == itinerary_id)
     )
+    days = plan_days(trip.start_date, list(activities))
     record = TripRecord(
         trip_id=trip.itinerary_id,
-        destination=", ".join(str(place) for place in trip.destinations)[:255] or "unknown",
+        destination=", ".join(trip.places)[:100] or "unknown",
         start_date=trip.start_date,
         end_date=trip.end_date,
         activities=_activities(days),

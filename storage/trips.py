@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import Actor, record_audit
-from storage.models import TravelAnalytics, UserTravelHistory
+from storage.models import CompletedTrip, TravelAnalytics, UserTravelHistory
 from storage.money import Amount
 from storage.plans import check_trip_dates
 from storage.sessions import current_tenant
@@ -26,7 +26,7 @@ class TripRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     trip_id: uuid.UUID
-    destination: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    destination: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     start_date: dt.date
     end_date: dt.date
     activities: list[Any] = Field(default_factory=list, max_length=200)
@@ -44,36 +44,46 @@ class TripRecord(BaseModel):
 async def record_trip(
     session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, trip: dict[str, Any] | TripRecord
 ) -> bool:
-    """Write the history and analytics rows of a finished trip, once. False when it was already recorded."""
+    """Write the history and analytics rows of a finished trip, once. False when it was already recorded.
+
+    Both rows take the trip's id as their own, and `completed_trips` links them to the trip with its last day.
+    """
     record = trip if isinstance(trip, TripRecord) else validate_model(TripRecord, trip, subject="The trip")
     tenant_id = current_tenant(session)
     history = (
         insert(UserTravelHistory)
         .values(
             tenant_id=tenant_id,
+            history_id=record.trip_id,
             user_id=user_id,
-            trip_id=record.trip_id,
+            travel_date=record.start_date,
             destination=record.destination,
-            start_date=record.start_date,
-            end_date=record.end_date,
             activities=record.activities,
             total_spend=record.total_spend,
         )
         .on_conflict_do_nothing()
-        .returning(UserTravelHistory.trip_id)
+        .returning(UserTravelHistory.history_id)
     )
     if (await session.execute(history)).first() is None:
         return False
     await session.execute(
-        insert(TravelAnalytics)
-        .values(
+        insert(TravelAnalytics).values(
             tenant_id=tenant_id,
+            analytics_id=record.trip_id,
             user_id=user_id,
-            trip_id=record.trip_id,
+            travel_date=record.start_date,
             total_spend=record.total_spend,
-            spend_by_category={key: f"{value:.2f}" for key, value in record.spend_by_category.items()},
+            categories_spend={key: f"{value:.2f}" for key, value in record.spend_by_category.items()},
         )
-        .on_conflict_do_nothing()
+    )
+    await session.execute(
+        insert(CompletedTrip).values(
+            tenant_id=tenant_id,
+            itinerary_id=record.trip_id,
+            history_id=record.trip_id,
+            analytics_id=record.trip_id,
+            end_date=record.end_date,
+        )
     )
     await record_audit(
         session, actor=actor, action="trip.record", entity="trip", entity_id=str(record.trip_id)
@@ -88,7 +98,7 @@ async def travel_history(
     statement = (
         select(UserTravelHistory)
         .where(UserTravelHistory.user_id == user_id)
-        .order_by(UserTravelHistory.start_date.desc())
+        .order_by(UserTravelHistory.travel_date.desc())
         .limit(limit)
     )
     return list((await session.scalars(statement)).all())

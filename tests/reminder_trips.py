@@ -25,8 +25,10 @@ from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from storage.identities import link_identity
 from storage.itineraries import create_draft
-from storage.models import BookingReminder, TravelAnalytics, UserTravelHistory
+from storage.models import Booking, BookingReminder, TravelAnalytics, UserTravelHistory
 from storage.reminder_runs import ConsoleMessage, ReminderDelivery
+from storage.reminders import ScheduledReminder
+from storage.reminders import add_reminders as schedule_at
 from storage.tenants import get_user
 from storage.trip_changes import shift_dates
 from tests.conftest import Company
@@ -92,20 +94,15 @@ async def link_telegram(db: Database, company: Company, *, chat_id: int) -> None
 
 async def add_reminders(
     db: Database, company: Company, *, booking_ids: list[uuid.UUID], due: list[dt.datetime]
-) -> list[BookingReminder]:
-    """Extra reminder rows at chosen times (naive UTC), spread over the bookings; for volume tests."""
-    rows = [
-        BookingReminder(
-            tenant_id=company.tenant_id,
-            reminder_id=uuid.uuid4(),
-            booking_id=booking_ids[index % len(booking_ids)],
-            reminder_date=when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when,
-            sent=False,
-        )
-        for index, when in enumerate(due)
-    ]
+) -> list[ScheduledReminder]:
+    """Extra reminders at chosen times, spread over the bookings; for volume tests."""
+    rows: list[ScheduledReminder] = []
     async with db.tenant(company.tenant_id) as session:
-        session.add_all(rows)
+        for index, when in enumerate(due):
+            booking = await session.get(Booking, (company.tenant_id, booking_ids[index % len(booking_ids)]))
+            assert booking is not None
+            moment = when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
+            rows += await schedule_at(session, booking=booking, times=[moment], timezone="Europe/Berlin")
     return rows
 
 

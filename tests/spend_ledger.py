@@ -41,7 +41,7 @@ class Trip:
     start_date: dt.date
     end_date: dt.date
     spend: Decimal
-    categories: dict[str, Decimal] | None  # None: no analytics row
+    categories: dict[str, Decimal]
 
 
 @dataclass(frozen=True)
@@ -67,20 +67,35 @@ def _categories(raw: Any) -> dict[str, Decimal]:
 
 
 async def read_ledger(owner: Database) -> Ledger:
-    """Every tenant's rows, as the owner (no row-level security)."""
-    analytics = {
-        (row["tenant_id"], row["user_id"], row["trip_id"]): row
-        for row in await _all(owner, "SELECT * FROM travel_analytics")
+    """Every tenant's rows, as the owner (no row-level security).
+
+    Spend is travel_analytics; the trip behind a row (destination, last day) is found through
+    completed_trips where the product recorded it, and is unknown for rows written elsewhere.
+    """
+    links = {
+        (row["tenant_id"], row["analytics_id"]): row
+        for row in await _all(owner, "SELECT * FROM completed_trips")
+    }
+    history = {
+        (row["tenant_id"], row["history_id"]): row
+        for row in await _all(owner, "SELECT * FROM user_travel_history")
     }
     trips = []
-    for h in await _all(owner, "SELECT * FROM user_travel_history"):
-        key = (h["tenant_id"], h["user_id"], h["trip_id"])
-        a = analytics.get(key)
-        spend = h["total_spend"] if h["total_spend"] is not None else (a["total_spend"] if a else None)
-        if spend is None:
-            continue
-        categories = _categories(a["spend_by_category"]) if a else None
-        trips.append(Trip(*key, h["destination"], h["start_date"], h["end_date"], Decimal(spend), categories))
+    for a in await _all(owner, "SELECT * FROM travel_analytics"):
+        link = links.get((a["tenant_id"], a["analytics_id"]))
+        h = history.get((a["tenant_id"], link["history_id"])) if link else None
+        trips.append(
+            Trip(
+                a["tenant_id"],
+                a["user_id"],
+                link["itinerary_id"] if link else a["analytics_id"],
+                h["destination"] if h else "unknown",
+                a["travel_date"],
+                max(link["end_date"], a["travel_date"]) if link else a["travel_date"],
+                Decimal(a["total_spend"]),
+                _categories(a["categories_spend"]),
+            )
+        )
     names = {
         (row["tenant_id"], row["user_id"]): row["display_name"]
         for row in await _all(owner, "SELECT * FROM users.tenant_users")
@@ -280,42 +295,34 @@ async def edge_trips(db: Database) -> None:
                     "spend_by_category": {} if n == 4 else {"hotel": f"{1000 + n}.{n:02d}"},
                 },
             )
-        # History without a total (the analytics row counts), history with no spend at all (left out),
-        # and a category value that is not an amount (ignored; the rest of the trip is uncategorised).
+        # Rows another system wrote through the specified columns alone: spend with no trip behind it (it counts,
+        # destination unknown), a history row with no spend (it is no spend), and a category value that is not
+        # an amount (ignored; the rest of the trip is uncategorised).
         rows = [
-            ("2026-05-05", None, '{"flight": "310.00"}', "310.00"),
-            ("2026-05-06", None, None, None),
-            ("2026-05-07", "150.00", '{"flight": "120.00", "fees": "n/a", "taxes": 1.5}', "150.00"),
+            ("2026-05-05", '{"flight": "310.00"}', "310.00"),
+            ("2026-05-07", '{"flight": "120.00", "fees": "n/a", "taxes": 1.5}', "150.00"),
         ]
-        for start, history_total, categories, analytics_total in rows:
-            trip = uuid.uuid4()
+        for travel_date, categories, amount in rows:
             await session.execute(
                 text(
-                    "INSERT INTO user_travel_history (tenant_id, user_id, trip_id, destination, start_date, "
-                    "end_date, total_spend) VALUES (:t, :u, :trip, 'Oddtown', :d, :d, :total)"
+                    "INSERT INTO travel_analytics (tenant_id, user_id, travel_date, total_spend, categories_spend) "
+                    "VALUES (:t, :u, :d, :total, CAST(:categories AS jsonb))"
                 ),
                 {
                     "t": FIRST,
                     "u": TRAVELLER,
-                    "trip": trip,
-                    "d": dt.date.fromisoformat(start),
-                    "total": history_total,
+                    "d": dt.date.fromisoformat(travel_date),
+                    "total": amount,
+                    "categories": categories,
                 },
             )
-            if categories is not None:
-                await session.execute(
-                    text(
-                        "INSERT INTO travel_analytics (tenant_id, user_id, trip_id, total_spend, spend_by_category) "
-                        "VALUES (:t, :u, :trip, :total, CAST(:categories AS jsonb))"
-                    ),
-                    {
-                        "t": FIRST,
-                        "u": TRAVELLER,
-                        "trip": trip,
-                        "total": analytics_total,
-                        "categories": categories,
-                    },
-                )
+        await session.execute(
+            text(
+                "INSERT INTO user_travel_history (tenant_id, user_id, travel_date, destination, total_spend) "
+                "VALUES (:t, :u, :d, 'Oddtown', 99.00)"
+            ),
+            {"t": FIRST, "u": TRAVELLER, "d": dt.date(2026, 5, 6)},
+        )
 
 
 async def spend_data(db: Database, owner: Database) -> Ledger:

@@ -56,6 +56,7 @@ async def fingerprint(owner: Database) -> dict[str, Any]:
             "tenant_preferences",
             "itineraries",
             "itinerary_details",
+            "itinerary_cancellations",
             "bookings",
             "booking_reminders",
             "users.tenant_users",
@@ -160,7 +161,8 @@ async def test_injected_instructions_cause_no_unauthorised_change(
         new_drafts = (
             await session.execute(
                 text(
-                    "SELECT tenant_id, user_id, status FROM itineraries WHERE itinerary_id::text NOT IN (:a, :b)"
+                    "SELECT i.tenant_id, i.user_id, s.status FROM itineraries i JOIN trip_states s USING (tenant_id, itinerary_id) "
+                    "WHERE itinerary_id::text NOT IN (:a, :b)"
                 ),
                 {"a": colleague_draft, "b": other_draft},
             )

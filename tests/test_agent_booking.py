@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import pytest
@@ -13,7 +14,7 @@ from agent.tools import Decision
 from storage.audit import Actor
 from storage.database import Database
 from storage.errors import Forbidden
-from storage.models import Booking, BookingReminder, Itinerary, ItineraryDay
+from storage.models import Booking, BookingReminder, Itinerary, ItineraryDetail, ReminderSchedule
 from storage.preferences import set_tenant_preference
 from tests.conftest import Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
@@ -50,13 +51,22 @@ async def test_planning_creates_a_draft_with_details_and_revising_updates_it(
     itinerary_id = await plan_berlin(conversation, scripted_model, acme)
     async with db.tenant(acme.tenant_id) as session:
         trip = (await session.scalars(select(Itinerary))).one()
-        days = (await session.scalars(select(ItineraryDay).order_by(ItineraryDay.day_number))).all()
-    assert (str(trip.itinerary_id), trip.status, trip.destinations) == (itinerary_id, "draft", ["Berlin"])
-    assert [d.day_number for d in days] == [1, 2, 3]
-    assert (
-        days[0].details["items"][0]["cost"] == "189.00"
-        and days[0].details["items"][0]["policy"]["status"] == "ok"
+        activities = (
+            await session.scalars(
+                select(ItineraryDetail).order_by(ItineraryDetail.date, ItineraryDetail.position)
+            )
+        ).all()
+    assert (str(trip.itinerary_id), trip.status, trip.is_draft, trip.destinations) == (
+        itinerary_id,
+        "draft",
+        True,
+        ["Berlin"],
     )
+    # One row per activity, dated, typed and in the planned order.
+    assert [(a.date - trip.start_date).days + 1 for a in activities] == [1, 1, 2, 3]
+    assert [a.activity_type for a in activities] == ["flight", "hotel", "meeting", "train"]
+    assert activities[0].activity_details["cost"] == "189.00"
+    assert activities[0].activity_details["policy"]["status"] == "ok"
 
     revised = berlin_days()
     revised["days"][2]["items"][0]["cost"] = "99.00"
@@ -68,8 +78,12 @@ async def test_planning_creates_a_draft_with_details_and_revising_updates_it(
         "EUR": __import__("decimal").Decimal("588.00")
     }
     async with db.tenant(acme.tenant_id) as session:
-        day3 = await session.get(ItineraryDay, (acme.tenant_id, trip.itinerary_id, 3))
-    assert day3 is not None and day3.details["items"][0]["cost"] == "99.00"
+        day3 = (
+            await session.scalars(
+                select(ItineraryDetail).where(ItineraryDetail.date == trip.start_date + dt.timedelta(days=2))
+            )
+        ).all()
+    assert [(a.activity_type, a.activity_details["cost"]) for a in day3] == [("train", "99.00")]
     assert await count(db, acme, Itinerary) == 1
 
 
@@ -91,14 +105,16 @@ async def test_approving_books_one_row_per_component_with_reminders(
         trip = (await session.scalars(select(Itinerary))).one()
         bookings = (await session.scalars(select(Booking).order_by(Booking.booking_type))).all()
         reminders = (await session.scalars(select(BookingReminder))).all()
-    assert trip.status == "confirmed"
+        schedules = (await session.scalars(select(ReminderSchedule))).all()
+    assert (trip.status, trip.is_draft) == ("confirmed", False)
     assert [(b.booking_type, b.booking_details["amount"], b.status) for b in bookings] == [
         ("flight", "189.00", "confirmed"),
         ("hotel", "300.00", "confirmed"),
         ("train", "139.90", "confirmed"),
     ]
     # 7 and 1 days before each component, at 09:00 Berlin time (08:00 UTC).
-    assert len(reminders) == 6 and {r.reminder_date.hour for r in reminders} == {8}
+    assert len(reminders) == len(schedules) == 6 and {s.due_at.hour for s in schedules} == {8}
+    assert {r.user_id for r in reminders} == {acme.traveler_id} and all(r.message for r in reminders)
 
 
 async def test_declining_books_nothing(

@@ -96,7 +96,13 @@ async def test_an_admin_may_change_policy(
     )
     await conversation.handle_message(traveller(acme, role="admin"), "c1", "Cap hotels at 180 EUR")
     async with db.tenant(acme.tenant_id) as session:
-        stored = await session.get(TenantPreference, (acme.tenant_id, "policy.hotel.max_nightly_rate"))
+        stored = (
+            await session.scalars(
+                select(TenantPreference).where(
+                    TenantPreference.preference_key == "policy.hotel.max_nightly_rate"
+                )
+            )
+        ).one_or_none()
     assert stored is not None and stored.preference_value == {"amount": "180.00", "currency": "EUR"}
 
 

@@ -13,7 +13,7 @@ from storage.bookings import create_booking
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from storage.itineraries import create_draft
-from storage.models import Booking, Itinerary, ItineraryDay, TenantPreference, TenantUser
+from storage.models import Booking, Itinerary, ItineraryDetail, TenantPreference, TenantUser
 from tests.conftest import Company
 from tests.plans import berlin_days
 
@@ -98,10 +98,10 @@ async def test_a_tenant_cannot_read_change_or_delete_another_tenants_rows(
         )
     async with db.tenant(globex.tenant_id) as session:
         assert (await session.scalar(select(func.count()).select_from(Itinerary))) == 0
-        assert (await session.scalar(select(func.count()).select_from(ItineraryDay))) == 0
+        assert (await session.scalar(select(func.count()).select_from(ItineraryDetail))) == 0
         assert await session.get(Itinerary, (acme.tenant_id, draft.id)) is None
         changed = await session.execute(
-            update(Itinerary).where(Itinerary.itinerary_id == draft.id).values(status="cancelled")
+            update(Itinerary).where(Itinerary.itinerary_id == draft.id).values(is_draft=False)
         )
         removed = await session.execute(delete(Itinerary).where(Itinerary.itinerary_id == draft.id))
         users_changed = await session.execute(

@@ -362,7 +362,7 @@ class Tenants:
                 for user in me.users:
                     history = await travel_history(session, user_id=user, limit=10_000)
                     assert {row.tenant_id for row in history} <= {me.tenant_id}
-                    assert {row.trip_id for row in history} == me.trips.get(user, set())
+                    assert {row.history_id for row in history} == me.trips.get(user, set())
             if only in (None, "read_audit"):
                 entries = await recent_audit(session, limit=10_000)
                 assert {row.tenant_id for row in entries} <= {me.tenant_id}

@@ -24,9 +24,9 @@ from storage.embedded import EmbeddedUrls
 from storage.identities import link_identity
 from storage.models import (
     AuditEntry,
-    BookingReminder,
     ConversationThread,
     Itinerary,
+    ReminderSchedule,
     TenantUser,
     TravelAnalytics,
     UserTravelHistory,
@@ -110,7 +110,7 @@ async def test_export_has_every_row_and_message_of_the_user_and_nothing_of_other
     archive = zipfile.ZipFile(io.BytesIO(bundle.content))
     data = json.loads(archive.read("export.json"))
     assert data["profile"][0]["email"] == "traveller@acme.test"
-    assert len(data["itineraries"]) == 1 and len(data["itinerary_details"]) == 3
+    assert len(data["itineraries"]) == 1 and len(data["itinerary_details"]) == 4  # one row per activity
     assert any(PHRASE in m["text"] and m["from"] == "you" for m in data["messages"])
     assert {"export.json", "profile.csv", "itineraries.csv", "messages.csv"} <= set(archive.namelist())
     everything = archive.read("export.json").decode()
@@ -157,7 +157,7 @@ async def test_erasure_leaves_no_trace_and_keeps_others_and_anonymous_spend(
         spend = (await session.scalars(select(TravelAnalytics))).one()
         erased = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "user.erase"))).one()
         assert await session.scalar(select(func.count()).select_from(Itinerary)) == 0
-    assert str(spend.total_spend) == "900.00" and spend.spend_by_category == {
+    assert str(spend.total_spend) == "900.00" and spend.categories_spend == {
         "flight": "300.00",
         "hotel": "600.00",
     }
@@ -282,7 +282,7 @@ async def test_erasure_also_clears_redis_and_the_slack_identity(
     scripted_model.script(say(f"Booked for the {PHRASE}."))
     await conversation.resume(traveller(acme), "c1", Decision(approved=True))
     async with db.tenant(acme.tenant_id) as session:
-        reminders = (await session.scalars(select(BookingReminder))).all()
+        reminders = (await session.scalars(select(ReminderSchedule))).all()
     assert await enqueue_reminders(embedded.redis_url, reminders) == len(reminders) > 0
     await Quotas(redis).admit_message(tenant_id=acme.tenant_id, user_id=acme.traveler_id, now=NOW)
     assert await redis_holding(redis, str(acme.traveler_id))  # the check sees the counter

@@ -52,7 +52,7 @@ async def due_reminders(db: Database, company: Company) -> list[BookingReminder]
     outcome = await book_trip(
         db, company, start=now().date() + dt.timedelta(days=3), now=now() - dt.timedelta(days=30)
     )
-    due = [r for r in outcome.reminders if r.reminder_date <= now().replace(tzinfo=None)]
+    due = [r for r in outcome.reminders if r.due_at <= now().replace(tzinfo=None)]
     assert len(due) == 3 and len(outcome.reminders) == 6  # flight, hotel, train: 7 days due, 1 day ahead
     return due
 

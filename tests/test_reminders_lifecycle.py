@@ -14,7 +14,7 @@ from bot.reminder_queue import QueuedReminder, enqueue_reminder, enqueue_reminde
 from storage.audit import Actor
 from storage.bookings import cancel_booking
 from storage.database import Database
-from storage.models import UserTravelHistory
+from storage.models import CompletedTrip, UserTravelHistory
 from storage.reminder_runs import due_reminder_ids
 from storage.trip_completion import complete_trip, ended_trip_ids
 from tests.conftest import Company
@@ -53,7 +53,7 @@ async def test_after_a_redis_flush_the_sweeper_queues_every_due_reminder_again(
     due = {
         (r.tenant_id, r.reminder_id)
         for r in [*ours.reminders, *theirs.reminders]
-        if r.reminder_date <= now.replace(tzinfo=None)
+        if r.due_at <= now.replace(tzinfo=None)
     }
     await enqueue_reminders(arq_redis, [*ours.reminders, *theirs.reminders])
 
@@ -98,19 +98,27 @@ async def test_an_ended_trip_is_recorded_once_with_spend_by_category_from_its_bo
             assert await complete_trip(session, itinerary_id=itinerary_id, now=now) is False
 
     (trip,), (spend,) = await history(db, acme)
-    assert (trip.trip_id, trip.destination, trip.user_id) == (ended.itinerary_id, "Berlin", acme.traveler_id)
-    assert (trip.start_date, trip.end_date) == (
-        now.date() - dt.timedelta(days=6),
+    assert (trip.history_id, trip.destination, trip.user_id) == (
+        ended.itinerary_id,
+        "Berlin",
+        acme.traveler_id,
+    )
+    assert trip.travel_date == spend.travel_date == now.date() - dt.timedelta(days=6)
+    async with db.tenant(acme.tenant_id) as session:
+        link = await session.get(CompletedTrip, (acme.tenant_id, ended.itinerary_id))
+    assert link is not None and (link.history_id, link.analytics_id, link.end_date) == (
+        trip.history_id,
+        spend.analytics_id,
         now.date() - dt.timedelta(days=4),
     )
     assert {a["description"] for a in trip.activities} >= {"Client workshop", "Motel One Berlin-Mitte"}
     # The cancelled train is not spend; the flight and the hotel are, by booking type.
-    assert spend.spend_by_category == {"flight": "189.00", "hotel": "300.00"}
+    assert spend.categories_spend == {"flight": "189.00", "hotel": "300.00"}
     assert trip.total_spend == spend.total_spend == Decimal("489.00")
-    assert sum(Decimal(v) for v in spend.spend_by_category.values()) == spend.total_spend
+    assert sum(Decimal(v) for v in spend.categories_spend.values()) == spend.total_spend
     assert await ended_trip_ids(db, now=now) == []
     (other,), _ = await history(db, globex)
-    assert other.trip_id == elsewhere.itinerary_id
+    assert other.history_id == elsewhere.itinerary_id
 
 
 async def test_a_trip_ends_at_midnight_in_the_travellers_time_zone(db: Database, acme: Company) -> None:

@@ -80,11 +80,11 @@ async def test_tokyo_and_los_angeles_travellers_are_each_reminded_at_nine_local(
     tokyo = await book_trip(db, company, start=dt.date(2026, 11, 3), now=booked_at)
     la = await book_trip(db, company, start=dt.date(2026, 11, 3), now=booked_at, user_id=angeleno.user_id)
     flight_tokyo, flight_la = tokyo.reminders[0], la.reminders[0]
-    assert [r.reminder_date for r in tokyo.reminders[:2]] == [at(2026, 10, 27, 0), at(2026, 11, 2, 0)]
-    assert [r.reminder_date for r in la.reminders[:2]] == [at(2026, 10, 27, 16), at(2026, 11, 2, 17)]
+    assert [r.due_at for r in tokyo.reminders[:2]] == [at(2026, 10, 27, 0), at(2026, 11, 2, 0)]
+    assert [r.due_at for r in la.reminders[:2]] == [at(2026, 10, 27, 16), at(2026, 11, 2, 17)]
 
     for reminder in (flight_tokyo, flight_la):
-        due = reminder.reminder_date.replace(tzinfo=UTC)
+        due = reminder.due_at.replace(tzinfo=UTC)
         early = ReminderCourier(
             db=db, channels=ReminderChannels({}), clock=lambda due=due: due - dt.timedelta(minutes=1)
         )
@@ -126,9 +126,7 @@ async def test_moving_a_trip_moves_its_reminders_and_old_jobs_find_nothing(
 
     assert len(moved) == 6 and not old_ids & {r.reminder_id for r in moved}
     berlin = ZoneInfo("Europe/Berlin")
-    old_days = sorted(
-        r.reminder_date.replace(tzinfo=UTC).astimezone(berlin).date() for r in outcome.reminders
-    )
+    old_days = sorted(r.due_at.replace(tzinfo=UTC).astimezone(berlin).date() for r in outcome.reminders)
     new_local = sorted(r.due_at.astimezone(berlin) for r in upcoming)
     assert [moment.date() for moment in new_local] == [day + dt.timedelta(days=14) for day in old_days]
     assert {moment.time() for moment in new_local} == {dt.time(9, 0)}
@@ -201,7 +199,7 @@ async def test_snoozing_a_trip_moves_its_earlier_reminders_to_one_per_booking(
         upcoming = await upcoming_reminders(session, user_id=acme.traveler_id)
     moment = until.replace(tzinfo=None)
     # The three due 7-day reminders and the 1-day ones before `until` collapse to one per booking.
-    before_until = [r for r in outcome.reminders if r.reminder_date < moment]
+    before_until = [r for r in outcome.reminders if r.due_at < moment]
     assert len(moved) == len({r.booking_id for r in before_until}) == 3
     assert sorted(r.due_at for r in upcoming)[:3] == [until] * 3
     assert {r.snoozed_until for r in upcoming} == {until}
@@ -239,7 +237,7 @@ async def test_a_muted_trip_gets_no_reminders_until_it_is_unmuted(
     outcome = await book_trip(
         db, acme, start=now.date() + dt.timedelta(days=3), now=now - dt.timedelta(days=30)
     )
-    due = [r for r in outcome.reminders if r.reminder_date <= now.replace(tzinfo=None)]
+    due = [r for r in outcome.reminders if r.due_at <= now.replace(tzinfo=None)]
     actor = Actor.user(acme.traveler_id)
     async with db.tenant(acme.tenant_id) as session:
         await mute_trip_reminders(
@@ -257,16 +255,14 @@ async def test_a_muted_trip_gets_no_reminders_until_it_is_unmuted(
     # The day before the trip, its 1-day reminders fall due and go out again.
     later = [r for r in outcome.reminders if r not in due]
     day_before = ReminderCourier(
-        db=db, channels=ReminderChannels({}), clock=lambda: later[0].reminder_date.replace(tzinfo=UTC)
+        db=db, channels=ReminderChannels({}), clock=lambda: later[0].due_at.replace(tzinfo=UTC)
     )
     unmuted = (await day_before.deliver(tenant_id=acme.tenant_id, reminder_id=later[0].reminder_id)).outcome
 
     assert (muted, unmuted) == ("muted", "delivered")
     recorded = await deliveries(db, acme)
     assert {recorded[r.reminder_id].outcome for r in due} == {"muted"}
-    assert await outbox_counts(db, acme) == {
-        r.reminder_id: 1 for r in later if r.reminder_date <= later[0].reminder_date
-    }
+    assert await outbox_counts(db, acme) == {r.reminder_id: 1 for r in later if r.due_at <= later[0].due_at}
     # Another company's traveller cannot mute this trip: it is not theirs to find.
     with pytest.raises(NotFound):
         async with db.tenant(globex.tenant_id) as session:

@@ -122,7 +122,7 @@ async def test_after_flushall_the_sweeper_restores_every_pending_reminder(
     # 100 each due in five seconds, and 20 each due already that were never queued (lost before Redis).
     due = [now + dt.timedelta(seconds=5)] * 100 + [now - dt.timedelta(minutes=5)] * 20
     rows = [r for company in (acme, globex) for r in await reminders_due(db, company, due)]
-    await enqueue_reminders(arq_redis, [r for r in rows if r.reminder_date > now.replace(tzinfo=None)])
+    await enqueue_reminders(arq_redis, [r for r in rows if r.due_at > now.replace(tzinfo=None)])
     # An ended trip for the completion cron.
     ended = await book_trip(
         db, acme, start=now.date() - dt.timedelta(days=6), now=now - dt.timedelta(days=30)
@@ -152,8 +152,8 @@ async def test_after_flushall_the_sweeper_restores_every_pending_reminder(
 
 async def trip_rows(db: Database, company: Company) -> list[tuple[object, ...]]:
     trips, spend = await history(db, company)
-    totals = {row.trip_id: (row.total_spend, row.spend_by_category) for row in spend}
-    return [(trip.trip_id, trip.total_spend, *totals[trip.trip_id]) for trip in trips]
+    totals = {row.analytics_id: (row.total_spend, row.categories_spend) for row in spend}
+    return [(trip.history_id, trip.total_spend, *totals[trip.history_id]) for trip in trips]
 
 
 async def test_the_worker_sends_telegram_reminders_and_retries_an_outage(

@@ -107,7 +107,9 @@ async def test_prefs_set_is_refused_to_travellers_explained_to_admins_and_stored
     stored = await run(slack, ADMIN, f"prefs set {key} {{“amount”:180,“currency”:“EUR”}}")
     assert stored == f'{key} is now {{"amount": "180.00", "currency": "EUR"}}.'
     async with db.tenant(admin.tenant_id) as session:
-        preference = await session.get(TenantPreference, (admin.tenant_id, key))
+        preference = (
+            await session.scalars(select(TenantPreference).where(TenantPreference.preference_key == key))
+        ).one_or_none()
         audit = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "preference.set"))).one()
     assert preference is not None and preference.preference_value == {"amount": "180.00", "currency": "EUR"}
     assert (audit.actor_user_id, audit.entity_id) == (admin.user_id, key)

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from bot.demo_data import DemoShape, demo_tenant_id, generate_demo_data
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
-from storage.plans import BookingDetails, DayPlan
+from storage.plans import BookingDetails, TravelItem
 from tests.conftest import wipe_tenant_data
 
 SHAPE = DemoShape(tenants=2, users=3, trips=12, seed=5, until=dt.date(2026, 6, 1), years=2)
@@ -23,11 +23,12 @@ TABLES = {  # what a snapshot compares; times set by the database clock are left
     "tenants": "id, name",
     "users.tenant_users": "tenant_id, user_id, display_name, email, role, timezone",
     "tenant_preferences": "tenant_id, preference_key, preference_value",
-    "itineraries": "tenant_id, itinerary_id, user_id, status, created_at, start_date, end_date, destinations",
-    "itinerary_details": "tenant_id, itinerary_id, day_number, details",
+    "itineraries": "tenant_id, itinerary_id, user_id, is_draft, created_at, start_date, end_date, destinations",
+    "itinerary_details": "tenant_id, itinerary_id, date, activity_type, activity_details, position",
     "bookings": "tenant_id, booking_id, itinerary_id, user_id, booking_type, booking_details, status, created_at",
-    "user_travel_history": "tenant_id, user_id, trip_id, destination, start_date, end_date, activities, total_spend",
-    "travel_analytics": "tenant_id, user_id, trip_id, total_spend, spend_by_category",
+    "user_travel_history": "tenant_id, user_id, history_id, destination, travel_date, activities, total_spend",
+    "travel_analytics": "tenant_id, user_id, analytics_id, travel_date, total_spend, categories_spend",
+    "completed_trips": "tenant_id, itinerary_id, history_id, analytics_id, end_date",
 }
 
 
@@ -69,16 +70,18 @@ async def test_every_row_fits_the_products_shapes_and_its_tenant(db: Database, o
             == bool(booking.policy.reasons)
             == bool(booking.justification)
         )
-    for _tenant, _itinerary, day_number, details in rows["itinerary_details"]:
-        DayPlan.model_validate({**details, "day_number": day_number})
-    history = {
-        (t, u, trip): (start, end, total)
-        for t, u, trip, _d, start, end, _a, total in rows["user_travel_history"]
+    for _tenant, _itinerary, _date, activity_type, details, _position in rows["itinerary_details"]:
+        TravelItem.model_validate({**details, "kind": activity_type})
+    history = {(t, trip): (start, total) for t, u, trip, _d, start, _a, total in rows["user_travel_history"]}
+    ends = {
+        (t, trip): (history_id, analytics_id, end)
+        for t, trip, history_id, analytics_id, end in rows["completed_trips"]
     }
     earliest = SHAPE.until - dt.timedelta(days=365 * SHAPE.years)
-    for tenant, user, trip, total, categories in rows["travel_analytics"]:
-        start, end, history_total = history[(tenant, user, trip)]
-        assert earliest <= start <= end < SHAPE.until
+    for tenant, _user, trip, start, total, categories in rows["travel_analytics"]:
+        history_start, history_total = history[(tenant, trip)]
+        assert ends[(tenant, trip)][:2] == (trip, trip)  # the trip's id names its history and spend rows
+        assert earliest <= start == history_start <= ends[(tenant, trip)][2] < SHAPE.until
         assert total == history_total == sum((Decimal(v) for v in categories.values()), Decimal(0)) > 0
     roles = Counter((tenant, role) for tenant, _u, _n, _e, role, _tz in rows["users.tenant_users"])
     for number in (1, 2):

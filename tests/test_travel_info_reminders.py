@@ -58,7 +58,7 @@ async def due_flight_and_hotel(db: Database, company: Company) -> tuple[uuid.UUI
     outcome = await book_trip(db, company, start=START, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
     kinds = {booking.booking_id: booking.booking_type for booking in outcome.bookings}
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    due = {kinds[r.booking_id]: r.reminder_id for r in outcome.reminders if r.reminder_date <= now}
+    due = {kinds[r.booking_id]: r.reminder_id for r in outcome.reminders if r.due_at <= now}
     return due["flight"], due["hotel"]
 
 

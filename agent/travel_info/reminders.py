@@ -47,8 +47,8 @@ class ReminderTravelNote:
 
     async def __call__(self, reminder: ClaimedReminder) -> str | None:
         destinations = [str(place) for place in reminder.destinations if str(place).strip()]
-        if not destinations:
-            return None
+        if not destinations or reminder.trip_start is None or reminder.trip_end is None:
+            return None  # a reminder outside any trip has no place to look up
         start = reminder.trip_start
         end = min(reminder.trip_end, start + dt.timedelta(days=MAX_WEATHER_DAYS - 1))
         flights: list[tuple[str, dt.date]] = []

@@ -64,7 +64,7 @@ def booked_flights(bookings: Sequence[Booking]) -> list[BookedFlight]:
     """The confirmed flight bookings with a usable flight number and date, in departure order."""
     flights = []
     for booking in bookings:
-        if booking.booking_type != "flight" or booking.status != "confirmed":
+        if booking.booking_type != "flight" or not booking.confirmed or booking.user_id is None:
             continue
         details = booking.booking_details or {}
         departs_at = _aware(details.get("depart_at"))

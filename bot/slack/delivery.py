@@ -6,7 +6,6 @@ its itinerary, so that after the decision every one of them is rewritten to show
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 import uuid
@@ -16,9 +15,8 @@ from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Boolean, DateTime, String, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from agent.cards import itinerary_card
 from agent.replies import Attachment, ItineraryCard
@@ -26,7 +24,7 @@ from bot.slack.blocks import SlackMessage, decided_blocks, text_blocks
 from storage.database import Database
 from storage.errors import InvalidInput, NotFound
 from storage.itineraries import get_itinerary
-from storage.models import Base
+from storage.models import SlackRequestMessage
 from storage.sessions import current_tenant
 
 log = logging.getLogger(__name__)
@@ -56,20 +54,6 @@ class SlackThread:
         if found is None:
             raise InvalidInput("That Slack conversation reference is not valid.")
         return cls(found["channel"], found["ts"], found["user"])
-
-
-class SlackRequestMessage(Base):
-    """A message with live buttons for an itinerary's confirmation or approval (migration 0004_slack)."""
-
-    __tablename__ = "slack_request_messages"
-
-    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    message_ts: Mapped[str] = mapped_column(String(32), primary_key=True)
-    itinerary_id: Mapped[uuid.UUID]
-    purpose: Mapped[str] = mapped_column(String(16))
-    decided: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
 
 
 async def record_request(
