@@ -52,7 +52,7 @@ class SlashCommand:
 
 COMMANDS = (
     SlashCommand("help", "/help", "what I can do"),
-    SlashCommand("trips", "/trips", "your upcoming confirmed trips"),
+    SlashCommand("trips", "/trips", "your upcoming trips, booked and planned"),
     SlashCommand("drafts", "/drafts", "your draft itineraries"),
     SlashCommand("bookings", "/bookings", "your bookings"),
     SlashCommand(
@@ -146,7 +146,7 @@ class CommandRunner:
     async def _help(self, ctx: Context, prefix: str) -> AgentReply:
         return AgentReply.say(help_text(ctx, prefix=prefix))
 
-    async def _cards(self, ctx: Context, *, status: str, empty: str) -> AgentReply:
+    async def _cards(self, ctx: Context, *, status: tuple[str, ...], empty: str) -> AgentReply:
         today = self.clock().date()
         async with self.db.tenant(ctx.tenant_id) as session:
             trips = await list_itineraries(session, user_id=ctx.user_id, status=status, upcoming_from=today)
@@ -156,10 +156,10 @@ class CommandRunner:
         return AgentReply(text=f"{len(cards)} {'trip' if len(cards) == 1 else 'trips'}:", cards=tuple(cards))
 
     async def trips(self, ctx: Context, _rest: str) -> AgentReply:
-        return await self._cards(ctx, status="confirmed", empty="You have no upcoming confirmed trips.")
+        return await self._cards(ctx, status=("confirmed", "draft"), empty="You have no upcoming trips.")
 
     async def drafts(self, ctx: Context, _rest: str) -> AgentReply:
-        return await self._cards(ctx, status="draft", empty="You have no draft itineraries.")
+        return await self._cards(ctx, status=("draft",), empty="You have no draft itineraries.")
 
     async def bookings(self, ctx: Context, _rest: str) -> AgentReply:
         async with self.db.tenant(ctx.tenant_id) as session:

@@ -36,15 +36,16 @@ def _how_soon(service_date: dt.date, today: dt.date) -> str:
 
 def reminder_text(reminder: ClaimedReminder, *, now: dt.datetime, live: str | None = None) -> str:
     """The reminder as plain text, the same on every channel: the trip, the reminder's message, live news."""
-    today = now.astimezone(ZoneInfo(reminder.timezone)).date()
-    when = _how_soon(reminder.service_date, today)
-    lines = []
-    if reminder.trip_start and reminder.trip_end:
-        places = ", ".join(str(place) for place in reminder.destinations) or "your trip"
-        lines.append(f"Trip reminder: {places}, {_span(reminder.trip_start, reminder.trip_end)} ({when}).")
+    if not (reminder.trip_start and reminder.trip_end):  # a reminder of its own, outside any trip
+        lines = [f"Reminder: {reminder.message.strip()}"]
     else:
-        lines.append(f"Reminder ({when}):")
-    lines.append(reminder.message.strip())
+        today = now.astimezone(ZoneInfo(reminder.timezone)).date()
+        when = _how_soon(reminder.service_date, today)
+        places = ", ".join(str(place) for place in reminder.destinations) or "your trip"
+        lines = [
+            f"Trip reminder: {places}, {_span(reminder.trip_start, reminder.trip_end)} ({when}).",
+            reminder.message.strip(),
+        ]
     if live:
         lines.append(live.strip())
     return "\n".join(lines)

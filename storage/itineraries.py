@@ -185,7 +185,7 @@ async def list_itineraries(
     session: AsyncSession,
     *,
     user_id: uuid.UUID | None,
-    status: str | None = None,
+    status: str | tuple[str, ...] | None = None,
     upcoming_from: dt.date | None = None,
     limit: int = 20,
 ) -> list[Itinerary]:
@@ -194,7 +194,7 @@ async def list_itineraries(
     if user_id is not None:
         statement = statement.where(Itinerary.user_id == user_id)
     if status:
-        statement = statement.where(Itinerary.status == status)
+        statement = statement.where(Itinerary.status.in_((status,) if isinstance(status, str) else status))
     if upcoming_from:
         statement = statement.where(Itinerary.end_date >= upcoming_from)
     return list((await session.scalars(statement)).all())

@@ -196,7 +196,9 @@ def test_the_specification_has_seven_tables() -> None:
 
 
 @pytest.mark.parametrize("table", sorted(SPECIFIED))
-async def test_a_specified_table_has_its_columns_first_exactly_as_specified(owner_db: Database, table: str) -> None:
+async def test_a_specified_table_has_its_columns_first_exactly_as_specified(
+    owner_db: Database, table: str
+) -> None:
     found = await rows(
         owner_db,
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, pg_get_expr(d.adbin, d.adrelid) "
@@ -204,7 +206,9 @@ async def test_a_specified_table_has_its_columns_first_exactly_as_specified(owne
         "WHERE a.attrelid = CAST(:t AS regclass) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         t=f"public.{table}",
     )
-    columns = [Column(str(n), str(t), bool(null), str(d) if d is not None else None) for n, t, null, d in found]
+    columns = [
+        Column(str(n), str(t), bool(null), str(d) if d is not None else None) for n, t, null, d in found
+    ]
     specified = SPECIFIED[table].columns
     assert columns[: len(specified)] == specified
     # Anything the product adds is nullable or defaulted, so an INSERT of the specified columns alone works.
@@ -224,7 +228,9 @@ async def test_a_specified_table_has_the_specified_primary_key(owner_db: Databas
 
 
 @pytest.mark.parametrize("table", sorted(SPECIFIED))
-async def test_a_specified_table_has_exactly_the_specified_foreign_keys(owner_db: Database, table: str) -> None:
+async def test_a_specified_table_has_exactly_the_specified_foreign_keys(
+    owner_db: Database, table: str
+) -> None:
     found = await rows(
         owner_db,
         "SELECT c.confrelid::regclass::text, c.confdeltype, c.confupdtype, c.confmatchtype, "
@@ -238,7 +244,9 @@ async def test_a_specified_table_has_exactly_the_specified_foreign_keys(owner_db
     keys = {(tuple(cols), str(target), tuple(ref)) for target, *_actions, cols, ref in found}  # type: ignore[arg-type]
     assert keys == SPECIFIED[table].foreign_keys
     # As written: no cascade, no SET NULL, MATCH SIMPLE ('a' is NO ACTION, 's' is simple).
-    assert {(deleting, updating, matching) for _t, deleting, updating, matching, *_ in found} <= {("a", "a", "s")}
+    assert {(deleting, updating, matching) for _t, deleting, updating, matching, *_ in found} <= {
+        ("a", "a", "s")
+    }
 
 
 async def test_every_specified_table_is_isolated_by_tenant(owner_db: Database) -> None:

@@ -168,7 +168,7 @@ async def test_commands_answer_in_html_and_unknown_ones_are_explained(
     for text in ("/trips", "/drafts", "/bookings", "/fly_me_now"):
         await telegram.deliver(telegram.updates.message(ALEX, text))
     assert telegram.api.texts(ALEX.id) == [
-        "You have no upcoming confirmed trips.",
+        "You have no upcoming trips.",
         "You have no draft itineraries.",
         "You have no bookings.",
         "I don't know the command /fly_me_now. Try /help.",

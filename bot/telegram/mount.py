@@ -41,7 +41,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 MENU = [
     BotCommand("start", "link your account or say hello"),
     BotCommand("help", "what I can do"),
-    BotCommand("trips", "your upcoming confirmed trips"),
+    BotCommand("trips", "your upcoming trips, booked and planned"),
     BotCommand("drafts", "your draft itineraries"),
     BotCommand("bookings", "your bookings"),
     BotCommand("spend", "your travel spend, e.g. /spend last quarter"),
