@@ -22,6 +22,7 @@ from langgraph.types import Command
 from agent.booking import confirmation_request
 from agent.checkpoints import ConversationErased, TenantCheckpointSaver
 from agent.context import Context
+from agent.conversation_privacy import AUTHOR
 from agent.facts import render_facts
 from agent.model import MODEL_NOT_CONFIGURED
 from agent.prompt_layout import trimmed
@@ -117,7 +118,8 @@ class ConversationService:
                 lapsed: Command[Any] = Command(resume=Decision(approved=False, superseded=True).model_dump())
                 await self._run(turn, thread, lapsed, message_ids(history))
                 _, history = await self._snapshot(thread)
-            message = HumanMessage(text)
+            # Tagged with its author, so exports and erasures of a shared thread are per person.
+            message = HumanMessage(text, additional_kwargs={AUTHOR: str(ctx.user_id)})
             # History is bounded in the checkpoint itself: the oldest messages leave with this turn's input.
             dropped = [RemoveMessage(id=m.id) for m in trimmed([*history, message]) if m.id]
             return await self._run(turn, thread, {"messages": [*dropped, message]}, message_ids(history))
