@@ -1,0 +1,48 @@
+"""The role `serve` uses cannot list tenants: the functions that walk every tenant belong to the worker.
+
+Revision ID: 0012_serve_role
+Revises: 0009_single_line
+
+A leaked password of the application role (`serve`, `chat`) must not hand over the list of tenants, from
+which every tenant's rows follow with `set_config('app.tenant_id', ...)`. The reminder sweeper, trip
+completion, flight watching and the daily maintenance pass walk every tenant; they run in the worker, whose
+role (a member of the application role, created beside it) alone may call these functions. When that role
+does not exist yet, the grant waits: create it, then run `travelmate db upgrade` again.
+"""
+
+from alembic import op
+
+from storage.migrations.rls import app_role, worker_role
+
+revision = "0012_serve_role"
+down_revision = "0009_single_line"
+branch_labels = None
+depends_on = None
+
+ENUMERATING = (
+    "tenant_ids_after(uuid, int)",
+    "due_reminder_ids(timestamp, uuid, uuid, int)",
+    "ended_trip_ids(timestamptz, uuid, uuid, int)",
+    "flight_bookings_between(date, date)",
+)
+
+
+def _grant_to_worker(functions: tuple[str, ...]) -> None:
+    """Grant to the worker's role when it exists; its name is bound as a literal and quoted by format()."""
+    role = worker_role().replace("'", "''")
+    grants = " ".join(f"EXECUTE format('GRANT EXECUTE ON FUNCTION {f} TO %I', role);" for f in functions)
+    op.execute(
+        f"DO $$ DECLARE role text := '{role}'; BEGIN "
+        f"IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role) THEN {grants} END IF; END $$"
+    )
+
+
+def upgrade() -> None:
+    for function in ENUMERATING:
+        op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC, {app_role()}")
+    _grant_to_worker(ENUMERATING)
+
+
+def downgrade() -> None:
+    for function in ENUMERATING:
+        op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {app_role()}")
