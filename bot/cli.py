@@ -70,6 +70,23 @@ def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise typer.Exit(1) from None
 
 
+def refuse_a_key_that_cannot_open_the_data(database_url: str) -> None:
+    """`serve` and `worker` start only with a TRAVELMATE_ENCRYPTION_KEY that opens the stored secrets."""
+    from storage.key_check import check_stored_secrets
+
+    settings = get_settings()
+    keys = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+
+    async def check() -> None:
+        db = Database(database_url, pool_size=1)
+        try:
+            await check_stored_secrets(db, keys)
+        finally:
+            await db.dispose()
+
+    run(check)
+
+
 def with_databases(body: Callable[[Database, Database], Awaitable[T]]) -> T:
     """Run an operator command on the application-role and owner databases, and close them."""
     where = endpoints()
@@ -289,6 +306,7 @@ def serve(
 
     settings = get_settings()
     where = endpoints(redis=True)
+    refuse_a_key_that_cannot_open_the_data(where.database_url)
 
     async def serving() -> None:
         async with open_product(settings, where) as product:

@@ -18,7 +18,7 @@ def worker(
     from arq.connections import RedisSettings
     from arq.worker import create_worker
 
-    from bot.cli import endpoints, err
+    from bot.cli import endpoints, err, refuse_a_key_that_cannot_open_the_data
     from bot.worker import WorkerSettings
     from storage.errors import DomainError
     from storage.settings import get_settings
@@ -32,6 +32,7 @@ def worker(
         # Two lines per reminder at INFO drown everything else when thousands fall due at 09:00.
         logging.getLogger("arq.worker").setLevel(logging.WARNING)
     database_url = where.worker_url or where.database_url
+    refuse_a_key_that_cannot_open_the_data(database_url)
     ctx: dict[str, object] = {"database_url": database_url}
     settings = get_settings()
     if settings.slack_client_id and settings.slack_client_secret:

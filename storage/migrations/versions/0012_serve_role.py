@@ -8,16 +8,33 @@ which every tenant's rows follow with `set_config('app.tenant_id', ...)`. The re
 completion, flight watching and the daily maintenance pass walk every tenant; they run in the worker, whose
 role (a member of the application role, created beside it) alone may call these functions. When that role
 does not exist yet, the grant waits: create it, then run `travelmate db upgrade` again.
+
+`sealed_samples()` hands `serve` and `worker` one sealed value of each kind, so they can refuse to start with a
+key that cannot open what is stored.
 """
 
 from alembic import op
 
-from storage.migrations.rls import app_role, worker_role
+from storage.migrations.rls import app_role, expose_function, worker_role
 
 revision = "0012_serve_role"
 down_revision = "0009_single_line"
 branch_labels = None
 depends_on = None
+
+# For the start-up key check of `serve` and `worker`: the newest sealed value of each kind, and nothing that
+# says whose it is. Ciphertext only; without the key it reads as noise.
+SEALED_SAMPLES = """
+CREATE FUNCTION sealed_samples()
+RETURNS TABLE (kind text, sealed bytea)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    (SELECT 'Slack installations', convert_to(s.installation_encrypted, 'UTF8')
+     FROM public.slack_installations s ORDER BY s.installed_at DESC LIMIT 1)
+    UNION ALL
+    (SELECT 'conversations', c.checkpoint FROM public.conversation_checkpoints c
+     WHERE c.type LIKE '%+fernet' ORDER BY c.saved_at DESC LIMIT 1)
+$$;
+"""
 
 ENUMERATING = (
     "tenant_ids_after(uuid, int)",
@@ -41,8 +58,11 @@ def upgrade() -> None:
     for function in ENUMERATING:
         op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC, {app_role()}")
     _grant_to_worker(ENUMERATING)
+    op.execute(SEALED_SAMPLES)
+    expose_function("sealed_samples()")
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION IF EXISTS sealed_samples()")
     for function in ENUMERATING:
         op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {app_role()}")
