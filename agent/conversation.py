@@ -107,22 +107,32 @@ class ConversationService:
         async with self._lock(thread), self._opened(ctx, thread) as (turn, budget):
             pending, history = await self._snapshot(thread)
             try:
-                if quotas is not None:
-                    await quotas.check_token_budget(
+                # Reserved before the model is called, so concurrent turns cannot all pass the budget.
+                reservation = (
+                    await quotas.reserve_tokens(
                         tenant_id=ctx.tenant_id, budget=budget, now=self.services.clock()
                     )
+                    if quotas is not None
+                    else None
+                )
             except LimitReached as refused:
                 return AgentReply.say(refused.message)
-            if pending is not None:
-                # The traveller wrote instead of answering: the open request lapses, nothing is booked.
-                lapsed: Command[Any] = Command(resume=Decision(approved=False, superseded=True).model_dump())
-                await self._run(turn, thread, lapsed, message_ids(history))
-                _, history = await self._snapshot(thread)
-            # Tagged with its author, so exports and erasures of a shared thread are per person.
-            message = HumanMessage(text, additional_kwargs={AUTHOR: str(ctx.user_id)})
-            # History is bounded in the checkpoint itself: the oldest messages leave with this turn's input.
-            dropped = [RemoveMessage(id=m.id) for m in trimmed([*history, message]) if m.id]
-            return await self._run(turn, thread, {"messages": [*dropped, message]}, message_ids(history))
+            try:
+                if pending is not None:
+                    # The traveller wrote instead of answering: the open request lapses, nothing is booked.
+                    lapsed: Command[Any] = Command(
+                        resume=Decision(approved=False, superseded=True).model_dump()
+                    )
+                    await self._run(turn, thread, lapsed, message_ids(history))
+                    _, history = await self._snapshot(thread)
+                # Tagged with its author, so exports and erasures of a shared thread are per person.
+                message = HumanMessage(text, additional_kwargs={AUTHOR: str(ctx.user_id)})
+                # History is bounded in the checkpoint itself: the oldest messages leave with this turn's input.
+                dropped = [RemoveMessage(id=m.id) for m in trimmed([*history, message]) if m.id]
+                return await self._run(turn, thread, {"messages": [*dropped, message]}, message_ids(history))
+            finally:
+                if quotas is not None and reservation is not None:
+                    await quotas.release(reservation)  # the real count was spent by the turn itself
 
     async def resume(
         self, ctx: Context, conversation: str, decision: Decision, *, itinerary_id: uuid.UUID | None = None
