@@ -22,7 +22,7 @@ from langgraph.types import Command
 from agent.booking import confirmation_request
 from agent.checkpoints import ConversationErased, TenantCheckpointSaver
 from agent.context import Context
-from agent.conversation_privacy import AUTHOR
+from agent.conversation_privacy import AUTHOR, conversation_digest
 from agent.facts import render_facts
 from agent.model import MODEL_NOT_CONFIGURED
 from agent.prompt_layout import trimmed
@@ -39,10 +39,11 @@ _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._@:-]{1,200}$")
 
 
 def thread_id(ctx: Context, conversation: str) -> str:
-    """The checkpoint thread, built on the server: the tenant prefix cannot be chosen by the caller."""
+    """The checkpoint thread, built on the server: the tenant prefix cannot be chosen by the caller, and the
+    platform's conversation id (chat and user ids) is kept only as a digest."""
     if not _CONVERSATION_ID.fullmatch(conversation):
         raise InvalidInput("That conversation id is not valid.")
-    return f"{ctx.tenant_id}:{ctx.channel}:{conversation}"
+    return f"{ctx.tenant_id}:{ctx.channel}:{conversation_digest(ctx.tenant_id, conversation)}"
 
 
 def message_ids(messages: list[AnyMessage]) -> set[str]:

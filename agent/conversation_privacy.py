@@ -9,6 +9,8 @@ and keeps everyone else's, and removes threads the person had to themselves comp
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +20,12 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, copy
 from langgraph.checkpoint.base.id import uuid6
 
 AUTHOR = "author"
+
+
+def conversation_digest(tenant_id: uuid.UUID, conversation: str) -> str:
+    """What a thread id keeps of the platform's conversation id (a chat id, a Slack channel, thread and user):
+    an HMAC keyed by the tenant, so the raw ids appear in no thread id, checkpoint key or export."""
+    return hmac.new(tenant_id.bytes, conversation.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def author_of(message: AnyMessage) -> str | None:
@@ -108,4 +116,4 @@ async def withdraw_from_thread(
     return len(messages) - len(kept)
 
 
-__all__ = ["AUTHOR", "conversation_messages", "own_messages", "withdraw_from_thread"]
+__all__ = ["AUTHOR", "conversation_digest", "conversation_messages", "own_messages", "withdraw_from_thread"]

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text, update
 
 from agent.checkpoints import checkpoint_saver
-from agent.conversation import ConversationService
+from agent.conversation import ConversationService, thread_id
 from agent.privacy import apply_retention, export_bundle, forget_user
 from agent.tools import Decision
 from bot.reminder_queue import enqueue_reminders
@@ -181,7 +181,7 @@ async def test_retention_removes_exactly_what_is_older_than_the_limit(
         )
         await session.execute(
             update(ConversationThread)
-            .where(ConversationThread.thread_id.like("%:old-chat"))
+            .where(ConversationThread.thread_id == thread_id(traveller(acme), "old-chat"))
             .values(last_active_at=NOW - dt.timedelta(days=31))
         )
         for destination, ended in (
@@ -202,9 +202,10 @@ async def test_retention_removes_exactly_what_is_older_than_the_limit(
             )
     async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
         expired = await apply_retention(db, saver, tenant_id=acme.tenant_id, now=NOW)
-        assert [t.split(":")[-1] for t in expired.threads] == ["old-chat"] and expired.trips == 1
+        old = thread_id(traveller(acme), "old-chat")
+        assert expired.threads == [old] and expired.trips == 1
         assert await saver.aget_tuple({"configurable": {"thread_id": expired.threads[0]}}) is None
-        recent = f"{acme.tenant_id}:console:new-chat"
+        recent = thread_id(traveller(acme), "new-chat")
         assert await saver.aget_tuple({"configurable": {"thread_id": recent}}) is not None
         again = await apply_retention(db, saver, tenant_id=acme.tenant_id, now=NOW)
     assert again.threads == [] and again.trips == 0
@@ -334,6 +335,7 @@ async def test_a_group_chat_is_exported_and_erased_per_person(
     ):
         scripted_model.script(say(answer))
         await conversation.handle_message(person, group, words)
+    assert await places_holding(owner_db, group) == []  # thread ids keep a digest, not the platform's chat id
 
     assert await exported_messages(db, embedded, acme, acme.traveler_id) == [
         ("you", "Alice needs Oslo on the 4th"),
