@@ -2,6 +2,13 @@
 
 The budget holds under concurrency: a turn reserves its estimated tokens atomically before the model is
 called, spends its real count after, then releases the reservation.
+
+Message rates stay fixed one-minute windows. The `limits` library's moving window was weighed and not taken:
+it builds a second Redis client from a URL beside the product's, it timestamps entries with the wall clock
+rather than the clock the product runs on (so rates cannot be tested or replayed on a fixed clock), and it
+cannot refuse a message on two limits at once (a message the tenant limit refuses would still count against
+the user's window). What it would fix, up to twice the rate across a minute boundary, is small for an abuse
+limit whose costly part, the model's tokens, is held by the budget.
 """
 
 from __future__ import annotations
