@@ -93,11 +93,6 @@ class Quotas:
         if reservation.tokens:
             await self.redis.decrby(reservation.key, reservation.tokens)
 
-    async def check_token_budget(self, *, tenant_id: uuid.UUID, budget: int, now: dt.datetime) -> None:
-        """Refuse model work when the tenant's daily budget (0 = none) is used up."""
-        if budget and await self.tokens_used_today(tenant_id=tenant_id, now=now) >= budget:
-            raise LimitReached(BUDGET_USED_UP)
-
     async def spend_tokens(self, *, tenant_id: uuid.UUID, tokens: int, now: dt.datetime) -> None:
         """Count a turn's real tokens, and learn from them what the tenant's next turn will likely cost."""
         if tokens <= 0:

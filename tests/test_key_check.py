@@ -24,7 +24,12 @@ def travelmate(*args: str, key: str | None) -> subprocess.CompletedProcess[str]:
     if key is not None:
         env["TRAVELMATE_ENCRYPTION_KEY"] = key
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
