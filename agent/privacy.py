@@ -92,6 +92,9 @@ async def forget_user(
             await withdraw_from_thread(saver, thread, user_id=user_id, keeper=others[0])
     async with db.tenant(tenant_id) as session:
         erasure = await erase_user(session, actor=actor, user_id=user_id)
+    for thread, others in shared.items():
+        if others:  # again: another member's turn that read the thread before the first pass saved it since
+            await withdraw_from_thread(saver, thread, user_id=user_id, keeper=others[0])
     await erase_threads(saver, [thread for thread in erasure.threads if not shared.get(thread)])
     if redis is not None:
         await forget_in_redis(redis, user_id=user_id, reminder_ids=erasure.pending_reminders)
