@@ -98,6 +98,8 @@ async def withdraw_from_thread(
     kept = [
         m for author, exchange in exchanges(messages, sole=None) if author != str(user_id) for m in exchange
     ]
+    if len(kept) == len(messages):
+        return 0  # nothing of theirs: the thread (and a pending confirmation in it) stays as it is
     checkpoint = copy_checkpoint(saved.checkpoint)
     version = saver.get_next_version(checkpoint["channel_versions"].get("messages"), None)
     checkpoint["channel_values"]["messages"] = kept
