@@ -67,8 +67,11 @@ async def served(app: object, level: str) -> AsyncIterator[str]:
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level=level.lower(), lifespan="off")  # type: ignore[arg-type]
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(500):
+        if server.started or task.done():
+            break
         await asyncio.sleep(0.02)
+    assert server.started, "uvicorn did not start"
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
