@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.cards import itinerary_card
+from agent.command_arguments import clean_arguments, count, duration
 from agent.context import Context
 from agent.facts import describe_bookings
 from agent.privacy import export_bundle, forget_user
@@ -139,7 +140,7 @@ class CommandRunner:
         if handler is None:
             return AgentReply.say(f"I don't know the command {prefix}{name}. Try {prefix}help.")
         try:
-            return await handler(ctx, rest)
+            return await handler(ctx, clean_arguments(rest))
         except DomainError as error:
             return AgentReply.say(error.message)
 
@@ -273,9 +274,9 @@ class CommandRunner:
     async def audit(self, ctx: Context, rest: str) -> AgentReply:
         if not ctx.is_admin:
             raise Forbidden("The audit log is for admins of your company.")
-        count = int(rest) if rest.strip().isdigit() else 20
+        limit = count(rest, default=20, low=1, high=50, usage="audit 20")
         async with self.db.tenant(ctx.tenant_id) as session:
-            entries = await recent_audit(session, limit=max(1, min(count, 50)))
+            entries = await recent_audit(session, limit=limit)
         if not entries:
             return AgentReply.say("The audit log is empty.")
         lines = [f"The latest {len(entries)} audit entries (UTC):"]
@@ -369,7 +370,7 @@ class CommandRunner:
                     f"Reminders for that trip are {'muted' if action == 'mute' else 'back on'}."
                 )
             now = self.clock()
-            until = now + _duration(words[2] if len(words) > 2 else "1d")
+            until = now + duration(words[2] if len(words) > 2 else "1d")
             moved = await snooze_trip_reminders(
                 session, actor=actor, user_id=ctx.user_id, itinerary_id=trip_id, until=until, now=now
             )
@@ -388,12 +389,3 @@ class CommandRunner:
                 f"No single booked trip of yours has the id {reference}; /reminders lists them."
             )
         return matches[0]
-
-
-def _duration(text: str) -> dt.timedelta:
-    """`2d`, `12h` or `90m` as a time span."""
-    units = {"d": "days", "h": "hours", "m": "minutes"}
-    amount, unit = text[:-1], text[-1:].lower()
-    if unit not in units or not amount.isdigit() or int(amount) == 0:
-        raise InvalidInput(f"'{text}' is not a duration; write 2d, 12h or 90m.")
-    return dt.timedelta(**{units[unit]: int(amount)})

@@ -22,6 +22,7 @@ from langgraph.types import Command
 from agent.booking import confirmation_request
 from agent.checkpoints import ConversationErased, TenantCheckpointSaver
 from agent.context import Context
+from agent.conversation_privacy import AUTHOR, conversation_digest
 from agent.facts import render_facts
 from agent.model import MODEL_NOT_CONFIGURED
 from agent.prompt_layout import trimmed
@@ -38,10 +39,11 @@ _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9._@:-]{1,200}$")
 
 
 def thread_id(ctx: Context, conversation: str) -> str:
-    """The checkpoint thread, built on the server: the tenant prefix cannot be chosen by the caller."""
+    """The checkpoint thread, built on the server: the tenant prefix cannot be chosen by the caller, and the
+    platform's conversation id (chat and user ids) is kept only as a digest."""
     if not _CONVERSATION_ID.fullmatch(conversation):
         raise InvalidInput("That conversation id is not valid.")
-    return f"{ctx.tenant_id}:{ctx.channel}:{conversation}"
+    return f"{ctx.tenant_id}:{ctx.channel}:{conversation_digest(ctx.tenant_id, conversation)}"
 
 
 def message_ids(messages: list[AnyMessage]) -> set[str]:
@@ -106,21 +108,32 @@ class ConversationService:
         async with self._lock(thread), self._opened(ctx, thread) as (turn, budget):
             pending, history = await self._snapshot(thread)
             try:
-                if quotas is not None:
-                    await quotas.check_token_budget(
+                # Reserved before the model is called, so concurrent turns cannot all pass the budget.
+                reservation = (
+                    await quotas.reserve_tokens(
                         tenant_id=ctx.tenant_id, budget=budget, now=self.services.clock()
                     )
+                    if quotas is not None
+                    else None
+                )
             except LimitReached as refused:
                 return AgentReply.say(refused.message)
-            if pending is not None:
-                # The traveller wrote instead of answering: the open request lapses, nothing is booked.
-                lapsed: Command[Any] = Command(resume=Decision(approved=False, superseded=True).model_dump())
-                await self._run(turn, thread, lapsed, message_ids(history))
-                _, history = await self._snapshot(thread)
-            message = HumanMessage(text)
-            # History is bounded in the checkpoint itself: the oldest messages leave with this turn's input.
-            dropped = [RemoveMessage(id=m.id) for m in trimmed([*history, message]) if m.id]
-            return await self._run(turn, thread, {"messages": [*dropped, message]}, message_ids(history))
+            try:
+                if pending is not None:
+                    # The traveller wrote instead of answering: the open request lapses, nothing is booked.
+                    lapsed: Command[Any] = Command(
+                        resume=Decision(approved=False, superseded=True).model_dump()
+                    )
+                    await self._run(turn, thread, lapsed, message_ids(history))
+                    _, history = await self._snapshot(thread)
+                # Tagged with its author, so exports and erasures of a shared thread are per person.
+                message = HumanMessage(text, additional_kwargs={AUTHOR: str(ctx.user_id)})
+                # History is bounded in the checkpoint itself: the oldest messages leave with this turn's input.
+                dropped = [RemoveMessage(id=m.id) for m in trimmed([*history, message]) if m.id]
+                return await self._run(turn, thread, {"messages": [*dropped, message]}, message_ids(history))
+            finally:
+                if quotas is not None and reservation is not None:
+                    await quotas.release(reservation)  # the real count was spent by the turn itself
 
     async def resume(
         self, ctx: Context, conversation: str, decision: Decision, *, itinerary_id: uuid.UUID | None = None

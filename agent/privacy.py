@@ -16,9 +16,10 @@ from arq.constants import job_key_prefix as ARQ_JOB_PREFIX
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from redis.asyncio import Redis
 
+from agent.conversation_privacy import conversation_messages, withdraw_from_thread
 from agent.replies import Attachment
 from storage.audit import Actor
-from storage.conversations import threads_of
+from storage.conversations import thread_participants
 from storage.database import Database
 from storage.privacy import Erasure, Expiry, erase_user, expire_old_data, export_user
 
@@ -31,33 +32,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-async def conversation_messages(saver: BaseCheckpointSaver[Any], threads: list[str]) -> list[dict[str, Any]]:
-    """The messages of each thread as stored in its latest checkpoint (trimmed history included)."""
-    messages = []
-    for thread in threads:
-        saved = await saver.aget_tuple({"configurable": {"thread_id": thread}})
-        if saved is None:
-            continue
-        for message in saved.checkpoint["channel_values"].get("messages", []):
-            if message.type in ("human", "ai") and message.text:
-                messages.append(
-                    {
-                        "thread": thread,
-                        "from": "you" if message.type == "human" else "assistant",
-                        "text": message.text,
-                    }
-                )
-    return messages
-
-
 async def export_bundle(
     db: Database, saver: BaseCheckpointSaver[Any], *, tenant_id: uuid.UUID, user_id: uuid.UUID
 ) -> Attachment:
     """A zip with export.json and one CSV per table: everything held about one user."""
     async with db.tenant(tenant_id) as session:
         tables = await export_user(session, user_id=user_id)
-        threads = await threads_of(session, user_id=user_id)
-    tables["messages"] = await conversation_messages(saver, threads)
+        participants = await thread_participants(session, user_id=user_id)
+    tables["messages"] = await conversation_messages(
+        saver, {thread: set(people) for thread, people in participants.items()}, user_id=user_id
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         plain = {
@@ -92,14 +76,26 @@ async def forget_user(
     user_id: uuid.UUID,
     redis: Redis | None = None,
 ) -> Erasure:
-    """Erase a user from the tenant tables, their conversation threads from the checkpoints and, with
-    `redis`, their counters and queued reminder jobs.
+    """Erase a user from the tenant tables, their words from the conversations and, with `redis`, their
+    counters and queued reminder jobs.
 
-    The user's own checkpoints go with their row (ON DELETE CASCADE), and a turn still running cannot save one.
+    A thread the user had to themselves goes completely. From a shared thread (a group chat) only the user's
+    messages and the answers to them go; the others' part stays, kept under the most recently active other
+    participant. The user's own checkpoints go with their row (ON DELETE CASCADE), and a turn still running
+    cannot save one.
     """
     async with db.tenant(tenant_id) as session:
+        participants = await thread_participants(session, user_id=user_id)
+    shared = {thread: [p for p in people if p != user_id] for thread, people in participants.items()}
+    for thread, others in shared.items():
+        if others:
+            await withdraw_from_thread(saver, thread, user_id=user_id, keeper=others[0])
+    async with db.tenant(tenant_id) as session:
         erasure = await erase_user(session, actor=actor, user_id=user_id)
-    await erase_threads(saver, erasure.threads)
+    for thread, others in shared.items():
+        if others:  # again: another member's turn that read the thread before the first pass saved it since
+            await withdraw_from_thread(saver, thread, user_id=user_id, keeper=others[0])
+    await erase_threads(saver, [thread for thread in erasure.threads if not shared.get(thread)])
     if redis is not None:
         await forget_in_redis(redis, user_id=user_id, reminder_ids=erasure.pending_reminders)
     return erasure

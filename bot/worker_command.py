@@ -18,7 +18,7 @@ def worker(
     from arq.connections import RedisSettings
     from arq.worker import create_worker
 
-    from bot.cli import endpoints, err
+    from bot.cli import endpoints, err, refuse_a_key_that_cannot_open_the_data
     from bot.worker import WorkerSettings
     from storage.errors import DomainError
     from storage.settings import get_settings
@@ -31,14 +31,16 @@ def worker(
     if not job_log:
         # Two lines per reminder at INFO drown everything else when thousands fall due at 09:00.
         logging.getLogger("arq.worker").setLevel(logging.WARNING)
-    ctx: dict[str, object] = {"database_url": where.database_url}
+    database_url = where.worker_url or where.database_url
+    refuse_a_key_that_cannot_open_the_data(database_url)
+    ctx: dict[str, object] = {"database_url": database_url}
     settings = get_settings()
     if settings.slack_client_id and settings.slack_client_secret:
         # Multi-workspace installs: each reminder uses its own workspace's bot token.
         from bot.slack.tokens import slack_token_lookup
         from storage.database import Database
 
-        ctx["slack_tokens"] = slack_token_lookup(settings, db=Database(where.database_url, pool_size=2))
+        ctx["slack_tokens"] = slack_token_lookup(settings, db=Database(database_url, pool_size=2))
     arq_worker = create_worker(
         WorkerSettings,
         redis_settings=RedisSettings.from_dsn(where.redis_url),

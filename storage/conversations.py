@@ -54,3 +54,17 @@ async def idle_threads(session: AsyncSession, *, before: dt.datetime) -> list[st
         .params(before=before)
     )
     return list((await session.scalars(statement)).all())
+
+
+async def thread_participants(session: AsyncSession, *, user_id: uuid.UUID) -> dict[str, list[uuid.UUID]]:
+    """Every thread the user took part in, with all of its participants, the most recently active first."""
+    mine = select(ConversationThread.thread_id).where(ConversationThread.user_id == user_id)
+    statement = (
+        select(ConversationThread.thread_id, ConversationThread.user_id)
+        .where(ConversationThread.thread_id.in_(mine))
+        .order_by(ConversationThread.thread_id, ConversationThread.last_active_at.desc())
+    )
+    participants: dict[str, list[uuid.UUID]] = {}
+    for thread, participant in (await session.execute(statement)).all():
+        participants.setdefault(thread, []).append(participant)
+    return participants

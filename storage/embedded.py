@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 DATABASE_NAME = "travelmate"
 OWNER_ROLE = "travelmate_owner"
-APP_ROLE = "travelmate_app"
+APP_ROLE = "travelmate_app"  # the role of `serve` and `chat`: it cannot list tenants
+WORKER_ROLE = "travelmate_worker"  # the application role plus the functions that walk every tenant
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class EmbeddedUrls:
     owner_database_url: str
     superuser_database_url: str
     redis_url: str
+
+    @property
+    def worker_database_url(self) -> str:
+        """The worker's role: everything of the application role, and the tenant-enumerating functions."""
+        return self.app_database_url.replace(f"//{APP_ROLE}@", f"//{WORKER_ROLE}@", 1)
 
 
 @contextlib.contextmanager
@@ -166,7 +172,8 @@ def _socket_url(role: str, socket_dir: str, database: str = DATABASE_NAME) -> st
 
 
 def _bootstrap_roles(superuser_url: str) -> None:
-    """Create the database, the owner role (migrations, BYPASSRLS) and the application role (RLS applies)."""
+    """Create the database, the owner role (migrations, BYPASSRLS), the application role (RLS applies) and
+    the worker role (a member of the application role)."""
     with psycopg.connect(superuser_url, autocommit=True) as conn:
         roles = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles")}
         if OWNER_ROLE not in roles:
@@ -180,6 +187,12 @@ def _bootstrap_roles(superuser_url: str) -> None:
                 sql.SQL(
                     "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT"
                 ).format(sql.Identifier(APP_ROLE))
+            )
+        if WORKER_ROLE not in roles:
+            conn.execute(
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS INHERIT IN ROLE {}"
+                ).format(sql.Identifier(WORKER_ROLE), sql.Identifier(APP_ROLE))
             )
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
         if not exists:

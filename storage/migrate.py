@@ -18,10 +18,14 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(*, app_role: str) -> Config:
+WORKER_ROLE = "travelmate_worker"
+
+
+def alembic_config(*, app_role: str, worker_role: str = WORKER_ROLE) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["app_role"] = app_role
+    config.attributes["worker_role"] = worker_role
     return config
 
 
@@ -46,13 +50,15 @@ def pending_revisions(owner_url: str, *, app_role: str) -> list[str]:
     return [rev.revision for rev in reversed(list(script.walk_revisions())) if rev.revision not in applied]
 
 
-def upgrade(owner_url: str, *, app_url: str) -> list[str]:
-    """Apply every pending migration as the owner; grants go to the role of `app_url`. Returns what ran."""
+def upgrade(owner_url: str, *, app_url: str, worker_url: str | None = None) -> list[str]:
+    """Apply every pending migration as the owner; grants go to the roles of `app_url` and `worker_url`
+    (default `travelmate_worker`). Returns what ran."""
     app_role = role_of(app_url)
+    worker_role = role_of(worker_url) if worker_url else WORKER_ROLE
     pending = pending_revisions(owner_url, app_role=app_role)
     if not pending:
         return []
-    config = alembic_config(app_role=app_role)
+    config = alembic_config(app_role=app_role, worker_role=worker_role)
     engine = create_engine(sqlalchemy_url(owner_url), poolclass=pool.NullPool)
     with engine.begin() as connection:
         config.attributes["connection"] = connection

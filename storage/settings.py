@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # Storage. Unset URLs mean "start the embedded servers under TRAVELMATE_DATA_DIR".
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     database_owner_url: str | None = Field(default=None, alias="DATABASE_OWNER_URL")
+    # The worker's role may walk every tenant (reminders, trip completion); `serve`'s role may not.
+    database_worker_url: str | None = Field(default=None, alias="DATABASE_WORKER_URL")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     data_dir: Path = Field(default_factory=_default_data_dir, alias="TRAVELMATE_DATA_DIR")
 

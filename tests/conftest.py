@@ -16,6 +16,7 @@ os.environ["TRAVELMATE_DATA_DIR"] = str(_DATA_DIR)
 for name in (
     "DATABASE_URL",
     "DATABASE_OWNER_URL",
+    "DATABASE_WORKER_URL",
     "REDIS_URL",
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
@@ -46,6 +47,7 @@ def embedded() -> Iterator[EmbeddedUrls]:
     os.environ.update(
         DATABASE_URL=urls.app_database_url,
         DATABASE_OWNER_URL=urls.owner_database_url,
+        DATABASE_WORKER_URL=urls.worker_database_url,
         REDIS_URL=urls.redis_url,
     )
     yield urls
@@ -55,6 +57,14 @@ def embedded() -> Iterator[EmbeddedUrls]:
 async def app_database(embedded: EmbeddedUrls) -> AsyncIterator[Database]:
     """The application role: RLS applies, as in production."""
     database = Database(embedded.app_database_url, pool_size=5)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def worker_db(embedded: EmbeddedUrls) -> AsyncIterator[Database]:
+    """The worker's role: the application role plus the functions that walk every tenant."""
+    database = Database(embedded.worker_database_url, pool_size=2)
     yield database
     await database.dispose()
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from agent.checkpoints import checkpoint_saver
-from agent.conversation import ConversationService
+from agent.conversation import ConversationService, thread_id
 from agent.graph import build_graph
 from agent.tools import AgentServices, Decision
 from storage.audit import Actor
@@ -46,7 +46,7 @@ async def test_a_tenant_cannot_read_or_plant_another_tenants_conversation(
 ) -> None:
     scripted_model.script(say("Noted your window seat."))
     await conversation.handle_message(traveller(acme), "c1", "I like window seats")
-    acme_thread = f"{acme.tenant_id}:console:c1"
+    acme_thread = thread_id(traveller(acme), "c1")
 
     assert await rows(db, acme, COUNT_CHECKPOINTS) == 1
     assert await rows(db, globex, COUNT_CHECKPOINTS) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -73,3 +74,33 @@ async def test_an_exhausted_token_budget_stops_the_model_but_not_slash_commands(
     assert len(scripted_model.requests) == 1
     drafts = await CommandRunner(db, clock=lambda: NOW).run(traveller(acme), "/drafts")
     assert drafts.text == "You have no draft itineraries."
+
+
+async def test_thirty_concurrent_turns_against_a_two_turn_budget_reach_the_model_at_most_twice(
+    db: Database, embedded: EmbeddedUrls, redis: Redis, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    quotas = Quotas(redis, MessageLimits(per_user_per_minute=100))
+    services = AgentServices(db=db, clock=lambda: NOW, quotas=quotas)
+    scripted_model.responder = lambda _request: say("Sure.")
+    async with checkpoint_saver(embedded.app_database_url, max_size=4) as saver:
+        service = ConversationService(
+            services=services,
+            graph=build_graph(model=chat_model(scripted_model), services=services, checkpointer=saver),
+        )
+        # One turn shows what a turn costs; the budget then leaves room for exactly two more.
+        assert (await service.handle_message(traveller(acme), "warm-up", "hello")).text == "Sure."
+        one_turn = await quotas.tokens_used_today(tenant_id=acme.tenant_id, now=NOW)
+        assert one_turn > 0
+        async with db.tenant(acme.tenant_id) as session:
+            await set_tenant_preference(
+                session, actor=Actor.user(acme.admin_id), key="llm.daily_token_budget", value=3 * one_turn
+            )
+        before = len(scripted_model.requests)
+        replies = await asyncio.gather(
+            *(service.handle_message(traveller(acme), f"c{n}", f"question {n}") for n in range(30))
+        )
+    answered = [r for r in replies if r.text == "Sure."]
+    refused = [r for r in replies if r.text.startswith("Your company's daily AI budget is used up")]
+    assert 1 <= len(answered) <= 2 and len(scripted_model.requests) - before == len(answered)
+    assert len(answered) + len(refused) == 30
+    assert int(await redis.get(f"tokens:reserved:{acme.tenant_id}:{NOW:%Y%m%d}") or 0) == 0  # all released

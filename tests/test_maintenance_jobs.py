@@ -29,7 +29,7 @@ TOMORROW = NOW.date() + dt.timedelta(days=1)
 
 
 async def test_a_flight_changing_gate_twice_sends_exactly_two_alerts(
-    db: Database, embedded: EmbeddedUrls, acme: Company, globex: Company
+    db: Database, worker_db: Database, embedded: EmbeddedUrls, acme: Company, globex: Company
 ) -> None:
     async with db.tenant(acme.tenant_id) as session:
         plan = {
@@ -64,7 +64,7 @@ async def test_a_flight_changing_gate_twice_sends_exactly_two_alerts(
             rounds = []
             for gate in ("B20", "B22", "B25", "B25"):
                 providers.update_flight("LH 1234", TOMORROW, gate=gate)
-                rounds.append(await watch_booked_flights(db, watch, channels, now=NOW))
+                rounds.append(await watch_booked_flights(worker_db, watch, channels, now=NOW))
     await redis.aclose()
     assert rounds == [0, 1, 1, 0]
     async with db.tenant(acme.tenant_id) as session:
@@ -77,14 +77,14 @@ async def test_a_flight_changing_gate_twice_sends_exactly_two_alerts(
 
 
 async def test_the_daily_pass_prunes_old_delivery_ids_and_applies_retention(
-    db: Database, embedded: EmbeddedUrls, acme: Company
+    db: Database, worker_db: Database, embedded: EmbeddedUrls, acme: Company
 ) -> None:
     # Delivery ids are stamped by the database clock, so the passes are timed from the real now.
     assert await first_delivery(db, source="slack", event_id="Ev-old")
     received = dt.datetime.now(dt.UTC)
     async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
-        kept = await expire_old_data(db, saver, now=received + dt.timedelta(days=6))
-        removed = await expire_old_data(db, saver, now=received + dt.timedelta(days=8))
+        kept = await expire_old_data(worker_db, saver, now=received + dt.timedelta(days=6))
+        removed = await expire_old_data(worker_db, saver, now=received + dt.timedelta(days=8))
     assert (kept, removed) == (0, 1)
     async with db.unscoped() as session:
         assert await session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0

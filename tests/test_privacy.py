@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text, update
 
 from agent.checkpoints import checkpoint_saver
-from agent.conversation import ConversationService
+from agent.conversation import ConversationService, thread_id
 from agent.privacy import apply_retention, export_bundle, forget_user
 from agent.tools import Decision
 from bot.reminder_queue import enqueue_reminders
@@ -181,7 +181,7 @@ async def test_retention_removes_exactly_what_is_older_than_the_limit(
         )
         await session.execute(
             update(ConversationThread)
-            .where(ConversationThread.thread_id.like("%:old-chat"))
+            .where(ConversationThread.thread_id == thread_id(traveller(acme), "old-chat"))
             .values(last_active_at=NOW - dt.timedelta(days=31))
         )
         for destination, ended in (
@@ -202,9 +202,10 @@ async def test_retention_removes_exactly_what_is_older_than_the_limit(
             )
     async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
         expired = await apply_retention(db, saver, tenant_id=acme.tenant_id, now=NOW)
-        assert [t.split(":")[-1] for t in expired.threads] == ["old-chat"] and expired.trips == 1
+        old = thread_id(traveller(acme), "old-chat")
+        assert expired.threads == [old] and expired.trips == 1
         assert await saver.aget_tuple({"configurable": {"thread_id": expired.threads[0]}}) is None
-        recent = f"{acme.tenant_id}:console:new-chat"
+        recent = thread_id(traveller(acme), "new-chat")
         assert await saver.aget_tuple({"configurable": {"thread_id": recent}}) is not None
         again = await apply_retention(db, saver, tenant_id=acme.tenant_id, now=NOW)
     assert again.threads == [] and again.trips == 0
@@ -306,3 +307,56 @@ async def test_erasure_also_clears_redis_and_the_slack_identity(
     assert admin is not None and admin.email == "admin@acme.test"  # others are intact
     await redis.flushdb()
     await redis.aclose()
+
+
+async def exported_messages(
+    db: Database, embedded: EmbeddedUrls, company: Company, user_id: uuid.UUID
+) -> list[tuple[str, str]]:
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        bundle = await export_bundle(db, saver, tenant_id=company.tenant_id, user_id=user_id)
+    data = json.loads(zipfile.ZipFile(io.BytesIO(bundle.content)).read("export.json"))
+    return [(m["from"], m["text"]) for m in data["messages"]]
+
+
+async def test_a_group_chat_is_exported_and_erased_per_person(
+    db: Database,
+    owner_db: Database,
+    embedded: EmbeddedUrls,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    acme: Company,
+) -> None:
+    alice, bob = traveller(acme, channel="telegram"), traveller(acme, role="admin", channel="telegram")
+    group = "group-100555"
+    for person, words, answer in (
+        (alice, "Alice needs Oslo on the 4th", "Oslo noted for Alice."),
+        (bob, "Bob needs Rome on the 9th", "Rome noted for Bob."),
+        (alice, "Alice prefers aisle seats", "Aisle seats for Alice."),
+    ):
+        scripted_model.script(say(answer))
+        await conversation.handle_message(person, group, words)
+    assert await places_holding(owner_db, group) == []  # thread ids keep a digest, not the platform's chat id
+
+    assert await exported_messages(db, embedded, acme, acme.traveler_id) == [
+        ("you", "Alice needs Oslo on the 4th"),
+        ("assistant", "Oslo noted for Alice."),
+        ("you", "Alice prefers aisle seats"),
+        ("assistant", "Aisle seats for Alice."),
+    ]
+    bobs = [("you", "Bob needs Rome on the 9th"), ("assistant", "Rome noted for Bob.")]
+    assert await exported_messages(db, embedded, acme, acme.admin_id) == bobs
+
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        await forget_user(
+            db, saver, tenant_id=acme.tenant_id, actor=Actor.user(acme.traveler_id), user_id=acme.traveler_id
+        )
+    assert await exported_messages(db, embedded, acme, acme.admin_id) == bobs
+    for needle in ("Alice needs Oslo", "Oslo noted", "aisle seats", str(acme.traveler_id)):
+        assert await places_holding(owner_db, needle) == [], needle
+
+    # The group goes on for Bob with his own history, and the model is sent nothing of Alice's.
+    scripted_model.script(say("Rome is booked soon, Bob."))
+    reply = await conversation.handle_message(bob, group, "Bob again")
+    assert reply.text == "Rome is booked soon, Bob."
+    sent = json.dumps(scripted_model.requests[-1])
+    assert "Bob needs Rome on the 9th" in sent and "Oslo" not in sent and "aisle" not in sent

@@ -43,7 +43,7 @@ async def test_each_reminder_is_one_deferred_job_that_arq_will_not_queue_twice(
 
 
 async def test_after_a_redis_flush_the_sweeper_queues_every_due_reminder_again(
-    db: Database, acme: Company, globex: Company, arq_redis: ArqRedis
+    db: Database, worker_db: Database, acme: Company, globex: Company, arq_redis: ArqRedis
 ) -> None:
     now = dt.datetime.now(UTC)
     ours = await book_trip(db, acme, start=now.date() + dt.timedelta(days=3), now=now - dt.timedelta(days=30))
@@ -57,17 +57,17 @@ async def test_after_a_redis_flush_the_sweeper_queues_every_due_reminder_again(
     }
     await enqueue_reminders(arq_redis, [*ours.reminders, *theirs.reminders])
 
-    assert set(await due_reminder_ids(db, now=now)) == due  # both tenants, ids only
-    assert await sweep_due_reminders(db, arq_redis, now=now) == 0  # every job is still queued
+    assert set(await due_reminder_ids(worker_db, now=now)) == due  # both tenants, ids only
+    assert await sweep_due_reminders(worker_db, arq_redis, now=now) == 0  # every job is still queued
     await arq_redis.flushall()
-    assert await sweep_due_reminders(db, arq_redis, now=now, page=2) == len(due) == 6
-    assert await sweep_due_reminders(db, arq_redis, now=now) == 0
+    assert await sweep_due_reminders(worker_db, arq_redis, now=now, page=2) == len(due) == 6
+    assert await sweep_due_reminders(worker_db, arq_redis, now=now) == 0
     queued = {job.job_id for job in await arq_redis.queued_jobs()}
     assert queued == {f"reminder:{reminder_id}" for _, reminder_id in due}
 
 
 async def test_an_ended_trip_is_recorded_once_with_spend_by_category_from_its_bookings(
-    db: Database, acme: Company, globex: Company, arq_redis: ArqRedis
+    db: Database, worker_db: Database, acme: Company, globex: Company, arq_redis: ArqRedis
 ) -> None:
     now = dt.datetime.now(UTC)
     ended = await book_trip(
@@ -85,10 +85,10 @@ async def test_an_ended_trip_is_recorded_once_with_spend_by_category_from_its_bo
             session, actor=Actor.user(acme.traveler_id), booking_id=train.booking_id, user_id=None
         )
 
-    found = await ended_trip_ids(db, now=now)
+    found = await ended_trip_ids(worker_db, now=now)
     assert set(found) == {(acme.tenant_id, ended.itinerary_id), (globex.tenant_id, elsewhere.itinerary_id)}
-    assert await queue_ended_trips(db, arq_redis, now=now) == 2
-    assert await queue_ended_trips(db, arq_redis, now=now) == 0  # their jobs are queued already
+    assert await queue_ended_trips(worker_db, arq_redis, now=now) == 2
+    assert await queue_ended_trips(worker_db, arq_redis, now=now) == 0  # their jobs are queued already
 
     for tenant_id, itinerary_id in found:
         async with db.tenant(tenant_id) as session:
@@ -116,22 +116,24 @@ async def test_an_ended_trip_is_recorded_once_with_spend_by_category_from_its_bo
     assert spend.categories_spend == {"flight": "189.00", "hotel": "300.00"}
     assert trip.total_spend == spend.total_spend == Decimal("489.00")
     assert sum(Decimal(v) for v in spend.categories_spend.values()) == spend.total_spend
-    assert await ended_trip_ids(db, now=now) == []
+    assert await ended_trip_ids(worker_db, now=now) == []
     (other,), _ = await history(db, globex)
     assert other.history_id == elsewhere.itinerary_id
 
 
-async def test_a_trip_ends_at_midnight_in_the_travellers_time_zone(db: Database, acme: Company) -> None:
+async def test_a_trip_ends_at_midnight_in_the_travellers_time_zone(
+    db: Database, worker_db: Database, acme: Company
+) -> None:
     last_day = dt.date(2026, 11, 20)
     outcome = await book_trip(
         db, acme, start=last_day - dt.timedelta(days=2), now=dt.datetime(2026, 10, 1, tzinfo=UTC)
     )
     # 23:30 UTC on the last day is already the next day in Berlin (the traveller's zone); 22:30 is not.
     berlin_next_day = dt.datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
-    assert await ended_trip_ids(db, now=berlin_next_day - dt.timedelta(hours=1)) == []
-    assert await ended_trip_ids(db, now=berlin_next_day) == [(acme.tenant_id, outcome.itinerary_id)]
+    assert await ended_trip_ids(worker_db, now=berlin_next_day - dt.timedelta(hours=1)) == []
+    assert await ended_trip_ids(worker_db, now=berlin_next_day) == [(acme.tenant_id, outcome.itinerary_id)]
     async with db.tenant(acme.tenant_id) as session:
         assert await complete_trip(session, itinerary_id=outcome.itinerary_id, now=berlin_next_day) is True
     async with db.tenant(acme.tenant_id) as session:
         count = await session.scalar(select(func.count()).select_from(UserTravelHistory))
-    assert count == 1 and not await ended_trip_ids(db, now=berlin_next_day)
+    assert count == 1 and not await ended_trip_ids(worker_db, now=berlin_next_day)

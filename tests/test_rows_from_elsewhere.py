@@ -230,15 +230,15 @@ async def set_reminder_time(db: Database, company: Company, value: str) -> None:
 
 
 async def test_a_reminder_for_tomorrow_falls_due_at_the_companys_hour_in_the_travellers_zone(
-    db: Database, acme: Company
+    db: Database, worker_db: Database, acme: Company
 ) -> None:
     await set_reminder_time(db, acme, "07:30")
     tomorrow = NOW.astimezone(BERLIN).date() + dt.timedelta(days=1)
     reminder_id = await reminder_from_elsewhere(db, acme, on=tomorrow, message="Visa appointment at 10:00.")
     due = dt.datetime.combine(tomorrow, dt.time(7, 30), BERLIN)  # 06:30 UTC in winter
     courier = ReminderCourier(db=db, channels=ReminderChannels({}), clock=lambda: due)
-    assert await due_reminder_ids(db, now=due - dt.timedelta(minutes=1)) == []
-    assert await due_reminder_ids(db, now=due) == [(acme.tenant_id, reminder_id)]
+    assert await due_reminder_ids(worker_db, now=due - dt.timedelta(minutes=1)) == []
+    assert await due_reminder_ids(worker_db, now=due) == [(acme.tenant_id, reminder_id)]
     early = ReminderCourier(db=db, channels=ReminderChannels({}), clock=lambda: due - dt.timedelta(minutes=1))
     assert (await early.deliver(tenant_id=acme.tenant_id, reminder_id=reminder_id)).outcome == "absent"
     assert (await courier.deliver(tenant_id=acme.tenant_id, reminder_id=reminder_id)).outcome == "delivered"

@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from agent.checkpoints import checkpoint_saver
-from agent.conversation import ConversationService
+from agent.conversation import ConversationService, thread_id
 from agent.graph import build_graph
 from agent.tools import AgentServices
 from storage.database import Database
@@ -41,7 +41,7 @@ async def test_checkpoints_are_encrypted_when_a_key_is_set(
     # A new key first and the old one after still reads the old checkpoints.
     rotated = f"{Fernet.generate_key().decode()},{key}"
     async with checkpoint_saver(embedded.app_database_url, max_size=2, encryption_key=rotated) as saver:
-        saved = await saver.aget_tuple({"configurable": {"thread_id": f"{acme.tenant_id}:console:c1"}})
+        saved = await saver.aget_tuple({"configurable": {"thread_id": thread_id(traveller(acme), "c1")}})
     assert saved is not None and PHRASE in saved.checkpoint["channel_values"]["messages"][0].text
 
 
@@ -86,5 +86,5 @@ async def test_rotation_reseals_everything_so_the_new_key_alone_reads_it(
         sealed = (await session.scalars(select(SlackInstallation.installation_encrypted))).one()
     assert SecretBox(new).open(sealed) == '{"bot_token": "xoxb-1"}'
     async with checkpoint_saver(embedded.app_database_url, max_size=2, encryption_key=new) as saver:
-        saved = await saver.aget_tuple({"configurable": {"thread_id": f"{acme.tenant_id}:console:c1"}})
+        saved = await saver.aget_tuple({"configurable": {"thread_id": thread_id(traveller(acme), "c1")}})
     assert saved is not None and PHRASE in saved.checkpoint["channel_values"]["messages"][0].text

@@ -11,6 +11,7 @@ import pytest
 
 from agent.conversation import MAX_MESSAGE_CHARS
 from agent.replies import AgentReply, Attachment
+from bot.redaction import REDACTED
 from bot.telegram.delivery import ChatTarget, send_reply
 from bot.telegram.rendering import MESSAGE_LIMIT, pack_messages, text_lines
 from storage.embedded import EmbeddedUrls
@@ -281,7 +282,7 @@ async def test_the_bot_token_never_reaches_the_logs(
     with caplog.at_level(logging.DEBUG):
         await telegram.deliver(telegram.updates.message(ALEX, "/help"))
     logged = [record.getMessage() for record in caplog.records]
-    assert any("/bot<bot-token>/sendMessage" in line for line in logged)  # httpx logged the call...
+    assert any(f"/bot{REDACTED}/sendMessage" in line for line in logged)  # httpx logged the call...
     assert not [
         line for line in logged if TOKEN in line or TOKEN.split(":")[1] in line
     ]  # ...without the token

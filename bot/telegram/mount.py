@@ -22,6 +22,7 @@ from telegram.ext import (
 )
 
 from bot.product import Product
+from bot.redaction import install_redaction
 from bot.runtime import SetupError
 from bot.server import ChannelMount
 from bot.telegram.confirmations import Confirmations
@@ -53,33 +54,13 @@ RUNNER_COMMANDS = ["help", "trips", "drafts", "bookings", "spend", "prefs", "pol
 TelegramApplication = Application[Any, TravelCallbackContext, Any, Any, Any, Any]
 
 
-class TokenRedaction(logging.Filter):
-    """httpx logs every request URL at INFO, and Bot API URLs contain the bot token: take it out."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "<bot-token>"), None
-        return True
-
-
-def redact_token_in_logs(token: str) -> None:
-    logger = logging.getLogger("httpx")  # httpx logs on this one logger, not on children
-    if not any(isinstance(f, TokenRedaction) and f.token == token for f in logger.filters):
-        logger.addFilter(TokenRedaction(token))
-
-
 def build_application(product: Product, *, polling: bool) -> TelegramApplication:
     """PTB's Application pointed at TELEGRAM_API_URL, with every handler of the channel."""
     settings = product.settings
     if settings.telegram_bot_token is None:
         raise SetupError("TELEGRAM_BOT_TOKEN is not set.")
     api = settings.telegram_api_url.rstrip("/")
-    redact_token_in_logs(settings.telegram_bot_token.get_secret_value())
+    install_redaction([settings.telegram_bot_token.get_secret_value()])  # the Bot API URL holds it
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())

@@ -27,6 +27,13 @@ def app_role() -> str:
     return op.get_bind().dialect.identifier_preparer.quote(name)
 
 
+def worker_role() -> str:
+    """The unquoted name of the worker's role (a member of the application role)."""
+    from alembic import context
+
+    return str(context.config.attributes.get("worker_role") or "travelmate_worker")
+
+
 def grant_to_app(*objects: str) -> None:
     """Grant the application role data access (never ownership) to tables."""
     for table in objects:

@@ -599,6 +599,7 @@ class SlackHarness:
     product: Any
     send: SlackSender
     fake: FakeSlack
+    app: Any = None  # the ASGI app itself, for tests that serve it through a real HTTP server
 
     async def settle(self) -> None:
         """Wait until every lazy Slack task has finished (replies posted, buttons updated)."""
@@ -671,7 +672,7 @@ async def slack_harness(
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://travelmate.test") as http:
-                    yield SlackHarness(product, SlackSender(http, SIGNING_SECRET, fake), fake)
+                    yield SlackHarness(product, SlackSender(http, SIGNING_SECRET, fake), fake, app)
     finally:
         await redis.aclose()
 
