@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bot import operator_commands as operations
 from bot.runtime import Endpoints, migrate, resolve_endpoints
+from bot.slack.config import slack_channel_settings
 from storage.database import Database
 from storage.errors import Conflict, DomainError
 from storage.settings import get_settings
@@ -39,6 +40,15 @@ err = Console(stderr=True)
 
 TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id or exact name.")]
 TimezoneOption = Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Berlin.")]
+
+
+def refuse_invalid(check: Callable[[], None]) -> None:
+    """Check operator options before any server starts; a bad one is one red sentence and exit code 1."""
+    try:
+        check()
+    except DomainError as error:
+        err.print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from None
 
 
 @app.callback()
@@ -116,9 +126,16 @@ def tenant_create(
         str | None, typer.Option(help="Also add this person as the tenant's first admin.")
     ] = None,
     admin_email: Annotated[str | None, typer.Option(help="The first admin's email.")] = None,
-    timezone: TimezoneOption = "UTC",
+    timezone: Annotated[
+        str, typer.Option(help="The first admin's IANA time zone, e.g. Europe/Berlin.")
+    ] = "UTC",
 ) -> None:
     """Create a tenant, optionally with its first admin."""
+    refuse_invalid(
+        lambda: operations.check_new_tenant(
+            name=name, admin_name=admin_name, admin_email=admin_email, timezone=timezone
+        )
+    )
     tenant, admin = with_databases(
         lambda app_db, owner_db: operations.create_tenant_with_admin(
             app_db, owner_db, name=name, admin_name=admin_name, admin_email=admin_email, timezone=timezone
@@ -180,6 +197,11 @@ def user_add(
     timezone: TimezoneOption = "UTC",
 ) -> None:
     """Add a traveller or admin to a tenant."""
+    refuse_invalid(
+        lambda: operations.check_new_user(
+            name=name, email=email, role=role, timezone=timezone, subject="The user"
+        )
+    )
     found, user = with_databases(
         lambda app_db, owner_db: operations.add_tenant_user(
             app_db, owner_db, tenant=tenant, name=name, email=email, role=role, timezone=timezone
@@ -205,7 +227,13 @@ def invite_create(
         )
     )
     out.print(f"Invite for {user.display_name} ({found.name}), valid {days} days, usable once:")
-    out.print(f"  In Telegram, open t.me/<your bot>?start={code}  or send  /start {code}")
+    bot_username = slack_channel_settings().telegram_bot_username
+    if bot_username:
+        out.print(f"  t.me/{bot_username.removeprefix('@')}?start={code}", soft_wrap=True)
+        out.print(f"  or send the bot  /start {code}", soft_wrap=True)
+    else:
+        out.print(f"  Send the Telegram bot  /start {code}", soft_wrap=True)
+        out.print("  (set TELEGRAM_BOT_USERNAME to get a t.me link instead)")
 
 
 keys_app = typer.Typer(help="Encryption keys for secrets at rest.", no_args_is_help=True)
@@ -231,13 +259,6 @@ def keys_rotate() -> None:
     out.print("The old keys can now be removed from TRAVELMATE_ENCRYPTION_KEY.")
 
 
-def quiet_console_logging() -> None:
-    """In an interactive terminal only warnings are logged, unless --verbose asked for more."""
-    root = logging.getLogger()
-    if root.level > logging.DEBUG:
-        root.setLevel(logging.WARNING)
-
-
 @app.command("chat")
 def chat(
     tenant: Annotated[
@@ -252,10 +273,12 @@ def chat(
 ) -> None:
     """Chat with the travel agent in this terminal. Slash commands work without any model."""
     from bot.console import ConsoleChannel, console_identity
+    from bot.console_input import line_reader, log_to_file
     from bot.product import open_product
 
     settings = get_settings()
-    quiet_console_logging()
+    data_dir = settings.data_dir.expanduser()
+    log_to_file(data_dir)
     where = endpoints(redis=True)
 
     async def session() -> None:
@@ -270,7 +293,8 @@ def chat(
                     ctx,
                     conversation=conversation,
                     console=out,
-                    charts_dir=settings.data_dir.expanduser() / "charts",
+                    charts_dir=data_dir / "charts",
+                    reader=line_reader(out, data_dir),
                 ).run()
         finally:
             await owner.dispose()
@@ -281,18 +305,28 @@ def chat(
 @app.command("serve")
 def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: PORT).")] = None,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",  # noqa: S104 - a server
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on; 0.0.0.0 for every interface.")
+    ] = "127.0.0.1",
 ) -> None:
     """Serve /slack/events, /slack/install, /slack/oauth_redirect, /telegram/webhook and /healthz."""
     import uvicorn
 
+    from bot.channel_setup import channel_statuses, configuration_problems
     from bot.product import open_product
     from bot.server import build_app
 
     settings = get_settings()
+    problems = configuration_problems(settings, slack_channel_settings())
+    if problems:
+        for problem in problems:
+            err.print(f"[red]{problem}[/red]")
+        raise typer.Exit(1)
+    for status in channel_statuses(settings):
+        err.print(status.line(), style=None if status.configured else "dim", highlight=False)
     where = endpoints(redis=True)
 
-    async def serving() -> None:
+    async def serving() -> bool:
         async with open_product(settings, where) as product:
             app_ = build_app(product)
             server = uvicorn.Server(
@@ -302,8 +336,11 @@ def serve(
             )
             err.print(f"Serving on http://{host}:{port or settings.port} (channels start with it)")
             await server.serve()
+            return server.started
 
-    run(serving)
+    if not run(serving):
+        err.print("[red]The server did not start; the lines above say why.[/red]")
+        raise typer.Exit(1)
 
 
 # Further processes and command groups register themselves here, one import and one line each.
