@@ -350,3 +350,6 @@ app.command("demo-data")(demo_data_command)
 from bot.worker_command import register_worker  # noqa: E402
 
 register_worker(app)
+from bot.trips_command import register_trips  # noqa: E402
+
+register_trips(app)
