@@ -8,18 +8,20 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot import operator_commands as operations
-from bot.runtime import Endpoints, migrate, resolve_endpoints
 from bot.slack.config import slack_channel_settings
-from storage.database import Database
 from storage.errors import Conflict, DomainError
 from storage.settings import get_settings
+
+if TYPE_CHECKING:
+    # Imported where used: a command refused for its options or settings answers before they load.
+    from bot.runtime import Endpoints
+    from storage.database import Database
 
 T = TypeVar("T")
 
@@ -67,6 +69,8 @@ def main(
 
 
 def endpoints(*, redis: bool = False) -> Endpoints:
+    from bot.runtime import resolve_endpoints
+
     settings = get_settings()
     if settings.database_url is None:
         err.print(f"[dim]Using the embedded PostgreSQL in {settings.data_dir}[/dim]")
@@ -89,6 +93,8 @@ def with_databases(body: Callable[[Database, Database], Awaitable[T]]) -> T:
 
 
 async def _with_databases(where: Endpoints, body: Callable[[Database, Database], Awaitable[T]]) -> T:
+    from storage.database import Database
+
     if not where.owner_url:
         raise Conflict("Operator commands need DATABASE_OWNER_URL (a role that can see every tenant).")
     async with AsyncExitStack() as stack:
@@ -101,6 +107,8 @@ async def _with_databases(where: Endpoints, body: Callable[[Database, Database],
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations (as the owner role) and prepare the checkpoint tables."""
+    from bot.runtime import Endpoints, migrate
+
     settings = get_settings()
     try:
         if settings.database_url is None:
@@ -131,6 +139,8 @@ def tenant_create(
     ] = "UTC",
 ) -> None:
     """Create a tenant, optionally with its first admin."""
+    from bot import operator_commands as operations
+
     refuse_invalid(
         lambda: operations.check_new_tenant(
             name=name, admin_name=admin_name, admin_email=admin_email, timezone=timezone
@@ -149,6 +159,8 @@ def tenant_create(
 @tenant_app.command("list")
 def tenant_list() -> None:
     """List every tenant with its number of users."""
+    from bot import operator_commands as operations
+
     summaries = with_databases(lambda _app, owner_db: operations.tenant_summaries(owner_db))
     if not summaries:
         out.print("No tenants yet. Create one with `travelmate tenant create NAME`.")
@@ -167,6 +179,8 @@ def tenant_export(
     ] = None,
 ) -> None:
     """Export every row of one tenant as a zip of JSON files, one per table."""
+    from bot import operator_commands as operations
+
     found, bundle, counts = with_databases(
         lambda app_db, owner_db: operations.export_tenant(app_db, owner_db, tenant=tenant)
     )
@@ -181,6 +195,8 @@ def tenant_delete(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
 ) -> None:
     """Delete a tenant with all of its users, trips, bookings, conversations and settings."""
+    from bot import operator_commands as operations
+
     if not yes:
         err.print("[red]This deletes the tenant and all of its data for good. Add --yes to go ahead.[/red]")
         raise typer.Exit(1)
@@ -197,6 +213,8 @@ def user_add(
     timezone: TimezoneOption = "UTC",
 ) -> None:
     """Add a traveller or admin to a tenant."""
+    from bot import operator_commands as operations
+
     refuse_invalid(
         lambda: operations.check_new_user(
             name=name, email=email, role=role, timezone=timezone, subject="The user"
@@ -220,6 +238,8 @@ def invite_create(
 ) -> None:
     """Create a one-time code that links a Telegram account to a user (stored only as a hash)."""
     import datetime as dt
+
+    from bot import operator_commands as operations
 
     found, user, code = with_databases(
         lambda app_db, owner_db: operations.invite_traveller(
@@ -275,6 +295,7 @@ def chat(
     from bot.console import ConsoleChannel, console_identity
     from bot.console_input import line_reader, log_to_file
     from bot.product import open_product
+    from storage.database import Database
 
     settings = get_settings()
     data_dir = settings.data_dir.expanduser()
@@ -310,20 +331,22 @@ def serve(
     ] = "127.0.0.1",
 ) -> None:
     """Serve /slack/events, /slack/install, /slack/oauth_redirect, /telegram/webhook and /healthz."""
-    import uvicorn
-
     from bot.channel_setup import channel_statuses, configuration_problems
-    from bot.product import open_product
-    from bot.server import build_app
 
     settings = get_settings()
     problems = configuration_problems(settings, slack_channel_settings())
-    if problems:
+    if problems:  # refused before anything heavy loads or starts
         for problem in problems:
-            err.print(f"[red]{problem}[/red]")
+            err.print(f"[red]{problem}[/red]", soft_wrap=True)
         raise typer.Exit(1)
+
+    import uvicorn
+
+    from bot.product import open_product
+    from bot.server import build_app
+
     for status in channel_statuses(settings):
-        err.print(status.line(), style=None if status.configured else "dim", highlight=False)
+        err.print(status.line(), style=None if status.configured else "dim", highlight=False, soft_wrap=True)
     where = endpoints(redis=True)
 
     async def serving() -> bool:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from agent.trip_calendar import TripCalendar, upcoming_trip_calendar
-from bot.operator_commands import find_tenant
-from storage.database import Database
-from storage.errors import NotFound
-from storage.tenants import find_user_by_email
+if TYPE_CHECKING:  # the calendar library loads only when a calendar is made
+    from agent.trip_calendar import TripCalendar
+    from storage.database import Database
 
 trips_app = typer.Typer(help="Travellers' trips.", no_args_is_help=True)
 
@@ -37,6 +35,11 @@ def trips_export(
 
 
 async def _calendar(app: Database, owner: Database, *, tenant: str, email: str) -> tuple[str, TripCalendar]:
+    from agent.trip_calendar import upcoming_trip_calendar
+    from bot.operator_commands import find_tenant
+    from storage.errors import NotFound
+    from storage.tenants import find_user_by_email
+
     found = await find_tenant(owner, tenant)
     async with app.tenant(found.id) as session:
         person = await find_user_by_email(session, email=email)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +14,9 @@ from pathlib import Path
 # The environment is set before anything of the product is imported (settings are read once).
 _DATA_DIR = Path(os.environ.get("TRAVELMATE_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="travelmate-tests-"))
 _DATA_DIR.chmod(0o755)  # the embedded PostgreSQL runs as its own system user when tests run as root
+if not os.environ.get("TRAVELMATE_TEST_DATA_DIR"):
+    # Exit handlers run last-registered first, so this runs after the embedded servers have stopped.
+    atexit.register(shutil.rmtree, _DATA_DIR, ignore_errors=True)
 os.environ["TRAVELMATE_DATA_DIR"] = str(_DATA_DIR)
 for name in (
     "DATABASE_URL",
