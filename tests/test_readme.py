@@ -149,7 +149,10 @@ def test_every_readme_command_runs_as_written(scratch: tuple[Path, dict[str, str
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=30)
     assert len(ran) >= 18  # everything but the set-up commands ran
-    assert (work / "berlin.ics").read_bytes().startswith(b"BEGIN:VCALENDAR")  # the scripted trip was booked
+    berlin = (work / "berlin.ics").read_bytes()
+    assert (
+        berlin.startswith(b"BEGIN:VCALENDAR") and b"Client workshop" in berlin
+    )  # the scripted trip was booked
 
 
 def start_in_background(

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from icalendar import Calendar, Component
 
 from agent.booking import book_itinerary
 from agent.commands import CommandRunner
 from storage.audit import Actor
 from storage.database import Database
-from storage.embedded import EmbeddedUrls
 from storage.itineraries import create_draft
 from tests.conftest import NOW, Company, traveller
-from tests.fakes.scripted_model import ScriptedModel
-from tests.fakes.slack_api import ADMIN, TRAVELLER, FakeSlack, SlackHarness, acme_slack
+from tests.fakes.slack_api import TRAVELLER, SlackHarness
 from tests.test_slack_commands import run as slack_command
-from tests.test_slack_commands import user_of
+from tests.test_slack_commands import slack, user_of
 from tests.test_telegram_harness import ALEX, TelegramBot, telegram, telegram_api
 
-__all__ = ["telegram", "telegram_api"]  # fixtures used by name
+__all__ = ["slack", "telegram", "telegram_api"]  # fixtures used by name
 
 
 def three_cities(start: dt.date) -> dict[str, Any]:
@@ -260,16 +256,6 @@ async def test_no_trips_no_file(db: Database, acme: Company) -> None:
 
 def next_month() -> dt.date:
     return dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
-
-
-@pytest.fixture
-async def slack(
-    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
-) -> AsyncIterator[SlackHarness]:
-    async with acme_slack(
-        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, introduced=(ADMIN, TRAVELLER)
-    ) as h:
-        yield h
 
 
 async def test_slack_uploads_the_calendar_into_the_travellers_dm(slack: SlackHarness, db: Database) -> None:
