@@ -72,10 +72,12 @@ def trip_calendar(trips: Sequence[ItineraryView], *, home_zone: str, now: dt.dat
         for event in _trip_events(trip, home=ZoneInfo(home_zone), now=now):
             calendar.add_component(event)
             events += 1
-    if trips:
-        first = min(trip.itinerary.start_date for trip in trips) - dt.timedelta(days=366)
-        last = max(trip.itinerary.end_date for trip in trips) + dt.timedelta(days=366)
-        calendar.add_missing_timezones(first_date=first, last_date=last)
+    # Rows written by other systems may lack trip dates; the days themselves always have theirs.
+    dates = [day.date for trip in trips for day in trip.days]
+    if dates:
+        calendar.add_missing_timezones(
+            first_date=min(dates) - dt.timedelta(days=366), last_date=max(dates) + dt.timedelta(days=366)
+        )
     return TripCalendar(calendar.to_ical(), trips=len(trips), events=events)
 
 
@@ -132,8 +134,8 @@ def _timed(item: TravelItem, day: DayPlan, *, starts_in: ZoneInfo, ends_in: Zone
     return event
 
 
-def _hotel_stay(item: TravelItem, day: DayPlan, trip_end: dt.date) -> Event:
-    nights = item.nights or max((trip_end - day.date).days, 1)
+def _hotel_stay(item: TravelItem, day: DayPlan, trip_end: dt.date | None) -> Event:
+    nights = item.nights or max((trip_end - day.date).days if trip_end else 1, 1)
     event = Event()
     event.add("summary", f"Hotel: {item.description}")
     _all_day(event, day.date, day.date + dt.timedelta(days=nights))
