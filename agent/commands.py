@@ -169,12 +169,7 @@ class CommandRunner:
             calendar = await upcoming_trip_calendar(
                 session, user_id=ctx.user_id, home_zone=ctx.timezone, now=self.clock()
             )
-        if not calendar.trips:
-            return AgentReply.say("You have no upcoming confirmed trips to put in a calendar.")
-        return AgentReply(
-            text=f"Your upcoming trips as a calendar file: {calendar.events} events, each in its local time.",
-            attachments=(calendar.as_attachment(),),
-        )
+        return calendar.reply()
 
     async def drafts(self, ctx: Context, _rest: str) -> AgentReply:
         return await self._cards(ctx, status="draft", empty="You have no draft itineraries.")

@@ -23,7 +23,7 @@ from icalendar import Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.place_zones import place_zone
-from agent.replies import Attachment
+from agent.replies import AgentReply, Attachment
 from storage.itineraries import ItineraryView, get_itinerary, list_itineraries
 from storage.plans import DayPlan, ItemKind, TravelItem
 
@@ -45,6 +45,15 @@ class TripCalendar:
             content=self.content,
             title=f"{self.trips} {'trip' if self.trips == 1 else 'trips'} as a calendar ({self.events} events)",
             mime_type="text/calendar",
+        )
+
+    def reply(self) -> AgentReply:
+        """What every channel answers to `/trips export`."""
+        if not self.trips:
+            return AgentReply.say("You have no upcoming confirmed trips to put in a calendar.")
+        return AgentReply(
+            text=f"Your upcoming trips as a calendar file: {self.events} events, each in its local time.",
+            attachments=(self.as_attachment(),),
         )
 
 
