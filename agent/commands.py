@@ -22,6 +22,7 @@ from agent.privacy import export_bundle, forget_user
 from agent.replies import AgentReply
 from agent.spend_report import check_scope, spend_csv, spend_report
 from agent.tools import RemindersScheduled
+from agent.trip_calendar import upcoming_trip_calendar
 from storage.audit import Actor, recent_audit
 from storage.bookings import list_bookings
 from storage.database import Database
@@ -54,6 +55,7 @@ class SlashCommand:
 COMMANDS = (
     SlashCommand("help", "/help", "what I can do"),
     SlashCommand("trips", "/trips", "your upcoming trips, booked and planned"),
+    SlashCommand("trips export", "/trips export", "your upcoming trips as a calendar file (.ics)"),
     SlashCommand("drafts", "/drafts", "your draft itineraries"),
     SlashCommand("bookings", "/bookings", "your bookings"),
     SlashCommand(
@@ -156,8 +158,21 @@ class CommandRunner:
             return AgentReply.say(empty)
         return AgentReply(text=f"{len(cards)} {'trip' if len(cards) == 1 else 'trips'}:", cards=tuple(cards))
 
-    async def trips(self, ctx: Context, _rest: str) -> AgentReply:
+    async def trips(self, ctx: Context, rest: str) -> AgentReply:
+        action = rest.strip().lower()
+        if action == "export":
+            return await self.trips_export(ctx)
+        if action:
+            raise InvalidInput("Use trips, or trips export for a calendar file.")
         return await self._cards(ctx, status=("confirmed", "draft"), empty="You have no upcoming trips.")
+
+    async def trips_export(self, ctx: Context) -> AgentReply:
+        """The caller's upcoming trips as an ICS file, each flight, stay and meeting in its local time."""
+        async with self.db.tenant(ctx.tenant_id) as session:
+            calendar = await upcoming_trip_calendar(
+                session, user_id=ctx.user_id, home_zone=ctx.timezone, now=self.clock()
+            )
+        return calendar.reply()
 
     async def drafts(self, ctx: Context, _rest: str) -> AgentReply:
         return await self._cards(ctx, status=("draft",), empty="You have no draft itineraries.")

@@ -8,18 +8,21 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot import operator_commands as operations
 from bot.redaction import configure_logging
-from bot.runtime import Endpoints, migrate, resolve_endpoints
-from storage.database import Database
+from bot.slack.config import slack_channel_settings
 from storage.errors import Conflict, DomainError
 from storage.settings import get_settings
+
+if TYPE_CHECKING:
+    # Imported where used: a command refused for its options or settings answers before they load.
+    from bot.runtime import Endpoints
+    from storage.database import Database
 
 T = TypeVar("T")
 
@@ -42,6 +45,15 @@ TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id or 
 TimezoneOption = Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Berlin.")]
 
 
+def refuse_invalid(check: Callable[[], None]) -> None:
+    """Check operator options before any server starts; a bad one is one red sentence and exit code 1."""
+    try:
+        check()
+    except DomainError as error:
+        err.print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from None
+
+
 @app.callback()
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
@@ -55,6 +67,8 @@ def main(
 
 
 def endpoints(*, redis: bool = False) -> Endpoints:
+    from bot.runtime import resolve_endpoints
+
     settings = get_settings()
     if settings.database_url is None:
         err.print(f"[dim]Using the embedded PostgreSQL in {settings.data_dir}[/dim]")
@@ -72,6 +86,7 @@ def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 def refuse_a_key_that_cannot_open_the_data(database_url: str) -> None:
     """`serve` and `worker` start only with a TRAVELMATE_ENCRYPTION_KEY that opens the stored secrets."""
+    from storage.database import Database
     from storage.key_check import check_stored_secrets
 
     settings = get_settings()
@@ -94,6 +109,8 @@ def with_databases(body: Callable[[Database, Database], Awaitable[T]]) -> T:
 
 
 async def _with_databases(where: Endpoints, body: Callable[[Database, Database], Awaitable[T]]) -> T:
+    from storage.database import Database
+
     if not where.owner_url:
         raise Conflict("Operator commands need DATABASE_OWNER_URL (a role that can see every tenant).")
     async with AsyncExitStack() as stack:
@@ -106,6 +123,8 @@ async def _with_databases(where: Endpoints, body: Callable[[Database, Database],
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations (as the owner role) and prepare the checkpoint tables."""
+    from bot.runtime import Endpoints, migrate
+
     settings = get_settings()
     try:
         if settings.database_url is None:
@@ -131,9 +150,18 @@ def tenant_create(
         str | None, typer.Option(help="Also add this person as the tenant's first admin.")
     ] = None,
     admin_email: Annotated[str | None, typer.Option(help="The first admin's email.")] = None,
-    timezone: TimezoneOption = "UTC",
+    timezone: Annotated[
+        str, typer.Option(help="The first admin's IANA time zone, e.g. Europe/Berlin.")
+    ] = "UTC",
 ) -> None:
     """Create a tenant, optionally with its first admin."""
+    from bot import operator_commands as operations
+
+    refuse_invalid(
+        lambda: operations.check_new_tenant(
+            name=name, admin_name=admin_name, admin_email=admin_email, timezone=timezone
+        )
+    )
     tenant, admin = with_databases(
         lambda app_db, owner_db: operations.create_tenant_with_admin(
             app_db, owner_db, name=name, admin_name=admin_name, admin_email=admin_email, timezone=timezone
@@ -147,6 +175,8 @@ def tenant_create(
 @tenant_app.command("list")
 def tenant_list() -> None:
     """List every tenant with its number of users."""
+    from bot import operator_commands as operations
+
     summaries = with_databases(lambda _app, owner_db: operations.tenant_summaries(owner_db))
     if not summaries:
         out.print("No tenants yet. Create one with `travelmate tenant create NAME`.")
@@ -165,6 +195,8 @@ def tenant_export(
     ] = None,
 ) -> None:
     """Export every row of one tenant as a zip of JSON files, one per table."""
+    from bot import operator_commands as operations
+
     found, bundle, counts = with_databases(
         lambda app_db, owner_db: operations.export_tenant(app_db, owner_db, tenant=tenant)
     )
@@ -179,6 +211,8 @@ def tenant_delete(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
 ) -> None:
     """Delete a tenant with all of its users, trips, bookings, conversations and settings."""
+    from bot import operator_commands as operations
+
     if not yes:
         err.print("[red]This deletes the tenant and all of its data for good. Add --yes to go ahead.[/red]")
         raise typer.Exit(1)
@@ -195,6 +229,13 @@ def user_add(
     timezone: TimezoneOption = "UTC",
 ) -> None:
     """Add a traveller or admin to a tenant."""
+    from bot import operator_commands as operations
+
+    refuse_invalid(
+        lambda: operations.check_new_user(
+            name=name, email=email, role=role, timezone=timezone, subject="The user"
+        )
+    )
     found, user = with_databases(
         lambda app_db, owner_db: operations.add_tenant_user(
             app_db, owner_db, tenant=tenant, name=name, email=email, role=role, timezone=timezone
@@ -214,13 +255,21 @@ def invite_create(
     """Create a one-time code that links a Telegram account to a user (stored only as a hash)."""
     import datetime as dt
 
+    from bot import operator_commands as operations
+
     found, user, code = with_databases(
         lambda app_db, owner_db: operations.invite_traveller(
             app_db, owner_db, tenant=tenant, email=email, days=days, now=dt.datetime.now(dt.UTC)
         )
     )
     out.print(f"Invite for {user.display_name} ({found.name}), valid {days} days, usable once:")
-    out.print(f"  In Telegram, open t.me/<your bot>?start={code}  or send  /start {code}")
+    bot_username = slack_channel_settings().telegram_bot_username
+    if bot_username:
+        out.print(f"  t.me/{bot_username.removeprefix('@')}?start={code}", soft_wrap=True)
+        out.print(f"  or send the bot  /start {code}", soft_wrap=True)
+    else:
+        out.print(f"  Send the Telegram bot  /start {code}", soft_wrap=True)
+        out.print("  (set TELEGRAM_BOT_USERNAME to get a t.me link instead)")
 
 
 keys_app = typer.Typer(help="Encryption keys for secrets at rest.", no_args_is_help=True)
@@ -246,13 +295,6 @@ def keys_rotate() -> None:
     out.print("The old keys can now be removed from TRAVELMATE_ENCRYPTION_KEY.")
 
 
-def quiet_console_logging() -> None:
-    """In an interactive terminal only warnings are logged, unless --verbose asked for more."""
-    root = logging.getLogger()
-    if root.level > logging.DEBUG:
-        root.setLevel(logging.WARNING)
-
-
 @app.command("chat")
 def chat(
     tenant: Annotated[
@@ -267,10 +309,13 @@ def chat(
 ) -> None:
     """Chat with the travel agent in this terminal. Slash commands work without any model."""
     from bot.console import ConsoleChannel, console_identity
+    from bot.console_input import line_reader, log_to_file
     from bot.product import open_product
+    from storage.database import Database
 
     settings = get_settings()
-    quiet_console_logging()
+    data_dir = settings.data_dir.expanduser()
+    log_to_file(data_dir)
     where = endpoints(redis=True)
 
     async def session() -> None:
@@ -285,7 +330,8 @@ def chat(
                     ctx,
                     conversation=conversation,
                     console=out,
-                    charts_dir=settings.data_dir.expanduser() / "charts",
+                    charts_dir=data_dir / "charts",
+                    reader=line_reader(out, data_dir),
                 ).run()
         finally:
             await owner.dispose()
@@ -296,19 +342,31 @@ def chat(
 @app.command("serve")
 def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: PORT).")] = None,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",  # noqa: S104 - a server
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on; 0.0.0.0 for every interface.")
+    ] = "127.0.0.1",
 ) -> None:
     """Serve /slack/events, /slack/install, /slack/oauth_redirect, /telegram/webhook and /healthz."""
+    from bot.channel_setup import channel_statuses, configuration_problems
+
+    settings = get_settings()
+    problems = configuration_problems(settings, slack_channel_settings())
+    if problems:  # refused before anything heavy loads or starts
+        for problem in problems:
+            err.print(f"[red]{problem}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+
     import uvicorn
 
     from bot.product import open_product
     from bot.server import build_app
 
-    settings = get_settings()
+    for status in channel_statuses(settings):
+        err.print(status.line(), style=None if status.configured else "dim", highlight=False, soft_wrap=True)
     where = endpoints(redis=True)
     refuse_a_key_that_cannot_open_the_data(where.database_url)
 
-    async def serving() -> None:
+    async def serving() -> bool:
         async with open_product(settings, where) as product:
             app_ = build_app(product)
             server = uvicorn.Server(
@@ -318,8 +376,11 @@ def serve(
             )
             err.print(f"Serving on http://{host}:{port or settings.port} (channels start with it)")
             await server.serve()
+            return server.started
 
-    run(serving)
+    if not run(serving):
+        err.print("[red]The server did not start; the lines above say why.[/red]")
+        raise typer.Exit(1)
 
 
 # Further processes and command groups register themselves here, one import and one line each.
@@ -329,3 +390,6 @@ app.command("demo-data")(demo_data_command)
 from bot.worker_command import register_worker  # noqa: E402
 
 register_worker(app)
+from bot.trips_command import register_trips  # noqa: E402
+
+register_trips(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from pathlib import Path
@@ -14,6 +15,7 @@ from rich.table import Table
 from agent.context import Context
 from agent.replies import AgentReply, ConfirmationRequest, ItineraryCard
 from agent.tools import Decision
+from bot.console_input import LineReader, PipeReader, interruptible
 from bot.operator_commands import create_tenant_with_admin, find_tenant
 from bot.product import Product
 from storage.console_outbox import console_messages, mark_console_messages_read
@@ -101,27 +103,30 @@ class ConsoleChannel:
         conversation: str,
         console: Console | None = None,
         charts_dir: Path,
+        reader: LineReader | None = None,
     ) -> None:
         self.product, self.ctx, self.conversation = product, ctx, conversation
         self.out = console or Console()
         self.charts_dir = charts_dir
+        self.reader = reader or PipeReader(self.out)
 
-    def ask(self, prompt: str) -> str | None:
+    async def ask(self, prompt: str) -> str | None:
+        """A line, or None at the end of input; Ctrl-C at the prompt gives back an empty line."""
         try:
-            return self.out.input(prompt)
-        except EOFError:
-            return None
+            return await self.reader.read(prompt)
+        except KeyboardInterrupt:
+            return ""
 
     async def run(self) -> None:
         self.out.print(
             Panel(
                 f"AITravelMate — chatting as {self.ctx.display_name} ({self.ctx.role}). "
-                "Type /help for commands, /quit to leave.",
+                "Type /help for commands; Ctrl-C cancels, Ctrl-D or /quit leaves.",
                 expand=False,
             )
         )
         await self.show_outbox()
-        while (line := self.ask("[bold cyan]you ›[/bold cyan] ")) is not None:
+        while (line := await self.ask("[bold cyan]you ›[/bold cyan] ")) is not None:
             text = line.strip()
             if not text:
                 continue
@@ -147,11 +152,16 @@ class ConsoleChannel:
     async def answer(self, text: str) -> None:
         try:
             if text.startswith("/"):
-                reply = await self.product.commands.run(self.ctx, text)
+                reply = await interruptible(self.product.commands.run(self.ctx, text))
             else:
                 with self.out.status("Thinking…", spinner="dots"):
-                    reply = await self.product.conversation.handle_message(self.ctx, self.conversation, text)
+                    reply = await interruptible(
+                        self.product.conversation.handle_message(self.ctx, self.conversation, text)
+                    )
             await self.show(reply)
+        except asyncio.CancelledError:
+            # Only this turn was cancelled (Ctrl-C); a turn that does not finish changes nothing.
+            self.out.print("[yellow]Cancelled.[/yellow]")
         except DomainError as error:
             self.out.print(f"[red]{error.message}[/red]")
 
@@ -173,10 +183,10 @@ class ConsoleChannel:
         self.out.print(card_table(request.card))
         for violation in request.violations:
             self.out.print(f"[red]Out of policy:[/red] {escape(violation)}")
-        answer = (self.ask("Book this trip? \\[y/n] ") or "n").strip().lower()
+        answer = (await self.ask("Book this trip? \\[y/n] ") or "n").strip().lower()
         justification = None
         if answer in ("y", "yes") and request.needs_justification:
-            justification = (self.ask("Why is it needed? (justification) ") or "").strip() or None
+            justification = (await self.ask("Why is it needed? (justification) ") or "").strip() or None
             if not justification:
                 self.out.print(
                     "[yellow]Without a justification an out-of-policy trip cannot be booked.[/yellow]"
@@ -187,7 +197,9 @@ class ConsoleChannel:
             justification=justification,
         )
         with self.out.status("Booking…" if decision.approved else "Cancelling…", spinner="dots"):
-            reply = await self.product.conversation.resume(
-                self.ctx, self.conversation, decision, itinerary_id=request.itinerary_id
+            reply = await interruptible(
+                self.product.conversation.resume(
+                    self.ctx, self.conversation, decision, itinerary_id=request.itinerary_id
+                )
             )
         await self.show(reply)

@@ -14,11 +14,12 @@ from sqlalchemy import delete, func, select, text
 
 from storage.audit import OPERATOR
 from storage.database import Database
-from storage.errors import Conflict, NotFound
+from storage.errors import Conflict, InvalidInput, NotFound
 from storage.identities import create_invite
 from storage.models import Tenant, TenantUser
 from storage.privacy import remove_travel_rows
-from storage.tenants import add_user, create_tenant, find_user_by_email, list_tenants
+from storage.tenants import NewTenant, NewUser, add_user, create_tenant, find_user_by_email, list_tenants
+from storage.validation import validate_model
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,20 @@ class TenantSummary:
     name: str
     users: int
     created: str
+
+
+def check_new_tenant(*, name: str, admin_name: str | None, admin_email: str | None, timezone: str) -> None:
+    """Refuse bad options of `tenant create` before anything starts, whichever of them are given."""
+    validate_model(NewTenant, {"name": name}, subject="The company name")
+    if admin_email and not admin_name:
+        raise InvalidInput("--admin-email needs --admin-name: the first admin is added with both.")
+    check_new_user(name=admin_name, email=admin_email, role="admin", timezone=timezone, subject="The admin")
+
+
+def check_new_user(*, name: str | None, email: str | None, role: str, timezone: str, subject: str) -> None:
+    """Refuse a bad name, email, role or time zone before anything starts (`user add`, `tenant create`)."""
+    person = {"display_name": name or "unnamed", "email": email, "role": role, "timezone": timezone}
+    validate_model(NewUser, person, subject=subject)
 
 
 async def find_tenant(owner: Database, reference: str) -> Tenant:

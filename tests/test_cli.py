@@ -4,36 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.data_dirs import fresh_data_dir, fresh_machine_env
+
 TRAVELMATE = (
     [sys.executable, "-m", "bot"] if not os.environ.get("TRAVELMATE_BIN") else [os.environ["TRAVELMATE_BIN"]]
-)
-PRODUCT_SETTINGS = (
-    "DATABASE_URL",
-    "DATABASE_OWNER_URL",
-    "REDIS_URL",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "TRAVELMATE_MODEL",
 )
 
 
 @pytest.fixture(scope="module")
 def fresh_machine() -> Iterator[dict[str, str]]:
-    """An environment with nothing of the product set, and an empty data directory."""
-    data_dir = Path(tempfile.mkdtemp(prefix="travelmate-cli-"))
-    data_dir.chmod(0o755)
-    env = {key: value for key, value in os.environ.items() if key not in PRODUCT_SETTINGS}
-    env["TRAVELMATE_DATA_DIR"] = str(data_dir)
-    yield env
+    """An environment with nothing of the product set, and an empty data directory (removed afterwards)."""
+    with fresh_data_dir("travelmate-cli-") as data_dir:
+        yield fresh_machine_env(data_dir)
 
 
 def travelmate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -106,6 +97,17 @@ def test_operator_commands_work_on_a_fresh_machine(fresh_machine: dict[str, str]
     )
     assert invited.returncode == 0, invited.stderr
     assert "usable once" in invited.stdout and "/start " in invited.stdout
+    linked = travelmate(
+        "invite",
+        "create",
+        "--tenant",
+        "Acme",
+        "--email",
+        "tom@acme.test",
+        env={**fresh_machine, "TELEGRAM_BOT_USERNAME": "AcmeTravelBot"},
+    )
+    assert linked.returncode == 0, linked.stderr
+    assert re.search(r"t\.me/AcmeTravelBot\?start=[A-Za-z0-9_-]+", linked.stdout), linked.stdout
     unknown = travelmate(
         "invite", "create", "--tenant", "Acme", "--email", "nobody@acme.test", env=fresh_machine
     )

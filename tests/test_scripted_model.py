@@ -31,6 +31,7 @@ from tests.fakes.scripted_model import (
     malformed_call,
     reply_from_json,
     say,
+    with_references,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -384,3 +385,26 @@ def test_command_line_serves_a_script_file(tmp_path: Path) -> None:
         _, stderr = server.communicate(timeout=5)
     assert server.returncode == 0
     assert "served 2 requests, 0 scripted replies unused, 0 unscripted" in stderr
+
+
+def test_a_script_can_name_the_latest_draft_instead_of_its_id() -> None:
+    first, second = "0b5a2c1e-7f3d-4c8e-9a61-2d4b6e8f0a13", "5f0e9d8c-1a2b-4c3d-8e7f-6a5b4c3d2e1f"
+    body = {
+        "messages": [
+            {"role": "user", "content": "Plan Berlin, then Paris"},
+            {
+                "role": "tool",
+                "content": f"Draft created. Itinerary {first} (draft): Berlin, 03 Dec – 05 Dec 2026",
+            },
+            {
+                "role": "tool",
+                "content": f"Draft revised. Itinerary {second} (draft): Paris, 07 Dec – 08 Dec 2026",
+            },
+        ]
+    }
+    script = reply_from_json({"call": "confirm_booking", "arguments": {"itinerary_id": "$latest_draft"}})
+    (booked,) = with_references(script, body).tool_calls
+    assert json.loads(booked.arguments_json()) == {"itinerary_id": second}
+    # No itinerary reported yet: the placeholder goes out as written, and the product refuses it.
+    (unresolved,) = with_references(script, {"messages": body["messages"][:1]}).tool_calls
+    assert json.loads(unresolved.arguments_json()) == {"itinerary_id": "$latest_draft"}

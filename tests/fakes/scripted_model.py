@@ -58,6 +58,7 @@ __all__ = [
     "malformed_call",
     "reply_from_json",
     "say",
+    "with_references",
 ]
 
 DEFAULT_MODEL_NAME = "scripted-model"
@@ -225,7 +226,8 @@ def reply_from_json(item: Mapping[str, Any]) -> Reply:
     Forms: ``{"say": "text"}``, ``{"call": "name", "arguments": {...}}``,
     ``{"calls": [{"name": ..., "arguments": {...}}, ...], "content": "..."}``,
     ``{"malformed_call": "name", "arguments": "raw"}``, ``{"fail": 500, "message": "...", "retry_after": 1}``,
-    ``{"hang": seconds, "then": {...}}``. Any item may add ``"delay": seconds``.
+    ``{"hang": seconds, "then": {...}}``. Any item may add ``"delay": seconds``. A tool argument
+    ``"$latest_draft"`` stands for the id of the itinerary a tool reported last (see :func:`with_references`).
     """
     reply: Reply
     if "say" in item:
@@ -254,6 +256,35 @@ def reply_from_json(item: Mapping[str, Any]) -> Reply:
     if "delay" in item:
         reply = reply.delayed(float(item["delay"]))
     return reply
+
+
+# A script cannot know the ids the product makes; a tool argument may name "the latest draft" instead.
+LATEST_DRAFT = "$latest_draft"
+_ITINERARY_ID = re.compile(r"Itinerary ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+
+
+def with_references(reply: Reply, body: Mapping[str, Any]) -> Reply:
+    """``reply`` with each ``"$latest_draft"`` argument replaced by the last itinerary id a tool reported.
+
+    Tools report an itinerary as ``Itinerary <uuid> (draft): ...``; the latest such line among the request's
+    ``tool`` messages is the draft just made or revised. Without one the placeholder stays, and the
+    product's own validation refuses it as a real model's made-up id would be.
+    """
+    if not any(LATEST_DRAFT in call.arguments_json() for call in reply.tool_calls):
+        return reply
+    found = [
+        match.group(1)
+        for message in body.get("messages", [])
+        if message.get("role") == "tool"
+        for match in _ITINERARY_ID.finditer(str(message.get("content") or ""))
+    ]
+    if not found:
+        return reply
+    resolved = tuple(
+        dataclasses.replace(call, arguments=call.arguments_json().replace(LATEST_DRAFT, found[-1]))
+        for call in reply.tool_calls
+    )
+    return dataclasses.replace(reply, tool_calls=resolved)
 
 
 def load_script(path: str | Path) -> list[Reply]:
@@ -631,7 +662,7 @@ class ScriptedModel:
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._changed:
             if self._queue:
-                return self._queue.popleft()
+                return with_references(self._queue.popleft(), body)
             responder = self.responder
         if responder is not None:
             reply = responder(body)

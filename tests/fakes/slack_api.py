@@ -77,6 +77,26 @@ class Posted:
 
 
 @dataclass
+class SharedFile:
+    """A file whose upload was completed: its bytes, and where it was shared (None: kept private)."""
+
+    file_id: str
+    filename: str
+    title: str | None
+    content: bytes
+    channel: str | None
+    thread_ts: str | None
+    initial_comment: str | None
+
+
+@dataclass
+class _PendingUpload:
+    filename: str
+    length: int
+    content: bytes | None = None
+
+
+@dataclass
 class Workspace:
     team_id: str
     name: str
@@ -116,7 +136,10 @@ class FakeSlack(ThreadedHttpServer):
             self.ephemeral: list[dict[str, Any]] = []
             self.responses: list[dict[str, Any]] = []
             self.views: list[dict[str, Any]] = []
-            self.uploads: dict[str, bytes] = {}
+            self.uploads: dict[str, bytes] = {}  # file id -> the bytes posted to its upload URL
+            self.files: list[SharedFile] = []  # completed uploads, in order
+            self._pending_uploads: dict[str, _PendingUpload] = {}
+            self._file_ids = itertools.count(1)
             self.workspaces: dict[str, Workspace] = {}
             self.tokens: dict[str, str] = {}  # live access token -> team id
             self.refresh_tokens: dict[str, str] = {}
@@ -338,13 +361,50 @@ class FakeSlack(ThreadedHttpServer):
         self.views.append(params)
         return {"ok": True, "view": {"id": "V1", **params["view"]}}
 
+    # Files go up in three steps, each checked as Slack checks it: ask for an upload URL with the file's
+    # name and exact length, post the bytes there, then complete the upload (sharing it to a channel).
     def _files_getUploadURLExternal(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
-        file_id = f"F{len(self.uploads) + 1:06d}"
-        self.uploads[file_id] = b""
+        filename, length = str(params.get("filename") or ""), str(params.get("length") or "")
+        if not filename or not length.isdigit() or int(length) <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._file_ids):08d}"
+        self._pending_uploads[file_id] = _PendingUpload(filename, int(length))
         return {"ok": True, "upload_url": f"{self.root}/upload/{file_id}", "file_id": file_id}
 
     def _files_completeUploadExternal(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
-        files = json.loads(params["files"])
+        try:
+            files = json.loads(params["files"]) if isinstance(params.get("files"), str) else params["files"]
+        except (KeyError, json.JSONDecodeError):
+            return {"ok": False, "error": "invalid_arguments"}
+        if (
+            not isinstance(files, list)
+            or not files
+            or not all(isinstance(f, dict) and f.get("id") for f in files)
+        ):
+            return {"ok": False, "error": "invalid_arguments"}
+        channel, thread_ts = params.get("channel_id"), params.get("thread_ts")
+        if thread_ts and not channel:
+            return {"ok": False, "error": "invalid_arguments"}
+        if channel and not str(channel).startswith(("C", "D", "G")):
+            return {"ok": False, "error": "channel_not_found"}
+        pending = [self._pending_uploads.get(f["id"]) for f in files]
+        # Unknown ids, files never uploaded (or not with the length announced), and second completions.
+        if any(p is None or p.content is None or len(p.content) != p.length for p in pending):
+            return {"ok": False, "error": "file_not_found"}
+        for spec in files:
+            upload = self._pending_uploads.pop(spec["id"])
+            assert upload.content is not None
+            self.files.append(
+                SharedFile(
+                    spec["id"],
+                    upload.filename,
+                    spec.get("title"),
+                    upload.content,
+                    channel,
+                    thread_ts,
+                    params.get("initial_comment"),
+                )
+            )
         return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
 
     def _oauth_v2_access(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
@@ -422,9 +482,14 @@ class FakeSlack(ThreadedHttpServer):
 
     async def _upload(self, request: web.Request) -> web.Response:
         data = await request.read()
+        file_id = request.match_info["file_id"]
         with self._lock:
-            self.uploads[request.match_info["file_id"]] = data
-        return web.Response(text="OK")
+            upload = self._pending_uploads.get(file_id)
+            if upload is None or upload.content is not None:
+                return web.Response(status=404, text="Not Found")
+            upload.content = data
+            self.uploads[file_id] = data
+        return web.Response(text=f"OK - {len(data)}")
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()
