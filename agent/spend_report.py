@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.charts import Chart, bar_chart, chart_filename, line_chart
 from agent.replies import Attachment
+from storage.committed_spend import CommittedSpend, committed_spend
 from storage.errors import Forbidden, InvalidInput
 from storage.models import TenantUser
 from storage.periods import Period, parse_period
@@ -104,10 +105,12 @@ async def spend_report(
     change = await year_over_year(session, period=when, user_id=whose)
     lines = await spend_breakdown(session, period=when, group_by=group_by, user_id=whose)
     policy = await policy_comparison(session, period=when, user_id=whose)
+    committed = await committed_spend(session, period=when, user_id=whose)
     owner = "Company" if scope == "tenant" else "Your"
     title = f"{owner} travel spend by {group_by}, {when.label}"
     text = [
         *_summary(change, owner=owner),
+        *_committed_text(committed),
         *_breakdown_text(lines, change.current, group_by),
         *_policy_text(policy),
     ]
@@ -132,10 +135,10 @@ def _summary(change: YearOverYear, *, owner: str) -> list[str]:
     total, before = change.current, change.previous
     whose = "you" if owner == "Your" else "the company"
     if total.trips == 0:
-        lines = [f"No travel spend is recorded for {whose} in {total.period.describe()}."]
+        lines = [f"No completed travel spend is recorded for {whose} in {total.period.describe()}."]
     else:
         lines = [
-            f"{owner} travel spend in {total.period.describe()}: {_money(total.amount, total.currency)} "
+            f"{owner} completed travel spend in {total.period.describe()}: {_money(total.amount, total.currency)} "
             f"on {_trips(total.trips)}.",
             f"Average trip {_money(total.average_trip or Decimal(0), total.currency)}"
             + (
@@ -153,6 +156,16 @@ def _summary(change: YearOverYear, *, owner: str) -> list[str]:
     elif total.trips:
         lines.append(f"Nothing was spent in {period}.")
     return lines
+
+
+def _committed_text(committed: list[CommittedSpend]) -> list[str]:
+    """Booked trips not travelled yet, apart from completed spend: they count there once they are over."""
+    if not committed:
+        return []
+    amounts = "; ".join(f"{_money(c.amount, c.currency)} on {_trips(c.trips)}" for c in committed)
+    return [
+        f"Committed (booked, not yet travelled): {amounts}. It counts as completed spend once the trip is over."
+    ]
 
 
 def _share(amount: Decimal, total: SpendTotal) -> str:

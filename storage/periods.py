@@ -19,6 +19,7 @@ EXAMPLES = (
     "last 30 days",
     "ytd",
     "2026-01-01..2026-03-31",
+    "next month",
 )
 MAX_SPAN_DAYS = 366 * 10  # a longer range is a typo, and a monthly breakdown of it would be unreadable
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2100
@@ -130,6 +131,8 @@ def _relative(words: str, today: dt.date) -> Period | None:
         return _year(today.year)
     if words in ("last year", "previous year"):
         return _year(today.year - 1)
+    if words in ("next year", "coming year"):
+        return _year(today.year + 1)
     if words in ("ytd", "year to date", "this year to date"):
         return Period(dt.date(today.year, 1, 1), today, f"{today.year} to date")
     if words in ("this quarter", "current quarter"):
@@ -137,12 +140,18 @@ def _relative(words: str, today: dt.date) -> Period | None:
     if words in ("last quarter", "previous quarter"):
         year, previous = (today.year, quarter - 1) if quarter > 1 else (today.year - 1, 4)
         return _quarter(year, previous)
+    if words in ("next quarter", "coming quarter"):
+        year, following = (today.year, quarter + 1) if quarter < 4 else (today.year + 1, 1)
+        return _quarter(year, following)
     if words in ("qtd", "quarter to date"):
         return Period(_quarter(today.year, quarter).start, today, f"Q{quarter} {today.year} to date")
     if words in ("this month", "current month"):
         return _month(today.year, today.month)
     if words in ("last month", "previous month"):
         year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+        return _month(year, month)
+    if words in ("next month", "coming month"):
+        year, month = (today.year, today.month + 1) if today.month < 12 else (today.year + 1, 1)
         return _month(year, month)
     if words in ("mtd", "month to date"):
         return Period(today.replace(day=1), today, f"{today:%B %Y} to date")

@@ -70,7 +70,7 @@ async def test_chat_plans_and_books_and_runs_every_offline_command(
     assert "/prefs set KEY VALUE" in out  # /help shows admin commands to the demo admin
     assert "1 trip:" in out and "You have no draft itineraries." in out
     assert "[confirmed] flight: MUC → BER LH 1234, 2026-12-03, 189.00 EUR" in out  # /bookings
-    assert "No travel spend is recorded for you in 2026" in out
+    assert "No completed travel spend is recorded for you in 2026" in out
     assert 'currency is now "USD".' in out
     assert "is not valid JSON" in out
     assert "I don't know the command /frobnicate. Try /help." in out

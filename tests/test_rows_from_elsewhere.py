@@ -309,7 +309,7 @@ async def test_spend_written_elsewhere_counts_in_spend_and_its_chart(
             c=json.dumps(categories),
         )
     reply = await commands.run(traveller(acme), "/spend 2026")
-    assert reply.text.splitlines()[0].startswith("Your travel spend in 2026")
+    assert reply.text.splitlines()[0].startswith("Your completed travel spend in 2026")
     assert "799.50 EUR on 3 trips" in reply.text
     assert "hotel" in reply.text and "280.00" in reply.text
     (chart,) = reply.attachments

@@ -212,7 +212,7 @@ async def test_the_home_tab_shows_trips_and_drafts_and_admins_also_see_the_polic
     assert [v["user_id"] for v in slack.fake.views] == [TRAVELLER, ADMIN]
     assert "*Drafts*\\n• Berlin, 03 Dec – 05 Dec 2026 — 628.90 EUR" in traveller_view
     assert "None booked yet" in traveller_view
-    assert "*This year's spend*\\nNo travel spend is recorded for you in" in traveller_view
+    assert "*This year's spend*\\nNo completed travel spend is recorded for you in" in traveller_view
     assert "Company travel policy" not in traveller_view
     assert "Company travel policy" in admin_view and "Hotels: no nightly cap." in admin_view
 

@@ -82,7 +82,7 @@ async def test_a_traveller_asking_for_company_figures_is_refused_and_an_admin_ge
     trips, _nights, amount = spend_ledger.total(ledger, FIRST, parse_period("2025", today=TODAY), None)
     currency = ledger.currency(FIRST)
     assert report.lines[0] == (
-        f"Company travel spend in 2025 (1 Jan – 31 Dec 2025): {amount:,.2f} {currency} on {trips} trips."
+        f"Company completed travel spend in 2025 (1 Jan – 31 Dec 2025): {amount:,.2f} {currency} on {trips} trips."
     )
     travellers = spend_ledger.breakdown(ledger, FIRST, parse_period("2025", today=TODAY), "traveller", None)
     assert [row[0] for row in report.rows] == [label for _key, label, _amount, _trips in travellers]
@@ -101,7 +101,9 @@ async def test_a_breakdown_of_more_than_two_rows_comes_with_a_chart_and_a_shorte
     assert by_destination.chart.title.startswith("Company travel spend by destination, 2025")
     assert len(one_month.rows) == 1 and one_month.chart is None
     assert nothing.rows == () and nothing.chart is None
-    assert nothing.text.startswith("No travel spend is recorded for you in 2019 (1 Jan – 31 Dec 2019).")
+    assert nothing.text.startswith(
+        "No completed travel spend is recorded for you in 2019 (1 Jan – 31 Dec 2019)."
+    )
 
 
 async def test_the_answer_gives_each_currency_on_its_own_and_never_a_sum_across_them(
@@ -146,7 +148,9 @@ async def test_the_query_spend_tool_hands_the_chart_to_the_channel(
         call("query_spend", period="2025", scope="tenant", group_by="destination"), say("Here is the spend.")
     )
     reply = await conversation.handle_message(caller(ADMIN, "admin"), "c1", "Spend by destination in 2025?")
-    assert tool_result(scripted_model).startswith("Company travel spend in 2025 (1 Jan – 31 Dec 2025)")
+    assert tool_result(scripted_model).startswith(
+        "Company completed travel spend in 2025 (1 Jan – 31 Dec 2025)"
+    )
     (chart,) = reply.attachments
     assert chart.filename.endswith(".png") and png_size(chart.content) == (WIDTH, HEIGHT)
 
