@@ -31,12 +31,12 @@ _NEW_UUID = text("gen_random_uuid()")
 _NOW = text("CURRENT_TIMESTAMP")
 
 
-def _of_tenant() -> ForeignKeyConstraint:
+def of_tenant() -> ForeignKeyConstraint:
     """A product table's row goes with its tenant."""
     return ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE")
 
 
-def _of_user() -> ForeignKeyConstraint:
+def of_user() -> ForeignKeyConstraint:
     """A product table's row goes with its user (an erasure removes it in the same transaction)."""
     return ForeignKeyConstraint(
         ["tenant_id", "user_id"],
@@ -70,7 +70,7 @@ class TenantUser(Base):
 
     __tablename__ = "tenant_users"
     __table_args__ = (
-        _of_tenant(),
+        of_tenant(),
         Index("tenant_users_email", "tenant_id", text("lower(email)"), unique=True),
         {"schema": "users"},
     )
@@ -346,7 +346,7 @@ class ChannelWorkspace(Base):
 
     __tablename__ = "channel_workspaces"
     __table_args__ = (
-        _of_tenant(),
+        of_tenant(),
         Index("channel_workspaces_route", "channel", "enterprise_id", "team_id", unique=True),
     )
 
@@ -362,8 +362,8 @@ class ChannelIdentity(Base):
 
     __tablename__ = "channel_identities"
     __table_args__ = (
-        _of_tenant(),
-        _of_user(),
+        of_tenant(),
+        of_user(),
         Index("channel_identities_route", "channel", "workspace_id", "external_user_id", unique=True),
         Index("channel_identities_user", "tenant_id", "user_id"),
     )
@@ -382,7 +382,7 @@ class SlackInstallation(Base):
 
     __tablename__ = "slack_installations"
     __table_args__ = (
-        _of_tenant(),
+        of_tenant(),
         Index(
             "slack_installations_workspace",
             "tenant_id",
@@ -406,7 +406,7 @@ class TelegramInvite(Base):
     """A one-time code linking a Telegram account to a tenant user; only its hash is stored."""
 
     __tablename__ = "telegram_invites"
-    __table_args__ = (_of_tenant(), _of_user(), Index("telegram_invites_code", "code_hash"))
+    __table_args__ = (of_tenant(), of_user(), Index("telegram_invites_code", "code_hash"))
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     invite_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
@@ -422,7 +422,7 @@ class AuditEntry(Base):
     """Who did what, in which tenant, and when. Details never hold message bodies or secrets."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (_of_tenant(), Index("audit_log_recent", "tenant_id", text("occurred_at DESC")))
+    __table_args__ = (of_tenant(), Index("audit_log_recent", "tenant_id", text("occurred_at DESC")))
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     audit_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=_NEW_UUID)
@@ -452,8 +452,8 @@ class ConversationThread(Base):
 
     __tablename__ = "conversations"
     __table_args__ = (
-        _of_tenant(),
-        _of_user(),
+        of_tenant(),
+        of_user(),
         Index("conversations_user", "tenant_id", "user_id"),
         Index("conversations_idle", "tenant_id", "last_active_at"),
     )
@@ -471,8 +471,8 @@ class ConversationCheckpoint(Base):
 
     __tablename__ = "conversation_checkpoints"
     __table_args__ = (
-        _of_tenant(),
-        _of_user(),
+        of_tenant(),
+        of_user(),
         Index("conversation_checkpoints_user", "tenant_id", "user_id"),
     )
 
@@ -494,8 +494,8 @@ class ConversationCheckpointWrite(Base):
 
     __tablename__ = "conversation_checkpoint_writes"
     __table_args__ = (
-        _of_tenant(),
-        _of_user(),
+        of_tenant(),
+        of_user(),
         Index("conversation_checkpoint_writes_user", "tenant_id", "user_id"),
     )
 
@@ -517,7 +517,7 @@ class SlackRequestMessage(Base):
 
     __tablename__ = "slack_request_messages"
     __table_args__ = (
-        _of_tenant(),
+        of_tenant(),
         ForeignKeyConstraint(
             ["tenant_id", "itinerary_id"],
             ["itineraries.tenant_id", "itineraries.itinerary_id"],

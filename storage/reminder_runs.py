@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.database import Database
-from storage.models import Base
+from storage.models import Base, of_user
 from storage.sessions import current_tenant
 
 Outcome = Literal["retrying", "delivered", "failed", "muted", "expired"]
@@ -48,11 +48,7 @@ class ReminderDelivery(Base):
             ["booking_reminders.tenant_id", "booking_reminders.reminder_id"],
             ondelete="CASCADE",
         ),
-        ForeignKeyConstraint(
-            ["tenant_id", "user_id"],
-            ["users.tenant_users.tenant_id", "users.tenant_users.user_id"],
-            ondelete="CASCADE",
-        ),
+        of_user(),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -71,11 +67,7 @@ class ConsoleMessage(Base):
 
     __tablename__ = "console_outbox"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "user_id"],
-            ["users.tenant_users.tenant_id", "users.tenant_users.user_id"],
-            ondelete="CASCADE",
-        ),
+        of_user(),
         Index(
             "console_outbox_reminder",
             "tenant_id",

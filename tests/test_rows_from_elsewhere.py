@@ -28,13 +28,13 @@ from storage.models import Booking, BookingReminder
 from storage.reminder_runs import due_reminder_ids
 from tests.conftest import NOW, Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
-from tests.fakes.slack_api import ADMIN, TRAVELLER, FakeSlack, SlackHarness, acme_slack
+from tests.fakes.slack_api import TRAVELLER, SlackHarness
 from tests.plans import berlin_days
 from tests.reminder_trips import WorkerProcess, arq_redis_fixture, eventually  # noqa: F401 - a fixture
-from tests.test_slack_commands import run, user_of
+from tests.test_slack_commands import run, slack, user_of
 from tests.test_telegram_harness import ALEX, TelegramBot, telegram, telegram_api, telegram_settings
 
-__all__ = ["telegram", "telegram_api", "telegram_settings"]  # fixtures used by name
+__all__ = ["slack", "telegram", "telegram_api", "telegram_settings"]  # fixtures used by name
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -364,13 +364,3 @@ async def test_preferences_written_elsewhere_are_policy_and_a_wrong_shape_is_rep
     (card,) = reply.cards
     hotel = next(item for day in card.days for item in day.items if item.kind == "hotel")
     assert any("120.00 EUR" in reason for reason in hotel.violations)  # the imported cap is the policy
-
-
-@pytest.fixture
-async def slack(
-    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
-) -> AsyncIterator[SlackHarness]:
-    async with acme_slack(
-        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, introduced=(ADMIN, TRAVELLER)
-    ) as harness:
-        yield harness
