@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -113,6 +114,14 @@ class ConversationService:
         self.services = services
         self.graph = graph
         self._checkpoints = checkpoints if isinstance(checkpoints, TenantCheckpointSaver) else None
+        # Turns of one thread waiting in this process queue here rather than poll PostgreSQL's lease.
+        self._waiting: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _local_queue(self, thread: str) -> asyncio.Lock:
+        lock = self._waiting.get(thread)
+        if lock is None:
+            lock = self._waiting[thread] = asyncio.Lock()
+        return lock
 
     @asynccontextmanager
     async def turn(self, ctx: Context, conversation: str) -> AsyncIterator[None]:
@@ -123,7 +132,10 @@ class ConversationService:
         if thread in held:
             yield
             return
-        async with turn_lease(self.services.db.statements, tenant_id=ctx.tenant_id, thread_id=thread):
+        async with (
+            self._local_queue(thread),
+            turn_lease(self.services.db.statements, tenant_id=ctx.tenant_id, thread_id=thread),
+        ):
             token = _held_turns.set(held | {thread})
             try:
                 yield
