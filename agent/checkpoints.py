@@ -428,3 +428,10 @@ async def checkpoint_saver(
         yield TenantCheckpointSaver(statements, serde=checkpoint_serializer(encryption_key))
     finally:
         await statements.close()
+
+
+def shared_checkpoint_saver(
+    statements: TenantStatements, *, encryption_key: str | None = None
+) -> TenantCheckpointSaver:
+    """A saver on the process's own statement pool, so checkpoints spend no connections of their own."""
+    return TenantCheckpointSaver(statements, serde=checkpoint_serializer(encryption_key))
