@@ -291,6 +291,9 @@ class TenantCheckpointSaver(BaseCheckpointSaver[str]):
         return None
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._latest(config)
+
+    async def _latest(self, config: RunnableConfig) -> CheckpointTuple | None:
         key = self._key(config)
         wanted = get_checkpoint_id(config)
         turn = self._current_turn(key)
@@ -315,7 +318,7 @@ class TenantCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> AsyncIterator[CheckpointTuple]:
         if config is None:
             raise ValueError("Checkpoints are listed per conversation thread.")
-        latest = await self.aget_tuple(config)
+        latest = await self._latest(config)
         if latest is None or limit == 0:
             return
         if before is not None and latest.config["configurable"]["checkpoint_id"] >= (
