@@ -104,7 +104,7 @@ def _start(kind: str, args: list[str], env: Mapping[str, str], log_path: Path, p
     return Replica(kind, process, log_path, port)
 
 
-def _wait_healthy(replica: Replica, timeout: float = 60.0) -> None:
+def _wait_healthy(replica: Replica, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not replica.alive:
