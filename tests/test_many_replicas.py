@@ -28,7 +28,7 @@ from tests.fakes.slack_api import (
 )
 from tests.replicas import Deployment, deployment, environment
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # The acceptance run: 100 conversations × 7 messages, 3 of each 7 delivered twice (a Slack retry to another
 # replica at the same moment) = 1,000 events. TRAVELMATE_REPLICA_EVENTS scales it down for a quick look.
