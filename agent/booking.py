@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.cards import card_text, itinerary_card, money_text
 from agent.context import Context
-from agent.planning import local_today
+from agent.planning import TravelDate, local_today, within_travel_dates
 from agent.policy import TravelPolicy, check_budget, check_item
 from agent.replies import ConfirmationRequest
 from storage.audit import Actor
@@ -54,6 +54,18 @@ async def _violations(
     return reasons + check_budget(itinerary_card(view).totals, policy)
 
 
+def _check_dates(view: ItineraryView) -> None:
+    """A draft written by another system may carry dates no booking can have: refused in one sentence."""
+    try:
+        for day in view.days:
+            within_travel_dates(day.date)
+            for item in day.items:
+                if item.nights:
+                    within_travel_dates(day.date + dt.timedelta(days=item.nights))
+    except (ValueError, OverflowError) as error:
+        raise InvalidInput(f"That draft cannot be booked: {error}.") from None
+
+
 async def confirmation_request(
     session: AsyncSession, *, ctx: Context, itinerary_id: uuid.UUID, now: dt.datetime
 ) -> ConfirmationRequest:
@@ -63,6 +75,7 @@ async def confirmation_request(
         raise Conflict("That itinerary is already booked.")
     if view.itinerary.status != DRAFT:
         raise Conflict(f"That itinerary is {view.itinerary.status} and cannot be booked.")
+    _check_dates(view)
     bookable = [item for day in view.days for item in day.items if item.bookable]
     if not bookable:
         raise InvalidInput("That draft has no flight, hotel, train or car to book yet.")
@@ -99,6 +112,7 @@ async def book_itinerary(
         return BookingOutcome(itinerary_id, existing, [], already_booked=True)
     if view.itinerary.status != DRAFT:
         raise Conflict(f"That itinerary is {view.itinerary.status} and cannot be booked.")
+    _check_dates(view)
     violations = await _violations(session, ctx=ctx, view=view, now=now)
     if violations and not (justification or "").strip() and approved_by is None:
         raise PolicyViolation(
@@ -181,7 +195,7 @@ class RecordArguments(BaseModel):
     model_config = ConfigDict(extra="ignore")  # the tool runtime is injected beside the fields
 
     booking_type: Literal["flight", "hotel", "train", "car"]
-    service_date: dt.date = Field(description="Date of travel or check-in, YYYY-MM-DD")
+    service_date: TravelDate = Field(description="Date of travel or check-in, YYYY-MM-DD")
     amount: Amount = Field(description="Price paid, e.g. 245.00")
     currency: Currency = Field(description="ISO code, e.g. EUR")
     reference: (
@@ -193,7 +207,7 @@ class RecordArguments(BaseModel):
     vendor: Text | None = Field(default=None, description="Airline, hotel, rail or car company")
     origin: Text | None = None
     destination: Text | None = None
-    end_date: dt.date | None = Field(default=None, description="Check-out or return date, YYYY-MM-DD")
+    end_date: TravelDate | None = Field(default=None, description="Check-out or return date, YYYY-MM-DD")
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
     itinerary_id: uuid.UUID | None = Field(default=None, description="The trip it belongs to, if known")
 

@@ -83,23 +83,32 @@ _READ_WRITES = f"""
     SELECT task_id, idx, channel, type, blob, task_path FROM conversation_checkpoint_writes
     WHERE {_KEY} AND checkpoint_id = (SELECT checkpoint_id FROM conversation_checkpoints WHERE {_KEY})
 """
-_SAVE = """
-    INSERT INTO conversation_checkpoints (tenant_id, thread_id, checkpoint_ns, user_id, checkpoint_id,
-        parent_checkpoint_id, type, checkpoint, metadata_type, metadata)
-    VALUES (%(tenant)s, %(thread)s, %(ns)s, %(user)s, %(id)s, %(parent)s, %(type)s, %(checkpoint)s,
-        %(metadata_type)s, %(metadata)s)
-    ON CONFLICT (tenant_id, thread_id, checkpoint_ns) DO UPDATE SET user_id = EXCLUDED.user_id,
-        checkpoint_id = EXCLUDED.checkpoint_id, parent_checkpoint_id = EXCLUDED.parent_checkpoint_id,
-        type = EXCLUDED.type, checkpoint = EXCLUDED.checkpoint, metadata_type = EXCLUDED.metadata_type,
-        metadata = EXCLUDED.metadata, saved_at = now()
+_COLUMNS = """(tenant_id, thread_id, checkpoint_ns, user_id, checkpoint_id, parent_checkpoint_id, type,
+    checkpoint, metadata_type, metadata)"""
+_VALUES = """(%(tenant)s, %(thread)s, %(ns)s, %(user)s, %(id)s, %(parent)s, %(type)s, %(checkpoint)s,
+    %(metadata_type)s, %(metadata)s)"""
+# Compare-and-set: a checkpoint is saved only over the one it grew from, so a concurrent writer is never
+# overwritten silently. A thread's first checkpoint is saved only where there is none yet.
+_SAVE_FIRST = f"""
+    INSERT INTO conversation_checkpoints {_COLUMNS} VALUES {_VALUES}
+    ON CONFLICT (tenant_id, thread_id, checkpoint_ns) DO NOTHING RETURNING checkpoint_id
 """
+_SAVE_OVER = f"""
+    UPDATE conversation_checkpoints SET {_COLUMNS} = {_VALUES}, saved_at = now()
+    WHERE {_KEY} AND checkpoint_id = %(expected)s RETURNING checkpoint_id
+"""
+_SAVED = f"EXISTS (SELECT 1 FROM conversation_checkpoints WHERE {_KEY} AND checkpoint_id = %(id)s)"
 # Writes of a superseded checkpoint were folded into its successor by the graph; they are not needed again.
-_DROP_STALE_WRITES = f"DELETE FROM conversation_checkpoint_writes WHERE {_KEY} AND checkpoint_id <> %(id)s"
-_WRITE_COLUMNS = """
+_DROP_STALE_WRITES = (
+    f"DELETE FROM conversation_checkpoint_writes WHERE {_KEY} AND checkpoint_id <> %(id)s AND {_SAVED}"
+)
+_WRITE_COLUMNS = f"""
     INSERT INTO conversation_checkpoint_writes (tenant_id, thread_id, checkpoint_ns, checkpoint_id, task_id,
         idx, user_id, channel, type, blob, task_path)
-    VALUES (%(tenant)s, %(thread)s, %(ns)s, %(id)s, %(task)s, %(idx)s, %(user)s, %(channel)s, %(type)s,
-        %(blob)s, %(path)s)
+    SELECT %(tenant)s::uuid, %(thread)s::varchar, %(ns)s::varchar, %(id)s::varchar, %(task)s::varchar,
+        %(idx)s::integer, %(user)s::uuid, %(channel)s::varchar, %(type)s::varchar, %(blob)s::bytea,
+        %(path)s::varchar
+    WHERE {_SAVED}
 """
 # Special writes (errors, interrupts, resumes) replace their earlier value; ordinary ones are written once.
 _REPLACE_WRITE = (
@@ -113,24 +122,49 @@ _DELETE_THREAD = [
 ]
 
 
+class ConversationMoved(Exception):
+    """Another turn of the conversation was saved first; this turn's state was not kept."""
+
+
+# (task id, idx, channel, value, task path): one pending write, as stored.
+PendingWrite = tuple[str, int, str, Any, str]
+
+
 @dataclass
-class _ReadAhead:
-    """A thread's latest checkpoint, read together with the turn's other statements."""
+class ConversationTurn:
+    """A turn's view of its thread: what it read, and what the graph saved during it, held until committed.
+
+    Nothing a turn saves reaches the database before `TenantCheckpointSaver.commit`, so a turn that raises,
+    or that the conversation service does not accept, leaves the conversation exactly as it was.
+    """
 
     thread: str
-    saved: CheckpointTuple | None
-    current: bool = True
+    read_id: str | None  # the checkpoint the turn started from: the commit replaces only that one
+    latest: CheckpointTuple | None
+    writes: list[PendingWrite]
+    user: uuid.UUID | None = None
+    changed: bool = False
+
+    def tuple(self) -> CheckpointTuple | None:
+        if self.latest is None:
+            return None
+        ordered = sorted(self.writes, key=lambda w: writes_sort_key(w[4], w[0], w[1]))
+        # The graph updates the checkpoint it is handed; each reader gets its own.
+        return self.latest._replace(
+            checkpoint=copy_checkpoint(self.latest.checkpoint),
+            pending_writes=[(task, channel, value) for task, _idx, channel, value, _path in ordered],
+        )
 
 
-_read_ahead: ContextVar[_ReadAhead | None] = ContextVar("checkpoint_read_ahead", default=None)
+_turn: ContextVar[ConversationTurn | None] = ContextVar("conversation_turn", default=None)
 
 
 class TenantCheckpointSaver(BaseCheckpointSaver[str]):
     """A LangGraph checkpointer on the product's tenant tables; every call is one round trip.
 
-    `aput` needs `user_id` in the run's configurable (the conversation service puts it there). A turn can
-    read the checkpoint in its own first round trip (`latest_statements`, `from_rows`) and hand it over with
-    `read_ahead`, so the graph does not read it again.
+    `aput` needs `user_id` in the run's configurable (the conversation service puts it there). Saves are
+    compare-and-set on the checkpoint they grew from. Inside `turn()` a thread's reads and saves stay in
+    memory until `commit()` writes them in one transaction, or the turn is dropped.
     """
 
     def __init__(self, statements: TenantStatements, *, serde: SerializerProtocol | None = None) -> None:
@@ -153,6 +187,12 @@ class TenantCheckpointSaver(BaseCheckpointSaver[str]):
         key = {"tenant": thread_tenant(thread_id), "thread": thread_id, "ns": ns}
         return [Statement(_READ, key), Statement(_READ_WRITES, key)]
 
+    def _writes(self, rows: list[tuple[Any, ...]]) -> list[PendingWrite]:
+        return [
+            (task_id, idx, channel, self.serde.loads_typed((kind, blob)), path)
+            for task_id, idx, channel, kind, blob, path in rows
+        ]
+
     def from_rows(
         self, thread_id: str, saved: list[tuple[Any, ...]], writes: list[tuple[Any, ...]], *, ns: str = ""
     ) -> CheckpointTuple | None:
@@ -160,55 +200,110 @@ class TenantCheckpointSaver(BaseCheckpointSaver[str]):
         if not saved:
             return None
         checkpoint_id, parent_id, type_, checkpoint, metadata_type, metadata = saved[0]
-        ordered = sorted(writes, key=lambda w: writes_sort_key(w[5], w[0], w[1]))
+        ordered = sorted(self._writes(writes), key=lambda w: writes_sort_key(w[4], w[0], w[1]))
         where = {"thread_id": thread_id, "checkpoint_ns": ns}
         return CheckpointTuple(
             config={"configurable": {**where, "checkpoint_id": checkpoint_id}},
             checkpoint=self.serde.loads_typed((type_, checkpoint)),
             metadata=self.serde.loads_typed((metadata_type, metadata)),
             parent_config={"configurable": {**where, "checkpoint_id": parent_id}} if parent_id else None,
-            pending_writes=[
-                (task_id, channel, self.serde.loads_typed((kind, blob)))
-                for task_id, _idx, channel, kind, blob, _path in ordered
-            ],
+            pending_writes=[(task, channel, value) for task, _idx, channel, value, _path in ordered],
         )
 
     @contextmanager
-    def read_ahead(self, thread_id: str, saved: CheckpointTuple | None) -> Iterator[None]:
-        """Within the block, reads of the thread's latest checkpoint get `saved` until something is written."""
-        token = _read_ahead.set(_ReadAhead(thread_id, saved))
+    def turn(
+        self, thread_id: str, saved: list[tuple[Any, ...]], writes: list[tuple[Any, ...]]
+    ) -> Iterator[ConversationTurn]:
+        """Within the block the thread's checkpoint is the one read in `saved` and `writes` (the rows of
+        `latest_statements`) plus what the block saves; nothing is written unless `commit` is called."""
+        latest = self.from_rows(thread_id, saved, writes)
+        turn = ConversationTurn(
+            thread=thread_id,
+            read_id=saved[0][0] if saved else None,
+            latest=latest and latest._replace(pending_writes=[]),
+            writes=self._writes(writes),
+        )
+        token = _turn.set(turn)
         try:
-            yield
+            yield turn
         finally:
-            _read_ahead.reset(token)
+            _turn.reset(token)
 
-    def _forget_read_ahead(self, thread_id: str) -> None:
-        ahead = _read_ahead.get()
-        if ahead is not None and ahead.thread == thread_id:
-            ahead.current = False
+    async def commit(self, turn: ConversationTurn) -> None:
+        """Write what the turn saved, over the checkpoint it read; ConversationMoved when that was replaced."""
+        if not turn.changed or turn.latest is None or turn.user is None:
+            return
+        latest = turn.latest
+        key = {
+            "tenant": thread_tenant(turn.thread),
+            "thread": turn.thread,
+            "ns": "",
+            "user": turn.user,
+            "id": latest.config["configurable"]["checkpoint_id"],
+        }
+        parent = (latest.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+        statements = [
+            self._save_statement(key, latest.checkpoint, latest.metadata, parent, expected=turn.read_id),
+            Statement(_DELETE_THREAD[0] + f" AND {_SAVED}", key),
+            *self._write_statements(key, turn.writes, replace=False),
+        ]
+        saved, *_ = await self._write(key["tenant"], *statements)
+        if not saved:
+            raise ConversationMoved("Another turn of this conversation was saved first.")
+
+    def _save_statement(
+        self,
+        key: dict[str, Any],
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        parent: str | None,
+        *,
+        expected: str | None,
+    ) -> Statement:
+        type_, blob = self.serde.dumps_typed(checkpoint)
+        metadata_type, metadata_blob = self.serde.dumps_typed(metadata)
+        row = {
+            **key,
+            "parent": parent,
+            "expected": expected,
+            "type": type_,
+            "checkpoint": blob,
+            "metadata_type": metadata_type,
+            "metadata": metadata_blob,
+        }
+        return Statement(_SAVE_FIRST if expected is None else _SAVE_OVER, row)
+
+    def _write_statements(
+        self, key: dict[str, Any], writes: Sequence[PendingWrite], *, replace: bool
+    ) -> list[Statement]:
+        statements = []
+        for task_id, idx, channel, value, path in writes:
+            kind, blob = self.serde.dumps_typed(value)
+            row = {"task": task_id, "idx": idx, "channel": channel, "path": path, "type": kind, "blob": blob}
+            statements.append(Statement(_REPLACE_WRITE if replace else _KEEP_WRITE, {**key, **row}))
+        return statements
+
+    @staticmethod
+    def _current_turn(key: dict[str, Any]) -> ConversationTurn | None:
+        turn = _turn.get()
+        if turn is not None and turn.thread == key["thread"] and not key["ns"]:
+            return turn
+        return None
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._latest(config)
+
+    async def _latest(self, config: RunnableConfig) -> CheckpointTuple | None:
         key = self._key(config)
         wanted = get_checkpoint_id(config)
-        ahead = _read_ahead.get()
-        if (
-            ahead is not None
-            and ahead.current
-            and ahead.thread == key["thread"]
-            and not key["ns"]
-            and not wanted
-        ):
-            if ahead.saved is None:
-                return None
-            # The graph updates the checkpoint it is handed; each reader gets its own.
-            return ahead.saved._replace(
-                checkpoint=copy_checkpoint(ahead.saved.checkpoint),
-                pending_writes=list(ahead.saved.pending_writes or []),
+        turn = self._current_turn(key)
+        if turn is not None:
+            found = turn.tuple()
+        else:
+            rows, writes = await self.statements.run(
+                key["tenant"], *self.latest_statements(key["thread"], key["ns"])
             )
-        rows, writes = await self.statements.run(
-            key["tenant"], *self.latest_statements(key["thread"], key["ns"])
-        )
-        found = self.from_rows(key["thread"], rows, writes, ns=key["ns"])
+            found = self.from_rows(key["thread"], rows, writes, ns=key["ns"])
         if found is not None and wanted and wanted != found.config["configurable"]["checkpoint_id"]:
             return None  # only the latest checkpoint of a thread is kept
         return found
@@ -223,7 +318,7 @@ class TenantCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> AsyncIterator[CheckpointTuple]:
         if config is None:
             raise ValueError("Checkpoints are listed per conversation thread.")
-        latest = await self.aget_tuple(config)
+        latest = await self._latest(config)
         if latest is None or limit == 0:
             return
         if before is not None and latest.config["configurable"]["checkpoint_id"] >= (
@@ -242,25 +337,28 @@ class TenantCheckpointSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         key = {**self._key(config), "user": self._user(config), "id": checkpoint["id"]}
-        type_, blob = self.serde.dumps_typed(checkpoint)
-        metadata_type, metadata_blob = self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))
-        row = {
-            **key,
-            "parent": (config.get("configurable") or {}).get("checkpoint_id"),
-            "type": type_,
-            "checkpoint": blob,
-            "metadata_type": metadata_type,
-            "metadata": metadata_blob,
-        }
-        self._forget_read_ahead(key["thread"])
-        await self._write(key["tenant"], Statement(_SAVE, row), Statement(_DROP_STALE_WRITES, key))
-        return {
-            "configurable": {
-                "thread_id": key["thread"],
-                "checkpoint_ns": key["ns"],
-                "checkpoint_id": checkpoint["id"],
-            }
-        }
+        where = {"thread_id": key["thread"], "checkpoint_ns": key["ns"]}
+        parent = (config.get("configurable") or {}).get("checkpoint_id")
+        full_metadata = get_checkpoint_metadata(config, metadata)
+        turn = self._current_turn(key)
+        if turn is not None:
+            turn.latest = CheckpointTuple(
+                config={"configurable": {**where, "checkpoint_id": checkpoint["id"]}},
+                checkpoint=copy_checkpoint(checkpoint),
+                metadata=full_metadata,
+                parent_config={"configurable": {**where, "checkpoint_id": parent}} if parent else None,
+                pending_writes=[],
+            )
+            turn.writes, turn.user, turn.changed = [], key["user"], True
+        else:
+            saved, _ = await self._write(
+                key["tenant"],
+                self._save_statement(key, checkpoint, full_metadata, parent, expected=parent),
+                Statement(_DROP_STALE_WRITES, key),
+            )
+            if not saved:
+                raise ConversationMoved("The checkpoint this one grew from is no longer the latest.")
+        return {"configurable": {**where, "checkpoint_id": checkpoint["id"]}}
 
     async def aput_writes(
         self,
@@ -276,24 +374,29 @@ class TenantCheckpointSaver(BaseCheckpointSaver[str]):
             "user": self._user(config),
             "id": config["configurable"]["checkpoint_id"],
         }
-        sql = _REPLACE_WRITE if all(channel in WRITES_IDX_MAP for channel, _ in writes) else _KEEP_WRITE
-        statements = []
-        for idx, (channel, value) in enumerate(writes):
-            kind, blob = self.serde.dumps_typed(value)
-            row = {
-                "task": task_id,
-                "idx": WRITES_IDX_MAP.get(channel, idx),
-                "channel": channel,
-                "path": task_path,
-            }
-            statements.append(Statement(sql, {**key, **row, "type": kind, "blob": blob}))
-        self._forget_read_ahead(key["thread"])
-        await self._write(key["tenant"], *statements)
+        # Special writes (errors, interrupts, resumes) replace their earlier value; others are written once.
+        replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        pending = [
+            (task_id, WRITES_IDX_MAP.get(channel, idx), channel, value, task_path)
+            for idx, (channel, value) in enumerate(writes)
+        ]
+        turn = self._current_turn(key)
+        if turn is None:
+            await self._write(key["tenant"], *self._write_statements(key, pending, replace=replace))
+            return
+        if turn.latest is None or turn.latest.config["configurable"]["checkpoint_id"] != key["id"]:
+            return  # writes of a checkpoint this turn already moved past are not needed again
+        for write in pending:
+            same = next((w for w in turn.writes if w[:2] == write[:2]), None)
+            if same is not None and replace:
+                turn.writes.remove(same)
+            if same is None or replace:
+                turn.writes.append(write)
+        turn.user, turn.changed = key["user"], True
 
     async def adelete_thread(self, thread_id: str) -> None:
         tenant = thread_tenant(thread_id)
         key = {"tenant": tenant, "thread": thread_id}
-        self._forget_read_ahead(thread_id)
         await self.statements.run(tenant, *(Statement(sql, key) for sql in _DELETE_THREAD))
 
     def get_next_version(self, current: str | None, channel: None) -> str:
@@ -310,9 +413,9 @@ class TenantCheckpointSaver(BaseCheckpointSaver[str]):
             )
         return uuid.UUID(str(user))
 
-    async def _write(self, tenant: uuid.UUID, *statements: Statement) -> None:
+    async def _write(self, tenant: uuid.UUID, *statements: Statement) -> list[list[tuple[Any, ...]]]:
         try:
-            await self.statements.run(tenant, *statements)
+            return await self.statements.run(tenant, *statements)
         except ForeignKeyViolation:
             raise ConversationErased("The conversation's user no longer exists.") from None
 
@@ -328,3 +431,10 @@ async def checkpoint_saver(
         yield TenantCheckpointSaver(statements, serde=checkpoint_serializer(encryption_key))
     finally:
         await statements.close()
+
+
+def shared_checkpoint_saver(
+    statements: TenantStatements, *, encryption_key: str | None = None
+) -> TenantCheckpointSaver:
+    """A saver on the process's own statement pool, so checkpoints spend no connections of their own."""
+    return TenantCheckpointSaver(statements, serde=checkpoint_serializer(encryption_key))

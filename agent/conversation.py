@@ -10,6 +10,8 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -20,7 +22,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from agent.booking import confirmation_request
-from agent.checkpoints import ConversationErased, TenantCheckpointSaver
+from agent.checkpoints import (
+    ConversationErased,
+    ConversationMoved,
+    ConversationTurn,
+    TenantCheckpointSaver,
+)
 from agent.context import Context
 from agent.conversation_privacy import AUTHOR, conversation_digest
 from agent.facts import render_facts
@@ -31,6 +38,7 @@ from agent.tools import AgentServices, Decision
 from storage.conversations import open_turn
 from storage.errors import DomainError, Forbidden, InvalidInput
 from storage.quotas import LimitReached
+from storage.turn_leases import turn_lease
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +69,41 @@ def model_fault_message(error: BaseException) -> str:
 MODEL_FAULTS = (openai.APIError, httpx.HTTPError, json.JSONDecodeError, asyncio.TimeoutError)
 
 
+UNEXPECTED = "Something went wrong on my side, and nothing was changed. Please try again."
+BOOKING_FAILED = (
+    "The booking could not be completed because something went wrong on my side; nothing was booked. "
+    "Your request is still open: confirm or cancel it again."
+)
+MOVED_ON = (
+    "Another message in this conversation was answered first, so this one was not kept; please send it again."
+)
+
+# Threads whose turn the current task holds, so a channel can hold a turn around several service calls.
+_held_turns: ContextVar[frozenset[str]] = ContextVar("held_turns", default=frozenset())
+
+
+def fault_reply(ctx: Context, error: BaseException, *, booking: bool = False) -> AgentReply:
+    """A failed turn in one sentence with an error id that is also logged; nothing of the turn was kept."""
+    error_id = uuid.uuid4().hex[:12]
+    if isinstance(error, MODEL_FAULTS):
+        log.warning("model fault %s in tenant %s: %s", error_id, ctx.tenant_id, type(error).__name__)
+        text = model_fault_message(error)
+    elif isinstance(error, ConversationMoved):
+        log.info("turn %s in tenant %s lost to a concurrent one", error_id, ctx.tenant_id)
+        text = MOVED_ON
+    else:
+        log.error("turn failed in tenant %s, error id %s", ctx.tenant_id, error_id, exc_info=error)
+        text = BOOKING_FAILED if booking else UNEXPECTED
+    return AgentReply(text=f"{text} (error id {error_id})", error_id=error_id)
+
+
 class ConversationService:
-    """Turns (who, conversation, text) into replies; owns checkpoints, confirmation and fault handling."""
+    """Turns (who, conversation, text) into replies; owns checkpoints, confirmation and fault handling.
+
+    A turn is one unit: it holds the conversation's lease (one turn at a time, whichever replica runs it),
+    and its checkpoint is written once, at its end, over the checkpoint it started from. A turn that
+    raises, or whose answer is refused, writes nothing: the conversation stays as it was.
+    """
 
     def __init__(
         self, *, services: AgentServices, graph: CompiledStateGraph[Any, Context, Any, Any] | None
@@ -74,15 +115,34 @@ class ConversationService:
             )
         self.services = services
         self.graph = graph
-        self._checkpoints = checkpoints
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._checkpoints = checkpoints if isinstance(checkpoints, TenantCheckpointSaver) else None
+        # Turns of one thread waiting in this process queue here rather than poll PostgreSQL's lease.
+        self._waiting: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    def _lock(self, thread: str) -> asyncio.Lock:
-        lock = self._locks.get(thread)
+    def _local_queue(self, thread: str) -> asyncio.Lock:
+        lock = self._waiting.get(thread)
         if lock is None:
-            lock = asyncio.Lock()
-            self._locks[thread] = lock
+            lock = self._waiting[thread] = asyncio.Lock()
         return lock
+
+    @asynccontextmanager
+    async def turn(self, ctx: Context, conversation: str) -> AsyncIterator[None]:
+        """Hold the conversation's turn for the block, across processes; the service's calls inside it
+        (a read of the pending confirmation, then the message) see no other turn in between."""
+        thread = thread_id(ctx, conversation)
+        held = _held_turns.get()
+        if thread in held:
+            yield
+            return
+        async with (
+            self._local_queue(thread),
+            turn_lease(self.services.db.statements, tenant_id=ctx.tenant_id, thread_id=thread),
+        ):
+            token = _held_turns.set(held | {thread})
+            try:
+                yield
+            finally:
+                _held_turns.reset(token)
 
     async def handle_message(self, ctx: Context, conversation: str, text: str) -> AgentReply:
         """Answer one message. A message that is refused changes nothing."""
@@ -105,7 +165,7 @@ class ConversationService:
                 )
         except LimitReached as refused:
             return AgentReply.say(refused.message)
-        async with self._lock(thread), self._opened(ctx, thread) as (turn, budget):
+        async with self.turn(ctx, conversation), self._opened(ctx, thread) as (turn_ctx, budget, turn):
             pending, history = await self._snapshot(thread)
             try:
                 # Reserved before the model is called, so concurrent turns cannot all pass the budget.
@@ -118,22 +178,31 @@ class ConversationService:
                 )
             except LimitReached as refused:
                 return AgentReply.say(refused.message)
+            before = message_ids(history)
             try:
                 if pending is not None:
                     # The traveller wrote instead of answering: the open request lapses, nothing is booked.
                     lapsed: Command[Any] = Command(
                         resume=Decision(approved=False, superseded=True).model_dump()
                     )
-                    await self._run(turn, thread, lapsed, message_ids(history))
+                    await self._invoke(turn_ctx, thread, lapsed)
                     _, history = await self._snapshot(thread)
                 # Tagged with its author, so exports and erasures of a shared thread are per person.
                 message = HumanMessage(text, additional_kwargs={AUTHOR: str(ctx.user_id)})
                 # History is bounded in the checkpoint itself: the oldest messages leave with this turn's input.
                 dropped = [RemoveMessage(id=m.id) for m in trimmed([*history, message]) if m.id]
-                return await self._run(turn, thread, {"messages": [*dropped, message]}, message_ids(history))
+                result = await self._invoke(turn_ctx, thread, {"messages": [*dropped, message]})
+                reply = await self._finish(turn_ctx, turn, result, before)
+            except DomainError:
+                raise
+            except Exception as error:  # whatever failed, the turn is dropped and the user told so
+                return fault_reply(ctx, error)
             finally:
                 if quotas is not None and reservation is not None:
                     await quotas.release(reservation)  # the real count was spent by the turn itself
+            if pending is not None and reply.error_id is None:
+                return replace(reply, lapsed=uuid.UUID(pending["itinerary_id"]))
+            return reply
 
     async def resume(
         self, ctx: Context, conversation: str, decision: Decision, *, itinerary_id: uuid.UUID | None = None
@@ -167,10 +236,11 @@ class ConversationService:
         itinerary_id: uuid.UUID | None,
         approver: Context | None,
     ) -> AgentReply:
+        """One answer to the open request, consumed once: it is kept only with the turn it completes."""
         if self.graph is None:
             return AgentReply.say(MODEL_NOT_CONFIGURED)
         thread = thread_id(ctx, conversation)
-        async with self._lock(thread):
+        async with self.turn(ctx, conversation):
             # Checked before the turn is noted: someone else's click must not make them a participant.
             pending, history = await self._snapshot(thread)
             if pending is None or (
@@ -184,8 +254,18 @@ class ConversationService:
             if approver is not None and not pending.get("violations"):
                 raise Forbidden("That trip is within policy; the traveller confirms it themselves.")
             answer: Command[Any] = Command(resume=decision.model_dump(mode="json"))
-            async with self._opened(ctx, thread) as (turn, _):
-                return await self._run(turn, thread, answer, message_ids(history))
+            async with self._opened(ctx, thread) as (turn_ctx, _, turn):
+                try:
+                    result = await self._invoke(turn_ctx, thread, answer)
+                    return await self._finish(turn_ctx, turn, result, message_ids(history))
+                except DomainError:
+                    raise
+                except Exception as error:
+                    # The answer was not kept: the request is still open, shown again for a fresh answer.
+                    failed = fault_reply(ctx, error, booking=decision.approved)
+                    if isinstance(error, ConversationMoved):
+                        return failed
+                    return replace(failed, confirmation=await self._confirmation(ctx, pending))
 
     async def pending_confirmation(self, ctx: Context, conversation: str) -> ConfirmationRequest | None:
         """The confirmation this conversation is waiting for, if any."""
@@ -195,12 +275,14 @@ class ConversationService:
         return await self._confirmation(ctx, pending) if pending else None
 
     @asynccontextmanager
-    async def _opened(self, ctx: Context, thread: str) -> AsyncIterator[tuple[Context, int]]:
+    async def _opened(
+        self, ctx: Context, thread: str
+    ) -> AsyncIterator[tuple[Context, int, ConversationTurn]]:
         """Open a turn in one round trip: note it (for export and retention), read the traveller's facts and
-        the thread's checkpoint. Yields the turn's context and the tenant's daily token budget; inside the
-        block the graph reads that checkpoint instead of fetching it again."""
+        the thread's checkpoint. Yields the turn's context, the tenant's daily token budget and the turn's
+        view of the checkpoint, which the graph reads and saves into until it is committed."""
         checkpoints = self._checkpoints
-        assert isinstance(checkpoints, TenantCheckpointSaver)  # there is a graph whenever a turn opens
+        assert checkpoints is not None  # there is a graph whenever a turn opens
         profile, (saved, writes) = await open_turn(
             self.services.db.statements,
             tenant_id=ctx.tenant_id,
@@ -211,8 +293,8 @@ class ConversationService:
         )
         facts = render_facts(profile, ctx=ctx, now=self.services.clock())
         budget = int(profile.company.get("llm.daily_token_budget") or 0)
-        with checkpoints.read_ahead(thread, checkpoints.from_rows(thread, saved, writes)):
-            yield ctx.with_facts(facts), budget
+        with checkpoints.turn(thread, saved, writes) as turn:
+            yield ctx.with_facts(facts), budget, turn
 
     @staticmethod
     def _config(thread: str, ctx: Context | None = None) -> RunnableConfig:
@@ -248,23 +330,37 @@ class ConversationService:
         except DomainError:
             return None
 
-    async def _run(self, ctx: Context, thread: str, graph_input: Any, before: set[str]) -> AgentReply:
+    async def _invoke(self, ctx: Context, thread: str, graph_input: Any) -> dict[str, Any]:
         assert self.graph is not None
-        config = self._config(thread, ctx)
-        try:
-            # One checkpoint write per turn ("exit"): a turn that crashes midway is simply not remembered.
-            result = await self.graph.ainvoke(graph_input, config, context=ctx, durability="exit")
-        except MODEL_FAULTS as error:
+        # One checkpoint save per run ("exit"), held by the turn until it is committed.
+        result: dict[str, Any] = await self.graph.ainvoke(
+            graph_input, self._config(thread, ctx), context=ctx, durability="exit"
+        )
+        return result
+
+    async def _finish(
+        self, ctx: Context, turn: ConversationTurn, result: dict[str, Any], before: set[str]
+    ) -> AgentReply:
+        """The turn's reply; the turn is committed unless the model's answer could not be used."""
+        messages: list[AnyMessage] = list(result.get("messages", []))
+        last = messages[-1] if messages else None
+        if isinstance(last, AIMessage) and last.invalid_tool_calls and not last.tool_calls:
             error_id = uuid.uuid4().hex[:12]
-            log.warning("model fault %s in tenant %s: %s", error_id, ctx.tenant_id, type(error).__name__)
-            await self._forget_turn(ctx, thread, before)
-            return AgentReply(text=f"{model_fault_message(error)} (error id {error_id})", error_id=error_id)
+            log.warning("malformed tool call %s in tenant %s", error_id, ctx.tenant_id)
+            return AgentReply(
+                text="The AI model sent a request I could not read. Nothing was changed; please "
+                f"rephrase and try again. (error id {error_id})",
+                error_id=error_id,
+            )
+        assert self._checkpoints is not None
+        try:
+            await self._checkpoints.commit(turn)
         except ConversationErased:
             # The user was erased while the model worked; the database refused the turn's checkpoint.
             log.info("a turn outlived its user's erasure in tenant %s; nothing was kept", ctx.tenant_id)
             return AgentReply.say("Your data has been erased; this conversation was not kept.")
         await self._count_tokens(ctx, result, before)
-        return await self._reply(ctx, thread, result, before)
+        return await self._reply(ctx, result, last)
 
     async def _count_tokens(self, ctx: Context, result: dict[str, Any], before: set[str]) -> None:
         if self.services.quotas is None:
@@ -278,31 +374,9 @@ class ConversationService:
             tenant_id=ctx.tenant_id, tokens=used, now=self.services.clock()
         )
 
-    async def _forget_turn(self, ctx: Context, thread: str, before: set[str]) -> None:
-        """Remove what a failed turn added, so the conversation continues as if it had not happened."""
-        assert self.graph is not None
-        snapshot = await self.graph.aget_state(self._config(thread))
-        messages = snapshot.values.get("messages", []) if snapshot.values else []
-        added = [m for m in messages if m.id and m.id not in before]
-        if added:
-            await self.graph.aupdate_state(
-                self._config(thread, ctx), {"messages": [RemoveMessage(id=m.id) for m in added if m.id]}
-            )
-
-    async def _reply(self, ctx: Context, thread: str, result: dict[str, Any], before: set[str]) -> AgentReply:
+    async def _reply(self, ctx: Context, result: dict[str, Any], last: AnyMessage | None) -> AgentReply:
         interrupts = result.get("__interrupt__") or []
         pending = next((i.value for i in interrupts if isinstance(i.value, dict)), None)
-        messages: list[AnyMessage] = list(result.get("messages", []))
-        last = messages[-1] if messages else None
-        if isinstance(last, AIMessage) and last.invalid_tool_calls and not last.tool_calls:
-            await self._forget_turn(ctx, thread, before)
-            error_id = uuid.uuid4().hex[:12]
-            log.warning("malformed tool call %s in tenant %s", error_id, ctx.tenant_id)
-            return AgentReply(
-                text="The AI model sent a request I could not read. Nothing was changed; please "
-                f"rephrase and try again. (error id {error_id})",
-                error_id=error_id,
-            )
         confirmation = await self._confirmation(ctx, pending) if pending else None
         text = last.text if isinstance(last, AIMessage) and pending is None else ""
         if confirmation is not None:

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.cards import itinerary_card
@@ -19,13 +19,41 @@ from storage.plans import MAX_TRIP_DAYS, PlannedItem, TripPlan
 from storage.preferences import tenant_preferences
 from storage.validation import validate_model
 
+# Dates a trip can have: far enough either side for any real booking, and well inside what dates, time
+# zones and reminder arithmetic can represent (9999-12-31 plus a night, or year 1 minus a week, cannot be).
+FIRST_TRAVEL_DATE = dt.date(1990, 1, 1)
+LAST_TRAVEL_DATE = dt.date(2199, 12, 31)
+
+
+def within_travel_dates(day: dt.date) -> dt.date:
+    """Refuse a date no trip can have, with a sentence, before anything computes with it."""
+    if not FIRST_TRAVEL_DATE <= day <= LAST_TRAVEL_DATE:
+        raise ValueError(
+            f"{day.isoformat()} is not a date I can book; travel dates lie between "
+            f"{FIRST_TRAVEL_DATE.isoformat()} and {LAST_TRAVEL_DATE.isoformat()}"
+        )
+    return day
+
+
+TravelDate = Annotated[dt.date, AfterValidator(within_travel_dates)]
+
 
 class PlannedDay(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     day_number: int = Field(ge=1, le=MAX_TRIP_DAYS, description="1 for the first day of the trip")
-    date: dt.date = Field(description="YYYY-MM-DD")
+    date: TravelDate = Field(description="YYYY-MM-DD")
     items: list[PlannedItem] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _representable(self) -> PlannedDay:
+        for item in self.items:
+            if item.nights:
+                within_travel_dates(self.date + dt.timedelta(days=item.nights))  # the check-out
+            for moment in (item.depart_at, item.arrive_at):
+                if moment is not None:
+                    within_travel_dates(moment.date())
+        return self
 
 
 class DraftArguments(BaseModel):
@@ -33,8 +61,8 @@ class DraftArguments(BaseModel):
 
     model_config = ConfigDict(extra="ignore")  # the tool runtime is injected beside the fields
 
-    start_date: dt.date = Field(description="First day of the trip, YYYY-MM-DD")
-    end_date: dt.date = Field(description="Last day of the trip, YYYY-MM-DD")
+    start_date: TravelDate = Field(description="First day of the trip, YYYY-MM-DD")
+    end_date: TravelDate = Field(description="Last day of the trip, YYYY-MM-DD")
     destinations: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
         min_length=1, max_length=10
     )

@@ -90,6 +90,8 @@ class AgentReply:
     confirmation: ConfirmationRequest | None = None
     attachments: tuple[Attachment, ...] = ()
     error_id: str | None = None
+    # The itinerary whose open confirmation this turn let lapse (the traveller wrote instead of answering).
+    lapsed: uuid.UUID | None = None
 
     @classmethod
     def say(cls, text: str) -> AgentReply:

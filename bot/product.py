@@ -11,7 +11,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from agent.checkpoints import checkpoint_saver
+from agent.checkpoints import shared_checkpoint_saver
 from agent.commands import CommandRunner
 from agent.conversation import ConversationService
 from agent.graph import build_graph
@@ -48,7 +48,8 @@ def redis_client(url: str) -> Redis:
 @asynccontextmanager
 async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterator[Product]:
     """Open the database pools, the checkpointer and Redis for one process, and close them after."""
-    db = Database(endpoints.database_url)
+    # One connection budget for the whole process: sessions, turns and checkpoints share it.
+    db = Database.budgeted(endpoints.database_url, settings.db_connections)
     redis = redis_client(endpoints.redis_url) if endpoints.redis_url else None
 
     async def reminders_scheduled(reminders: Sequence[ScheduledReminder]) -> None:
@@ -78,7 +79,7 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
             travel_info=travel_info,
         )
         key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
-        saver = await stack.enter_async_context(checkpoint_saver(endpoints.database_url, encryption_key=key))
+        saver = shared_checkpoint_saver(db.statements, encryption_key=key)
         model = build_chat_model(settings)
         graph = build_graph(model=model, services=services, checkpointer=saver) if model else None
         yield Product(

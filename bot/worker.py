@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import uuid
@@ -21,8 +22,12 @@ from arq.typing import StartupShutdown, WorkerCoroutine
 from arq.worker import Function
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.asyncio.retry import Retry as RedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agent.checkpoints import checkpoint_saver
+from agent.checkpoints import shared_checkpoint_saver
 from agent.travel_info.reminders import reminder_travel_notes
 from agent.travel_info.service import TravelInfo
 from agent.travel_info.settings import TravelInfoSettings
@@ -99,7 +104,7 @@ async def startup(ctx: dict[str, Any]) -> None:
             "The worker needs DATABASE_URL, or run `travelmate worker` to use the embedded database."
         )
     tuning = WorkerTuning()
-    db = Database(url, pool_size=tuning.max_jobs + 2, max_overflow=4)
+    db = Database.budgeted(url, settings.db_connections)
     channels = ReminderChannels.from_settings(settings, slack_tokens=ctx.get("slack_tokens"))
     ctx["db"] = db
     live = ctx.get("live_information")
@@ -117,9 +122,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     ctx["maintenance"] = stack = AsyncExitStack()
     key = settings.encryption_key.get_secret_value() if settings.encryption_key else None
-    ctx["checkpoints"] = await stack.enter_async_context(
-        checkpoint_saver(url, max_size=2, encryption_key=key)
-    )
+    ctx["checkpoints"] = shared_checkpoint_saver(db.statements, encryption_key=key)
     if tuning.flight_watch_minutes and ctx.get("redis") is not None:
         info = await stack.enter_async_context(TravelInfo.open(TravelInfoSettings(), redis_url=None))
         ctx["flight_watch"] = FlightWatch(info, ctx["redis"])
@@ -226,9 +229,24 @@ async def flight_watch_job(ctx: dict[str, Any], tenant_id: str, booking_ids: lis
     )
 
 
+REDIS_OUTAGE_RETRIES = 40  # with backoff capped at 2 s: every Redis command rides out about a minute
+
+
+def redis_settings(url: str | None) -> RedisSettings:
+    """arq's Redis settings, waiting through an outage instead of failing: each command retries with
+    backoff, and so does connecting. A worker whose Redis goes away keeps running and goes on after."""
+    base = RedisSettings.from_dsn(url) if url else RedisSettings()
+    return dataclasses.replace(
+        base,
+        conn_retries=60,
+        conn_retry_delay=1,
+        retry=RedisRetry(ExponentialBackoff(cap=2.0, base=0.1), REDIS_OUTAGE_RETRIES),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
+    )
+
+
 def _redis_settings() -> RedisSettings:
-    url = get_settings().redis_url
-    return RedisSettings.from_dsn(url) if url else RedisSettings()
+    return redis_settings(get_settings().redis_url)
 
 
 def _functions(tuning: WorkerTuning) -> list[Function]:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated
 
 import typer
+
+log = logging.getLogger(__name__)
+PAUSE = 5  # seconds before the worker polls again after Redis went away for longer than its retries
 
 
 def worker(
@@ -15,11 +19,11 @@ def worker(
     job_log: Annotated[bool, typer.Option(help="Log every job start and end (arq's own lines).")] = False,
 ) -> None:
     """Deliver reminders, restore lost reminder jobs every minute, and move ended trips into the history."""
-    from arq.connections import RedisSettings
     from arq.worker import create_worker
+    from redis.exceptions import RedisError
 
     from bot.cli import endpoints, err, refuse_a_key_that_cannot_open_the_data
-    from bot.worker import WorkerSettings
+    from bot.worker import WorkerSettings, redis_settings
     from storage.errors import DomainError
     from storage.settings import get_settings
 
@@ -41,13 +45,23 @@ def worker(
         from storage.database import Database
 
         ctx["slack_tokens"] = slack_token_lookup(settings, db=Database(database_url, pool_size=2))
-    arq_worker = create_worker(
-        WorkerSettings,
-        redis_settings=RedisSettings.from_dsn(where.redis_url),
-        ctx=ctx,
-        **({"burst": True} if burst else {}),
-    )
-    arq_worker.run()
+    while True:
+        arq_worker = create_worker(
+            WorkerSettings,
+            redis_settings=redis_settings(where.redis_url),
+            ctx=ctx,
+            **({"burst": True} if burst else {}),
+        )
+        try:
+            arq_worker.run()
+            return
+        except (RedisError, OSError) as error:
+            # Redis stayed away longer than the commands retry: wait, and start polling again. Jobs are
+            # not lost: arq re-runs unfinished ones, and the sweeper re-queues due reminders from PostgreSQL.
+            if burst:
+                raise
+            log.warning("Redis is unreachable (%s); the worker goes on in %s s", type(error).__name__, PAUSE)
+            time.sleep(PAUSE)
 
 
 def register_worker(app: typer.Typer) -> None:

@@ -54,11 +54,14 @@ class TenantStatements:
 
     def __init__(self, database_url: str, *, max_size: int = 10) -> None:
         # prepare_threshold=None keeps every connection usable behind PgBouncer in transaction mode.
+        # Each connection is checked as it is handed out, so after a PostgreSQL restart the dead ones are
+        # replaced instead of failing the next turns.
         self.pool: AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
             libpq_url(database_url),
             min_size=1,
             max_size=max_size,
             kwargs={"autocommit": True, "prepare_threshold": None, "options": "-c timezone=UTC"},
+            check=AsyncConnectionPool.check_connection,
             open=False,
         )
         self._opening = asyncio.Lock()
@@ -98,10 +101,31 @@ def _bind_tenant(session: Session, _transaction: SessionTransaction, connection:
     connection.execute(_BIND_TENANT, {"tenant": str(tenant) if tenant else ""})
 
 
-class Database:
-    """One engine and the tenant-scoped unit of work built on it."""
+DEFAULT_CONNECTIONS = 20
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False) -> None:
+
+class Database:
+    """One engine and the tenant-scoped unit of work built on it.
+
+    A process has one connection budget (`TRAVELMATE_DB_CONNECTIONS`, see `budgeted`): half for the
+    SQLAlchemy sessions, half for the statement batches that conversation turns and checkpoints share.
+    """
+
+    @classmethod
+    def budgeted(cls, url: str, connections: int = DEFAULT_CONNECTIONS) -> Database:
+        """A database that never opens more than `connections` PostgreSQL connections."""
+        sessions = max(1, connections // 2)
+        return cls(url, pool_size=sessions, max_overflow=0, statements_size=max(1, connections - sessions))
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        statements_size: int | None = None,
+        echo: bool = False,
+    ) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(url),
@@ -116,7 +140,8 @@ class Database:
             self.engine, class_=AsyncSession, sync_session_class=TenantSession, expire_on_commit=False
         )
         # Opened on first use, so building a Database stays synchronous.
-        self.statements = TenantStatements(url, max_size=pool_size)
+        self.statements = TenantStatements(url, max_size=statements_size or pool_size)
+        self.connections = pool_size + max_overflow + (statements_size or pool_size)
 
     @asynccontextmanager
     async def tenant(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -533,3 +534,29 @@ class SlackRequestMessage(Base):
     purpose: Mapped[str] = mapped_column(String(16))
     decided: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
+class ConversationTurnLease(Base):
+    """Who runs a turn of a conversation now, until when (storage.turn_leases): turns of one thread in order."""
+
+    __tablename__ = "conversation_turns"
+    __table_args__ = (of_tenant(),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    thread_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    holder: Mapped[uuid.UUID]
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AwaitedJustification(Base):
+    """A Telegram traveller asked to justify an out-of-policy trip; their next message is the answer."""
+
+    __tablename__ = "awaited_justifications"
+    __table_args__ = (of_tenant(), of_user(), Index("awaited_justifications_user", "tenant_id", "user_id"))
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    thread_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    itinerary_id: Mapped[uuid.UUID]
+    prompt_message_id: Mapped[int] = mapped_column(BigInteger)
+    asked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # The worker's role may walk every tenant (reminders, trip completion); `serve`'s role may not.
     database_worker_url: str | None = Field(default=None, alias="DATABASE_WORKER_URL")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    # PostgreSQL connections one process (a `serve` or `worker` replica) may open, all pools together.
+    db_connections: int = Field(default=20, ge=2, le=1000, alias="TRAVELMATE_DB_CONNECTIONS")
     data_dir: Path = Field(default_factory=_default_data_dir, alias="TRAVELMATE_DATA_DIR")
 
     # The language model, any OpenAI-compatible server.

@@ -168,9 +168,15 @@ async def decide(
         reply = await conversation.approve(
             approver, traveller, thread.conversation, decision, itinerary_id=itinerary_id
         )
-    await settle_requests(
-        channel.product.db, client, tenant_id=traveller.tenant_id, itinerary_id=itinerary_id, outcome=outcome
-    )
+    still_open = reply.confirmation is not None and reply.confirmation.itinerary_id == itinerary_id
+    if not still_open:  # a booking that failed leaves the request open, asked again in the reply
+        await settle_requests(
+            channel.product.db,
+            client,
+            tenant_id=traveller.tenant_id,
+            itinerary_id=itinerary_id,
+            outcome=outcome,
+        )
     await deliver_reply(
         channel, client, caller=traveller, thread=thread, reply=reply, replier=replier, lead=lead
     )
@@ -195,7 +201,7 @@ def answer_as_approver(channel: SlackChannel) -> Any:
                 channel.product.db, tenant_id=approver.tenant_id, user_id=uuid.UUID(value["t"])
             )
             approved = press.action_id == APPROVE
-            async with channel.turn(thread.conversation):
+            async with channel.turn(traveller, thread.conversation):
                 pending = await channel.product.conversation.pending_confirmation(
                     traveller, thread.conversation
                 )

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_bolt.lazy_listener.async_internals import to_runnable_function
 from slack_bolt.lazy_listener.async_runner import AsyncLazyListenerRunner
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from agent.context import Context
 from bot.product import Product
 from bot.slack.config import SlackChannelSettings
 from bot.slack.workspaces import TenantDirectory
@@ -41,6 +42,17 @@ class TrackedLazyRunner(AsyncLazyListenerRunner):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> TrackedLazyRunner:
+        """The runner is shared by the whole process, never copied.
+
+        Bolt deep-copies each request for its lazy listeners. In an AI-assistant thread the copy reaches
+        this runner (the `say` of the request holds the original context, which holds the listener runner),
+        and while other turns run its task set holds asyncio Tasks, which cannot be copied: every
+        concurrent thread reply failed with HTTP 500 before its ack.
+        """
+        memo[id(self)] = self
+        return self
+
     async def settle(self, grace: float = 30.0) -> None:
         """Wait until no lazy work is running (work may start more work, so loop until none is left)."""
         deadline = asyncio.get_running_loop().time() + grace
@@ -59,30 +71,20 @@ class SlackChannel:
     options: SlackChannelSettings
     tenants: TenantDirectory
     lazy: TrackedLazyRunner = field(default_factory=lambda: TrackedLazyRunner(log))
-    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
-        default_factory=weakref.WeakValueDictionary
-    )
     _turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_TURNS))
 
     def now(self) -> dt.datetime:
         return self.product.conversation.services.clock()
 
-    def lock(self, key: str) -> asyncio.Lock:
-        """One lock per conversation, so two presses of the same button in this process take turns."""
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
-
     @asynccontextmanager
-    async def turn(self, conversation: str) -> AsyncIterator[None]:
-        """One agent turn at a time per conversation, and at most MAX_CONCURRENT_TURNS in this process.
+    async def turn(self, caller: Context, conversation: str) -> AsyncIterator[None]:
+        """One agent turn at a time per conversation in every replica (the service's lease in PostgreSQL),
+        and at most MAX_CONCURRENT_TURNS in this process.
 
         Turns are CPU work in the event loop that also answers Slack; bounding them keeps the acks quick
         when messages arrive faster than turns finish (the others wait here, which costs nothing).
         """
-        async with self.lock(conversation), self._turns:
+        async with self.product.conversation.turn(caller, conversation), self._turns:
             yield
 
     async def settle(self, grace: float = 30.0) -> None:

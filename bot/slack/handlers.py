@@ -76,15 +76,15 @@ async def converse(
             return
         await replier.start(assistant=assistant)
         service = channel.product.conversation
-        async with channel.turn(thread.conversation):
-            lapsing = await service.pending_confirmation(caller, thread.conversation)
+        async with channel.turn(caller, thread.conversation):
             reply = await service.handle_message(caller, thread.conversation, text)
-            if lapsing is not None:
+            if reply.lapsed is not None:
+                # The turn itself reports the request it let lapse, so no other turn can come in between.
                 await settle_requests(
                     channel.product.db,
                     client,
                     tenant_id=caller.tenant_id,
-                    itinerary_id=lapsing.itinerary_id,
+                    itinerary_id=reply.lapsed,
                     outcome=LAPSED,
                 )
             await deliver_reply(channel, client, caller=caller, thread=thread, reply=reply, replier=replier)
@@ -175,7 +175,7 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
             itinerary_id = uuid.UUID(value["i"])
             approved = press.action_id == CONFIRM
             service = channel.product.conversation
-            async with channel.turn(thread.conversation):
+            async with channel.turn(caller, thread.conversation):
                 pending = await service.pending_confirmation(caller, thread.conversation)
                 if pending is None or pending.itinerary_id != itinerary_id:
                     await press.tell(ALREADY_DECIDED)

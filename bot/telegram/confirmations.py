@@ -4,42 +4,27 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
 from telegram import CallbackQuery, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from agent.context import Context
+from agent.conversation import thread_id
 from agent.tools import Decision
 from bot.product import Product
 from bot.telegram.delivery import ChatTarget, send_reply, send_text, typing
 from bot.telegram.identity import TravelCallbackContext
 from bot.telegram.keyboards import ConfirmationPress, justification_prompt
 from bot.telegram.rendering import mention
+from storage.awaited_justifications import ask_justification, awaited_justification, take_justification
 
 log = logging.getLogger(__name__)
 
 NOT_YOURS = "Only the traveller who asked for this booking can confirm or cancel it."
 ALREADY_ANSWERED = "This booking was already answered."
 JUSTIFICATION_LIMIT = 1000
-_WAITING = "awaiting_justification"
 _DECLINE = {"cancel", "/cancel", "no", "stop"}
-
-
-@dataclass(frozen=True)
-class AwaitedJustification:
-    itinerary_id: uuid.UUID
-    prompt_message_id: int
-
-
-def _waiting(context: TravelCallbackContext) -> dict[int, AwaitedJustification]:
-    chat_data: dict[Any, Any] | None = context.chat_data
-    if chat_data is None:
-        return {}
-    waiting: dict[int, AwaitedJustification] = chat_data.setdefault(_WAITING, {})
-    return waiting
 
 
 async def remove_keyboard(query: CallbackQuery) -> None:
@@ -87,9 +72,15 @@ class Confirmations:
                 parse_mode=ParseMode.HTML,
                 reply_markup=justification_prompt(),
             )
-            _waiting(context)[query.from_user.id] = AwaitedJustification(
-                press.itinerary_id, prompt.message_id
-            )
+            # Kept in PostgreSQL: the justification may reach another replica, or this one after a restart.
+            async with self.product.db.tenant(ctx.tenant_id) as session:
+                await ask_justification(
+                    session,
+                    thread_id=thread_id(ctx, conversation),
+                    user_id=ctx.user_id,
+                    itinerary_id=press.itinerary_id,
+                    prompt_message_id=prompt.message_id,
+                )
             return
         await query.answer("Booking…" if press.approved else "Cancelled.")
         await self._resume(
@@ -103,8 +94,9 @@ class Confirmations:
         message = update.message
         if message is None or message.from_user is None:
             return False
-        waiting = _waiting(context)
-        awaited = waiting.get(message.from_user.id)
+        thread = thread_id(ctx, str(message.chat.id))
+        async with self.product.db.tenant(ctx.tenant_id) as session:
+            awaited = await awaited_justification(session, thread_id=thread, user_id=ctx.user_id)
         if awaited is None:
             return False
         replied = message.reply_to_message
@@ -120,7 +112,12 @@ class Confirmations:
                 f"Please reply with a justification of 1 to {JUSTIFICATION_LIMIT:,} characters, or reply cancel.",
             )
             return True
-        del waiting[message.from_user.id]
+        async with self.product.db.tenant(ctx.tenant_id) as session:
+            taken = await take_justification(
+                session, thread_id=thread, user_id=ctx.user_id, itinerary_id=awaited.itinerary_id
+            )
+        if not taken:
+            return True  # answered a moment ago through another message
         if text.strip().lower() in _DECLINE:
             decision = Decision(approved=False)
         else:

@@ -44,6 +44,8 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from tests.fakes.chat_rules import refusal
+
 __all__ = [
     "Reply",
     "Responder",
@@ -692,6 +694,13 @@ class ScriptedModel:
             self._requests.append(body)
             self._request_sizes.append(len(raw))
             self._changed.notify_all()
+        refused = refusal(body)
+        if refused is not None:
+            # As the real API: the request is refused before any reply is taken from the script.
+            body_text = _error_body(refused.message, "invalid_request_error", refused.code, refused.param)
+            with self._lock:
+                self._responses.append({"status": 400, **json.loads(body_text)})
+            return web.Response(status=400, text=body_text, content_type="application/json")
         try:
             reply = self._next_reply(body)
         except Exception as exc:  # a broken responder is a test bug: make it loud

@@ -1,7 +1,7 @@
 """The role `serve` uses cannot list tenants: the functions that walk every tenant belong to the worker.
 
 Revision ID: 0012_serve_role
-Revises: 0010_specified_tables
+Revises: 0011_conversation_state
 
 A leaked password of the application role (`serve`, `chat`) must not hand over the list of tenants, from
 which every tenant's rows follow with `set_config('app.tenant_id', ...)`. The reminder sweeper, trip
@@ -18,7 +18,7 @@ from alembic import op
 from storage.migrations.rls import app_role, expose_function, worker_role
 
 revision = "0012_serve_role"
-down_revision = "0010_specified_tables"
+down_revision = "0011_conversation_state"
 branch_labels = None
 depends_on = None
 
