@@ -23,6 +23,8 @@ def travelmate(*args: str, key: str | None) -> subprocess.CompletedProcess[str]:
     env.pop("TRAVELMATE_ENCRYPTION_KEY", None)
     if key is not None:
         env["TRAVELMATE_ENCRYPTION_KEY"] = key
+    if env.get("REDIS_URL"):  # a Redis database of its own: a burst worker ends when its queue is empty
+        env["REDIS_URL"] += ("&" if "?" in env["REDIS_URL"] else "?") + "db=9"
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
