@@ -90,7 +90,12 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
             db=db,
             conversation=ConversationService(services=services, graph=graph),
             commands=CommandRunner(
-                db, clock=services.clock, saver=saver, reminders_scheduled=reminders_scheduled, redis=redis
+                db,
+                clock=services.clock,
+                saver=saver,
+                reminders_scheduled=reminders_scheduled,
+                redis=redis,
+                embedder=embedder,
             ),
             redis=redis,
         )
