@@ -71,6 +71,34 @@ async def _add_from_path(library: PolicyLibrary, ctx: Context, argument: str) ->
     return AgentReply.say(added_sentence(document.title, passages))
 
 
+async def policy_upload(
+    library: PolicyLibrary, ctx: Context, *, filename: str, size: int, fetch: Callable[[], Awaitable[bytes]]
+) -> AgentReply:
+    """A policy file sent in chat: admins only, checked for size before it is downloaded with `fetch`."""
+    require_policy_admin(ctx)
+    if size > MAX_FILE_BYTES:
+        raise InvalidInput(
+            f"{filename} is {size / 1_048_576:.1f} MB; a policy document can be at most "
+            f"{MAX_FILE_BYTES // 1_048_576} MB. Split it or remove the images."
+        )
+    document, passages = await library.add(
+        tenant_id=ctx.tenant_id,
+        actor=Actor.user(ctx.user_id),
+        filename=filename,
+        content=await fetch(),
+        is_admin=True,
+    )
+    return AgentReply.say(added_sentence(document.title, passages))
+
+
+def require_policy_admin(ctx: Context) -> None:
+    """Files sent in chat by anyone but an admin are refused before they are even looked at."""
+    if not ctx.is_admin:
+        raise Forbidden(
+            "Only an admin of your company can add the travel-policy document; I did not keep that file."
+        )
+
+
 def read_local_file(argument: str) -> tuple[str, bytes]:
     """The name and bytes of a policy file on this computer, refused with a sentence when unusable."""
     path = Path(argument.strip().strip("'\"")).expanduser()

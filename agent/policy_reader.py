@@ -108,7 +108,8 @@ def _heading(line: str, *, markdown: bool) -> tuple[int, str] | None:
         found = _MARKDOWN_HEADING.match(line)
         if found:
             return len(found.group(1)), found.group(2).strip()
-    numbered = _NUMBERED_HEADING.match(line.strip())
+    # A wrapped body line fills the page's width; a heading is short.
+    numbered = _NUMBERED_HEADING.match(line.strip()) if len(line.strip()) <= 70 else None
     if numbered and not markdown:
         return numbered.group(1).count(".") + 2, f"{numbered.group(1)} {numbered.group(2).strip()}"
     return None

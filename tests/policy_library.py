@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -83,3 +84,26 @@ async def top5_hit_rate(library: PolicyLibrary, company: Company) -> float:
 
 def northwind_library(db: Database, server: ScriptedModel | None = None) -> PolicyLibrary:
     return PolicyLibrary(db, embedder(server) if server is not None else None)
+
+
+def northwind_pdf(*, password: str | None = None) -> bytes:
+    """The Northwind policy as a PDF, headings on their own lines, optionally locked with a password."""
+    from fpdf import FPDF
+    from pypdf import PdfReader, PdfWriter
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+    for block in NORTHWIND.read_text().split("\n\n"):
+        heading = block.startswith("#")
+        pdf.set_font("Helvetica", "B" if heading else "", 13 if heading else 11)
+        pdf.multi_cell(0, 6, block.lstrip("# ").strip(), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+    content = bytes(pdf.output())
+    if password is None:
+        return content
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(content)))
+    writer.encrypt(user_password=password, algorithm="AES-128")
+    locked = io.BytesIO()
+    writer.write(locked)
+    return locked.getvalue()

@@ -1,0 +1,76 @@
+"""Policy files shared with the bot in Slack: an admin's PDF or Markdown becomes the policy; others get a sentence."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from storage.database import Database
+from storage.embedded import EmbeddedUrls
+from tests.fakes.scripted_model import ScriptedModel
+from tests.fakes.slack_api import ACME, ADMIN, TRAVELLER, FakeSlack, SlackHarness, acme_slack
+from tests.policy_library import NORTHWIND, northwind_pdf
+
+
+@pytest.fixture
+async def slack(
+    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
+) -> AsyncIterator[SlackHarness]:
+    async with acme_slack(
+        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, introduced=(ADMIN, TRAVELLER)
+    ) as harness:
+        yield harness
+
+
+async def share(slack: SlackHarness, user: str, name: str, content: bytes, mimetype: str) -> str:
+    """The bot's answer in the DM thread of a shared file."""
+    shared = slack.fake.share_file(
+        ACME, user, name, content, mimetype=mimetype, filetype=name.rsplit(".")[-1]
+    )
+    response, event = await slack.send.file_share(ACME, user, shared)
+    assert response.status_code == 200
+    await slack.settle()
+    (answer,) = slack.fake.thread("D" + user, event["ts"])
+    return answer.text
+
+
+async def test_an_admin_shares_the_policy_as_pdf_and_as_markdown(
+    slack: SlackHarness, owner_db: Database
+) -> None:
+    answer = await share(slack, ADMIN, "northwind-travel-policy.pdf", northwind_pdf(), "application/pdf")
+    assert "Added the policy document 'Northwind Travel Policy'" in answer
+    answer = await share(slack, ADMIN, "policy.md", NORTHWIND.read_bytes(), "text/markdown")
+    assert "Added the policy document 'Northwind Travel Policy'" in answer
+    assert len(slack.fake.called("files.info")) == 2
+    added = await owner_db.scalar(
+        "SELECT string_agg(media_type, ',' ORDER BY media_type) FROM policy_documents"
+    )
+    assert added == "markdown,pdf"
+
+
+async def test_a_travellers_file_is_refused_without_being_downloaded(slack: SlackHarness) -> None:
+    answer = await share(slack, TRAVELLER, "my-policy.md", NORTHWIND.read_bytes(), "text/markdown")
+    assert "Only an admin of your company can add the travel-policy document" in answer
+    assert slack.fake.called("files.info") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "mimetype", "sentence"),
+    [
+        ("locked.pdf", northwind_pdf(password="s3cret"), "application/pdf", "is encrypted with a password"),
+        ("broken.pdf", b"%PDF-1.4\n%garbage that is no PDF", "application/pdf", "is not a PDF I can read"),
+        ("photo.txt", bytes(range(256)) * 8, "text/plain", "is not a text, Markdown or PDF file I can read"),
+        (
+            "huge.md",
+            b"# Policy\n\n" + b"word " * 2_200_000,
+            "text/markdown",
+            "a policy document can be at most 10 MB",
+        ),
+    ],
+)
+async def test_an_unreadable_file_gets_one_sentence(
+    slack: SlackHarness, name: str, content: bytes, mimetype: str, sentence: str
+) -> None:
+    answer = await share(slack, ADMIN, name, content, mimetype)
+    assert sentence in answer and "error id" not in answer
