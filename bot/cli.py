@@ -313,3 +313,6 @@ app.command("demo-data")(demo_data_command)
 from bot.worker_command import register_worker  # noqa: E402
 
 register_worker(app)
+from bot.policy_command import policy_app  # noqa: E402
+
+app.add_typer(policy_app, name="policy")
