@@ -40,8 +40,8 @@ def _tenant(explicit: bool, alias: str = "") -> str:
 def lexical_sql(*, explicit_tenant: bool = False) -> str:
     """Passage ids ranked by full-text relevance (rank 1 is best)."""
     return f"""
-        SELECT passage_id, row_number() OVER (ORDER BY relevance DESC, passage_id) AS rank FROM (
-            SELECT passage_id, ts_rank(search, {QUESTION}, 1) AS relevance
+        SELECT tenant_id, passage_id, row_number() OVER (ORDER BY relevance DESC, passage_id) AS rank FROM (
+            SELECT tenant_id, passage_id, ts_rank(search, {QUESTION}, 1) AS relevance
             FROM policy_passages
             WHERE search @@ {QUESTION}{_tenant(explicit_tenant)}
             ORDER BY relevance DESC, passage_id LIMIT :candidates
@@ -52,8 +52,8 @@ def semantic_sql(dimensions: int, *, explicit_tenant: bool = False) -> str:
     """Passage ids ranked by cosine distance to :vector among rows of the same model and dimension."""
     dims = int(dimensions)
     return f"""
-        SELECT passage_id, row_number() OVER (ORDER BY distance, passage_id) AS rank FROM (
-            SELECT passage_id, embedding::vector({dims}) <=> CAST(:vector AS vector({dims})) AS distance
+        SELECT tenant_id, passage_id, row_number() OVER (ORDER BY distance, passage_id) AS rank FROM (
+            SELECT tenant_id, passage_id, embedding::vector({dims}) <=> CAST(:vector AS vector({dims})) AS distance
             FROM policy_passages
             WHERE embedding_dimensions = {dims} AND embedding_model = :model{_tenant(explicit_tenant)}
             ORDER BY distance LIMIT :candidates
@@ -63,10 +63,12 @@ def semantic_sql(dimensions: int, *, explicit_tenant: bool = False) -> str:
 def _passages_sql(ranked: str) -> str:
     return f"""
         WITH ranked AS MATERIALIZED ({ranked}),
-        fused AS (SELECT passage_id, sum(1.0 / ({RRF_K} + rank)) AS score FROM ranked GROUP BY passage_id)
+        fused AS (
+            SELECT tenant_id, passage_id, sum(1.0 / ({RRF_K} + rank)) AS score
+            FROM ranked GROUP BY tenant_id, passage_id)
         SELECT p.passage_id, d.title, p.heading_path, p.body, fused.score
         FROM fused
-        JOIN policy_passages p ON p.passage_id = fused.passage_id
+        JOIN policy_passages p ON p.tenant_id = fused.tenant_id AND p.passage_id = fused.passage_id
         JOIN policy_documents d ON d.tenant_id = p.tenant_id AND d.document_id = p.document_id
         ORDER BY fused.score DESC, p.passage_id LIMIT :limit"""
 
