@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.audit import Actor, record_audit
 from storage.errors import InvalidInput, NotFound
-from storage.models import Base
+from storage.models import Base, Booking, Itinerary
 from storage.policy_documents import Embedding
 from storage.sessions import current_tenant
 
@@ -125,6 +125,38 @@ async def forget_memory(session: AsyncSession, *, user_id: uuid.UUID, memory_id:
         entity_id=str(memory_id),
     )
     return found
+
+
+async def note_completed_trip(session: AsyncSession, *, itinerary_id: uuid.UUID) -> TravelMemory | None:
+    """A memory of an ended trip (where, when, which hotel, its rating if given), kept once per trip."""
+    trip = await session.scalar(select(Itinerary).where(Itinerary.itinerary_id == itinerary_id))
+    if trip is None:
+        return None
+    hotels = (
+        await session.scalars(
+            select(Booking).where(
+                Booking.itinerary_id == itinerary_id,
+                Booking.booking_type == "hotel",
+                Booking.status == "confirmed",
+            )
+        )
+    ).all()
+    stays = [
+        str(hotel.booking_details.get("description") or hotel.booking_details.get("vendor") or "").strip()
+        + (f" (rated {hotel.booking_details['rating']})" if hotel.booking_details.get("rating") else "")
+        for hotel in hotels
+    ]
+    places = ", ".join(str(place) for place in trip.destinations) or "a trip"
+    fact = f"Travelled to {places}, {trip.start_date:%d %b %Y}–{trip.end_date:%d %b %Y}"
+    if any(stays):
+        fact += "; stayed at " + "; ".join(stay for stay in stays if stay)
+    return await remember_fact(
+        session,
+        user_id=trip.user_id,
+        fact=fact[:MAX_FACT_CHARS],
+        source="trip",
+        source_key=f"trip:{itinerary_id}",
+    )
 
 
 _RELEVANT = """

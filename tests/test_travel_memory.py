@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import text
 
 from agent.commands import CommandRunner
 from agent.conversation import ConversationService
+from bot.worker import complete_trip_job
 from storage.database import Database
 from tests.conftest import NOW, Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
+from tests.reminder_trips import book_trip
 from tests.test_policy_agent import tool_results
 
 FACT = "Prefers aisle seats on flights longer than two hours"
@@ -78,3 +82,18 @@ async def test_memories_stay_with_their_traveller(
         assert await session.scalar(text("SELECT count(*) FROM travel_memories")) == 0
     assert "Usage: /me forget ID" in (await commands.run(traveller(acme), "/me forget aisle")).text
     assert "Usage: me set KEY VALUE" in (await commands.run(traveller(acme), "/me")).text
+
+
+async def test_an_ended_trip_leaves_a_note_in_the_travellers_memory_once(db: Database, acme: Company) -> None:
+    now = dt.datetime.now(dt.UTC)
+    ended = await book_trip(
+        db, acme, start=now.date() - dt.timedelta(days=6), now=now - dt.timedelta(days=30)
+    )
+    for _ in range(2):  # arq may run a job twice
+        assert await complete_trip_job({"db": db}, str(acme.tenant_id), str(ended.itinerary_id)) in (
+            True,
+            False,
+        )
+    listed = (await CommandRunner(db, clock=lambda: NOW).run(traveller(acme), "/me memory")).text
+    (note,) = [line for line in listed.splitlines() if "(from a trip)" in line]
+    assert "Travelled to Berlin" in note and "stayed at Motel One Berlin-Mitte" in note
