@@ -1,7 +1,7 @@
 """Benchmark of policy search: full-text and hybrid search under row-level security against an explicit WHERE.
 
 It loads `--tenants` companies with `--passages` policy passages each (1,000 x 1,000 = 1M rows by default),
-interleaved in the table as years of uploads would leave them. Each passage is generated from one of 64
+each tenant's passages together, as an upload writes a document's passages in one transaction. Each passage is generated from one of 64
 topics: its words come mostly from the topic's vocabulary, and its synthetic 384-dimension vector is the
 topic's centre plus noise, so vector neighbours and word matches agree as they do for real embeddings.
 
@@ -143,16 +143,16 @@ def topic_of(tenant: int, position: int) -> int:
 def passage_rows(
     corpus: Corpus, *, tenants: int, passages: int, vectors: bool, seed: int
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Batches of passage rows, row n belonging to tenant n % tenants (interleaved as real uploads are)."""
+    """Batches of passage rows; row n is passage n % passages of tenant n // passages."""
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     total = tenants * passages
     for first in range(0, total, LOAD_BATCH):
         numbers = range(first, min(first + LOAD_BATCH, total))
-        topics = np.array([topic_of(n % tenants, n // tenants) for n in numbers])
+        topics = np.array([topic_of(*divmod(n, passages)) for n in numbers])
         embedded = corpus.vectors(np_rng, topics, noise=0.9) if vectors else None
         batch = []
         for i, n in enumerate(numbers):
-            tenant, position = n % tenants, n // tenants
+            tenant, position = divmod(n, passages)
             body = corpus.passage(rng, int(topics[i]))
             row: tuple[Any, ...] = (
                 numbered_id("tenant", tenant),

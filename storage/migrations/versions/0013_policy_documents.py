@@ -102,6 +102,10 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE INDEX travel_memories_user ON travel_memories (tenant_id, user_id, created_at)")
+    for table in ("policy_passages", "travel_memories"):
+        # Keep the vector in the row when it fits (TOAST moves the text out first): a search reads every
+        # candidate's vector, and a TOAST lookup per row would cost more than the distance itself.
+        op.execute(f"ALTER TABLE {table} ALTER COLUMN embedding SET STORAGE MAIN")
     for table in ("policy_documents", "policy_passages", "travel_memories"):
         isolate_by_tenant(table)
         grant_to_app(table)
