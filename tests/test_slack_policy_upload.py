@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from tests.fakes.scripted_model import ScriptedModel
-from tests.fakes.slack_api import ACME, ADMIN, TRAVELLER, FakeSlack, SlackHarness, acme_slack
+from tests.fakes.slack_api import ACME, ADMIN, TRAVELLER, FakeSlack, SlackHarness, acme_slack, acme_workspace
 from tests.policy_library import NORTHWIND, northwind_pdf
 
 
@@ -74,3 +75,30 @@ async def test_an_unreadable_file_gets_one_sentence(
 ) -> None:
     answer = await share(slack, ADMIN, name, content, mimetype)
     assert sentence in answer and "error id" not in answer
+
+
+async def test_the_fake_hands_private_files_only_to_their_workspace_like_slack(fake_slack: FakeSlack) -> None:
+    token = acme_workspace(fake_slack)
+    fake_slack.add_workspace("T0OTHER", "Other")
+    other = fake_slack.issue_token("T0OTHER")
+    shared = fake_slack.share_file(
+        ACME, ADMIN, "p.md", b"# P\n\ntext", mimetype="text/markdown", filetype="md"
+    )
+    async with httpx.AsyncClient(follow_redirects=False) as http:
+        info = (
+            await http.post(
+                f"{fake_slack.base_url}files.info",
+                data={"file": shared["id"]},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        ).json()
+        url = info["file"]["url_private_download"]
+        assert (await http.get(url, headers={"Authorization": f"Bearer {token}"})).content == b"# P\n\ntext"
+        assert (await http.get(url)).status_code == 302
+        assert (await http.get(url, headers={"Authorization": f"Bearer {other}"})).status_code == 302
+        elsewhere = await http.post(
+            f"{fake_slack.base_url}files.info",
+            data={"file": shared["id"]},
+            headers={"Authorization": f"Bearer {other}"},
+        )
+    assert elsewhere.json() == {"ok": False, "error": "file_not_found"}
