@@ -130,7 +130,9 @@ class Corpus:
         return " ".join(mixed)
 
     def vectors(self, rng: np.random.Generator, topics: np.ndarray, noise: float) -> np.ndarray:
-        raw = self.centres[topics] + rng.normal(scale=noise, size=(len(topics), DIMENSIONS)).astype(
+        """Unit vectors near their topic's centre; `noise` is the length of the random part (the centre's is 1)."""
+        scale = noise / np.sqrt(DIMENSIONS)
+        raw = self.centres[topics] + rng.normal(scale=scale, size=(len(topics), DIMENSIONS)).astype(
             np.float32
         )
         return raw / np.linalg.norm(raw, axis=1, keepdims=True)
