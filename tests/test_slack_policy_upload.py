@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
 from storage.database import Database
-from storage.embedded import EmbeddedUrls
-from tests.fakes.scripted_model import ScriptedModel
-from tests.fakes.slack_api import ACME, ADMIN, TRAVELLER, FakeSlack, SlackHarness, acme_slack, acme_workspace
+from tests.fakes.slack_api import ACME, ADMIN, TRAVELLER, FakeSlack, SlackHarness, acme_workspace
 from tests.policy_library import NORTHWIND, northwind_pdf
+from tests.test_slack_commands import slack
 
-
-@pytest.fixture
-async def slack(
-    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
-) -> AsyncIterator[SlackHarness]:
-    async with acme_slack(
-        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, introduced=(ADMIN, TRAVELLER)
-    ) as harness:
-        yield harness
+__all__ = ["slack"]  # the fixture of the Slack command tests: Acme with its admin and traveller
 
 
 async def share(slack: SlackHarness, user: str, name: str, content: bytes, mimetype: str) -> str:
