@@ -22,7 +22,7 @@ MAX_PAGES = 500
 PASSAGE_CHARS = 1200  # a passage long enough to answer, short enough to cite
 _MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 # "3 Hotels", "3.2 Caps per city", "4.1. Economy class": a short numbered line without a full stop.
-_NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+([A-Z][^.:;]{1,80})$")
+_NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+([A-Z][^.;]{1,80})$")
 _PDF_MAGIC = b"%PDF-"
 
 

@@ -92,13 +92,14 @@ def northwind_pdf(*, password: str | None = None) -> bytes:
     from pypdf import PdfReader, PdfWriter
 
     pdf = FPDF()
+    pdf.set_margins(25, 25)
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
     for block in NORTHWIND.read_text().split("\n\n"):
         heading = block.startswith("#")
-        pdf.set_font("Helvetica", "B" if heading else "", 13 if heading else 11)
-        pdf.multi_cell(0, 6, block.lstrip("# ").strip(), new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(3)
+        pdf.set_font("Helvetica", "B" if heading else "", 14 if heading else 12)
+        pdf.multi_cell(0, 8, block.lstrip("# ").strip(), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(5)
     content = bytes(pdf.output())
     if password is None:
         return content

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from agent.policy_reader import read_policy_file
 from storage.database import Database
 from tests.conftest import Company
 from tests.fakes.scripted_model import ScriptedModel
 from tests.policy_library import (
     GLOBEX_POLICY,
+    NORTHWIND,
     add_policy,
     labelled_questions,
     northwind_library,
+    northwind_pdf,
     top5_hit_rate,
 )
 
@@ -55,3 +58,11 @@ async def test_a_tenant_finds_only_its_own_passages_even_in_raw_sql(
     assert seen == [globex.tenant_id] and memories == 1
     async with db.unscoped() as session:
         assert await session.scalar(text("SELECT count(*) FROM policy_passages")) == 0
+
+
+def test_the_pdf_keeps_the_sections_of_the_markdown_it_was_printed_from() -> None:
+    printed = read_policy_file("northwind-travel-policy.pdf", northwind_pdf())
+    written = read_policy_file("northwind.md", NORTHWIND.read_bytes())
+    assert printed.pages == 15 and printed.title == written.title == "Northwind Travel Policy"
+    sections = [{p.heading_path for p in f.passages if " > " in p.heading_path} for f in (printed, written)]
+    assert sections[0] == sections[1] and "3 Air travel > 3.5 Airport lounges" in sections[0]
