@@ -17,11 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.cards import itinerary_card
 from agent.command_arguments import clean_arguments, count, duration
 from agent.context import Context
+from agent.embeddings import Embedder
 from agent.facts import describe_bookings
+from agent.library_commands import policy_documents, traveller_memory
+from agent.policy_library import PolicyLibrary
 from agent.privacy import export_bundle, forget_user
 from agent.replies import AgentReply
 from agent.spend_report import check_scope, spend_csv, spend_report
 from agent.tools import RemindersScheduled
+from agent.travel_memory import TravellerMemory
 from agent.trip_calendar import upcoming_trip_calendar
 from storage.audit import Actor, recent_audit
 from storage.bookings import list_bookings
@@ -72,6 +76,16 @@ COMMANDS = (
         "prefs unset", "/prefs unset KEY", "return a company preference to its default", admin_only=True
     ),
     SlashCommand("me set", "/me set KEY VALUE", "change your own preference (seat, meal, home_airport, ...)"),
+    SlashCommand("me memory", "/me memory", "what I remember about you"),
+    SlashCommand("me forget", "/me forget ID", "forget one thing I remember about you"),
+    SlashCommand("policy list", "/policy list", "the company's travel-policy documents"),
+    SlashCommand(
+        "policy add",
+        "/policy add PATH",
+        "add a policy document (console; in chat send the file)",
+        admin_only=True,
+    ),
+    SlashCommand("policy remove", "/policy remove ID", "remove a policy document", admin_only=True),
     SlashCommand("reminders", "/reminders", "your upcoming reminders"),
     SlashCommand("reminders snooze", "/reminders snooze TRIP 2d|12h", "postpone a trip's reminders"),
     SlashCommand("reminders mute", "/reminders mute|unmute TRIP", "silence or restore a trip's reminders"),
@@ -111,8 +125,12 @@ class CommandRunner:
         saver: BaseCheckpointSaver[Any] | None = None,
         reminders_scheduled: RemindersScheduled | None = None,
         redis: Redis | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.db = db
+        # The company's policy documents and the traveller's memory (embedded when a model is configured).
+        self.library = PolicyLibrary(db, embedder)
+        self.memory = TravellerMemory(db, embedder)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         # Exports read conversation messages from the checkpoints, and erasure removes them.
         self.saver = saver
@@ -132,8 +150,8 @@ class CommandRunner:
             "bookings": self.bookings,
             "spend": self.spend,
             "prefs": self.prefs,
-            "policy": self.prefs,
-            "me": self.me,
+            "policy": lambda c, r: policy_documents(self.library, c, r, otherwise=self.prefs),
+            "me": lambda c, r: traveller_memory(self.memory, c, r, otherwise=self.me),
             "privacy": self.privacy,
             "reminders": self.reminders,
             "audit": self.audit,

@@ -25,11 +25,14 @@ from agent.booking import (
 )
 from agent.cards import card_text
 from agent.context import Context
+from agent.embeddings import Embedder
 from agent.facts import describe_bookings, describe_itineraries
+from agent.library_tools import library_tools, recalled_memories
 from agent.planning import DraftArguments, draft_trip, revise_trip
 from agent.spend_report import spend_report
 from agent.travel_info.service import TravelInfo
 from agent.travel_info.trips import trip_travel_note
+from agent.travel_memory import TravellerMemory
 from storage.audit import Actor
 from storage.bookings import cancel_booking as cancel_stored_booking
 from storage.bookings import list_bookings as stored_bookings
@@ -63,6 +66,8 @@ class AgentServices:
     quotas: Quotas | None = None
     # Weather and flight status; None when the process has no travel-information providers.
     travel_info: TravelInfo | None = None
+    # Embeddings for policy and memory search; None means full-text search only.
+    embedder: Embedder | None = None
 
 
 class Decision(BaseModel):
@@ -101,12 +106,14 @@ class PreferenceArguments(BaseModel):
 
 def build_tools(services: AgentServices) -> list[BaseTool]:
     db, clock = services.db, services.clock
+    memory = TravellerMemory(db, services.embedder)
 
     @tool("get_preferences")
     @refusals_as_results
     async def get_preferences(runtime: ToolRuntime[Context]) -> str:
         """The company's travel policy and preferences, the traveller's own preferences and recent trips."""
-        return runtime.context.facts or "No preferences are recorded."
+        remembered = await recalled_memories(memory, runtime)
+        return (runtime.context.facts or "No preferences are recorded.") + remembered
 
     @tool("create_draft_itinerary", args_schema=DraftArguments)
     @refusals_as_results
@@ -290,5 +297,6 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
         get_travel_info,
         set_my_preference,
         set_tenant_preference_tool,
+        *library_tools(db, services.embedder),
         *services.extra_tools,
     ]

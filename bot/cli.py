@@ -393,3 +393,6 @@ register_worker(app)
 from bot.trips_command import register_trips  # noqa: E402
 
 register_trips(app)
+from bot.policy_command import policy_app  # noqa: E402
+
+app.add_typer(policy_app, name="policy")

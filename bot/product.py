@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from agent.checkpoints import shared_checkpoint_saver
 from agent.commands import CommandRunner
 from agent.conversation import ConversationService
+from agent.embeddings import build_embedder
 from agent.graph import build_graph
 from agent.model import build_chat_model
 from agent.tools import AgentServices
@@ -72,8 +73,10 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
         travel_info = await stack.enter_async_context(
             TravelInfo.open(TravelInfoSettings(), redis_url=endpoints.redis_url or None)
         )
+        embedder = build_embedder(settings)
         services = AgentServices(
             db=db,
+            embedder=embedder,
             reminders_scheduled=reminders_scheduled,
             quotas=Quotas(redis) if redis is not None else None,
             travel_info=travel_info,
@@ -88,7 +91,12 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
             db=db,
             conversation=ConversationService(services=services, graph=graph),
             commands=CommandRunner(
-                db, clock=services.clock, saver=saver, reminders_scheduled=reminders_scheduled, redis=redis
+                db,
+                clock=services.clock,
+                saver=saver,
+                reminders_scheduled=reminders_scheduled,
+                redis=redis,
+                embedder=embedder,
             ),
             redis=redis,
         )

@@ -47,6 +47,7 @@ from storage.database import Database
 from storage.maintenance import every_tenant
 from storage.processed_events import prune_deliveries
 from storage.settings import get_settings
+from storage.travel_memory import note_completed_trip
 from storage.trip_completion import complete_trip
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,10 @@ async def complete_trip_job(ctx: dict[str, Any], tenant_id: str, itinerary_id: s
     """Move one ended trip into the history and analytics (a no-op when it is already there)."""
     db: Database = ctx["db"]
     async with db.tenant(uuid.UUID(tenant_id)) as session:
-        return await complete_trip(session, itinerary_id=uuid.UUID(itinerary_id), now=_utcnow())
+        completed = await complete_trip(session, itinerary_id=uuid.UUID(itinerary_id), now=_utcnow())
+        if completed:  # the traveller's memory keeps where they went and stayed
+            await note_completed_trip(session, itinerary_id=uuid.UUID(itinerary_id))
+        return completed
 
 
 async def queue_retention(ctx: dict[str, Any]) -> int:

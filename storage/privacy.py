@@ -33,10 +33,11 @@ from storage.preferences import tenant_preferences
 from storage.reminder_runs import ConsoleMessage, ReminderDelivery
 from storage.reminders import pending_reminders
 from storage.sessions import current_tenant
+from storage.travel_memory import TravelMemory
 
 FORMER_TRAVELLER = "Former traveller"
-# Columns of an export that are secrets or hashes, never personal data worth handing over.
-_NOT_EXPORTED = {"code_hash"}
+# Columns of an export that are secrets, hashes or search indexes derived from exported text.
+_NOT_EXPORTED = {"code_hash", "search", "embedding"}
 
 
 def row_dict(row: Base) -> dict[str, Any]:
@@ -72,6 +73,9 @@ async def export_user(session: AsyncSession, *, user_id: uuid.UUID) -> dict[str,
         "conversations": select(ConversationThread).where(ConversationThread.user_id == user_id),
         "console_outbox": select(ConsoleMessage).where(ConsoleMessage.user_id == user_id),
         "reminder_deliveries": select(ReminderDelivery).where(ReminderDelivery.user_id == user_id),
+        "travel_memories": select(TravelMemory)
+        .where(TravelMemory.user_id == user_id)
+        .order_by(TravelMemory.created_at),
         "audit_log": select(AuditEntry)
         .where(AuditEntry.actor_user_id == user_id)
         .order_by(AuditEntry.occurred_at),

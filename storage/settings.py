@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     model: str | None = Field(default=None, alias="TRAVELMATE_MODEL")
     model_timeout_seconds: float = Field(default=60.0, gt=0, alias="TRAVELMATE_MODEL_TIMEOUT")
     model_max_retries: int = Field(default=2, ge=0, le=10, alias="TRAVELMATE_MODEL_MAX_RETRIES")
+    # Embeddings from the same server; unset means full-text policy and memory search only.
+    embedding_model: str | None = Field(default=None, alias="TRAVELMATE_EMBEDDING_MODEL")
+    embedding_dimensions: int = Field(default=1536, ge=1, le=16000, alias="TRAVELMATE_EMBEDDING_DIMENSIONS")
 
     # Slack.
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")

@@ -359,4 +359,5 @@ async def test_a_group_chat_is_exported_and_erased_per_person(
     reply = await conversation.handle_message(bob, group, "Bob again")
     assert reply.text == "Rome is booked soon, Bob."
     sent = json.dumps(scripted_model.requests[-1])
-    assert "Bob needs Rome on the 9th" in sent and "Oslo" not in sent and "aisle" not in sent
+    assert "Bob needs Rome on the 9th" in sent and "Oslo" not in sent
+    assert "Alice prefers aisle seats" not in sent and "Aisle seats for Alice" not in sent

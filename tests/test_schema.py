@@ -11,7 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool, text
 
-import storage.reminder_runs  # noqa: F401 - its models belong to the metadata compared below
+import storage.policy_documents
+import storage.reminder_runs
+import storage.travel_memory  # noqa: F401 - likewise
 from storage.database import Database, sqlalchemy_url
 from storage.embedded import EmbeddedUrls
 from storage.migrate import alembic_config
@@ -280,7 +282,7 @@ def test_the_models_match_the_migrated_database(embedded: EmbeddedUrls) -> None:
             differences = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
-    assert differences == []
+    assert differences == [], "\n".join(map(str, differences))
 
 
 def _ours(name: str | None, kind: str, parent: dict[str, str | None]) -> bool:

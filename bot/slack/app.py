@@ -37,6 +37,7 @@ from bot.slack.home import register_home
 from bot.slack.identity import CallerResolver, identify_callers
 from bot.slack.installation_store import PostgresInstallationStore
 from bot.slack.oauth_state import RedisOAuthStateStore
+from bot.slack.policy_upload import register_policy_uploads
 from bot.slack.workspaces import TenantDirectory
 from storage.database import Database
 from storage.errors import DomainError
@@ -155,6 +156,7 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
         # Bolt's own uninstall/revocation listeners, run lazily so that shutdown waits for the deletion.
         app.event("tokens_revoked")(ack=acknowledge, lazy=[app.default_tokens_revoked_event_listener()])
         app.event("app_uninstalled")(ack=acknowledge, lazy=[app.default_app_uninstalled_event_listener()])
+    register_policy_uploads(app, channel)  # before the conversations, which take every other message
     register_conversations(app, channel)
     register_confirmations(app, channel)
     app.action(re.compile(f"^({APPROVE}|{REJECT})$"))(ack=acknowledge, lazy=[answer_as_approver(channel)])

@@ -33,6 +33,7 @@ from bot.telegram.identity import IdentityHook, TravelCallbackContext
 from bot.telegram.keyboards import CALLBACK_PATTERN
 from bot.telegram.linking import Linking
 from bot.telegram.ordering import ChatOrderedUpdates
+from bot.telegram.policy_upload import PolicyUploads
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
             CallbackQueryHandler(confirmations.on_press, pattern=CALLBACK_PATTERN),
             MessageHandler(filters.COMMAND, chat.on_command),
             MessageHandler(filters.TEXT, chat.on_text),
+            MessageHandler(filters.Document.ALL, PolicyUploads(product).on_document),
             MessageHandler(filters.ALL, chat.on_other),
         ]
     )

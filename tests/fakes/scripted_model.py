@@ -45,6 +45,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from tests.fakes.chat_rules import refusal
+from tests.fakes.embeddings import add_embedding_routes
 
 __all__ = [
     "Reply",
@@ -532,6 +533,7 @@ class ScriptedModel:
         app.router.add_post("/chat/completions", self._chat_completions)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/models", self._models)
+        add_embedding_routes(app)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port)

@@ -128,6 +128,7 @@ class FakeSlack(ThreadedHttpServer):
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/files-pri/{key}/download/{name}", self._download)
 
     def reset(self) -> None:
         with self._lock:
@@ -140,6 +141,7 @@ class FakeSlack(ThreadedHttpServer):
             self.files: list[SharedFile] = []  # completed uploads, in order
             self._pending_uploads: dict[str, _PendingUpload] = {}
             self._file_ids = itertools.count(1)
+            self.shared_files: dict[str, tuple[dict[str, Any], bytes]] = {}  # id -> (file object, content)
             self.workspaces: dict[str, Workspace] = {}
             self.tokens: dict[str, str] = {}  # live access token -> team id
             self.refresh_tokens: dict[str, str] = {}
@@ -370,6 +372,48 @@ class FakeSlack(ThreadedHttpServer):
         file_id = f"F{next(self._file_ids):08d}"
         self._pending_uploads[file_id] = _PendingUpload(filename, int(length))
         return {"ok": True, "upload_url": f"{self.root}/upload/{file_id}", "file_id": file_id}
+
+    def share_file(
+        self, team_id: str, user: str, name: str, content: bytes, *, mimetype: str, filetype: str
+    ) -> dict[str, Any]:
+        """A file a user shared; its object as files.info and file_share events carry it."""
+        file_id = f"F{secrets.token_hex(5).upper()}"
+        key = f"{team_id}-{file_id}"
+        shared = {
+            "id": file_id,
+            "created": int(time.time()),
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "user": user,
+            "user_team": team_id,
+            "size": len(content),
+            "mode": "hosted",
+            "is_external": False,
+            "url_private": f"{self.root}/files-pri/{key}/{urllib.parse.quote(name)}",
+            "url_private_download": f"{self.root}/files-pri/{key}/download/{urllib.parse.quote(name)}",
+        }
+        with self._lock:
+            self.shared_files[file_id] = (shared, content)
+        return shared
+
+    def _files_info(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+        found = self.shared_files.get(str(params.get("file")))
+        if found is None or found[0]["user_team"] != self.tokens.get(token or ""):
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": found[0], "comments": [], "response_metadata": {"next_cursor": ""}}
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """A private file: only with a bot token of its workspace; otherwise Slack's sign-in redirect."""
+        team_id, _, file_id = request.match_info["key"].partition("-")
+        auth = request.headers.get("Authorization", "")
+        with self._lock:
+            found = self.shared_files.get(file_id)
+            team = self.tokens.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+        if found is None or team != team_id:
+            raise web.HTTPFound(f"{self.root}/?redir=%2Ffiles-pri%2F{request.match_info['key']}")
+        return web.Response(body=found[1], content_type=found[0]["mimetype"])
 
     def _files_completeUploadExternal(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         try:
@@ -618,6 +662,25 @@ class SlackSender:
         }
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return await self.post("/slack/events", body, "application/x-www-form-urlencoded")
+
+    async def file_share(
+        self, team_id: str, user: str, shared: dict[str, Any], *, text: str = ""
+    ) -> tuple[httpx.Response, dict[str, Any]]:
+        """A user shares a file with the bot in their DM (a message event of subtype file_share)."""
+        event = {
+            "type": "message",
+            "subtype": "file_share",
+            "channel": "D" + user,
+            "channel_type": "im",
+            "user": user,
+            "text": text,
+            "ts": new_ts(),
+            "team": team_id,
+            "files": [{k: shared[k] for k in ("id", "name", "mimetype", "filetype", "size", "url_private")}],
+            "upload": True,
+            "display_as_bot": False,
+        }
+        return await self.event(team_id, event), event
 
     async def command(self, team_id: str, user: str, text: str) -> httpx.Response:
         body = urllib.parse.urlencode(

@@ -92,11 +92,14 @@ class FakeTelegramAPI(ThreadedHttpServer):
         self._keyboards: dict[tuple[int, int], Any] = {}
         self._pending_updates: deque[dict[str, Any]] = deque()
         self._message_ids = itertools.count(1000)
+        self._documents: dict[str, bytes] = {}  # file_id -> content of files users sent
+        self._file_paths: dict[str, str] = {}  # file_path handed out by getFile -> file_id
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
 
     @property
     def base_url(self) -> str:
@@ -111,6 +114,21 @@ class FakeTelegramAPI(ThreadedHttpServer):
             self._failures.clear()
             self._keyboards.clear()
             self._pending_updates.clear()
+            self._documents.clear()
+            self._file_paths.clear()
+
+    def add_document(self, content: bytes, *, file_name: str, mime_type: str) -> dict[str, Any]:
+        """A document a user sent: its Document JSON, as an Update carries it."""
+        with self._lock:
+            file_id = f"BQACAgIAAxkBAAI{len(self._documents) + 1:05d}"
+            self._documents[file_id] = content
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"AgAD{len(self._documents):04d}",
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": len(content),
+        }
 
     def queue_update(self, update: dict[str, Any]) -> None:
         """Hand `update` to the next getUpdates call (polling mode)."""
@@ -237,6 +255,8 @@ class FakeTelegramAPI(ThreadedHttpServer):
                     )
                 self._keyboards[key] = markup
             return message_json(key[0], key[1], text="(edited)")
+        if method == "getFile":
+            return self._get_file(str(params.get("file_id", "")))
         if method == "editMessageText":
             return message_json(
                 int(params["chat_id"]), int(params["message_id"]), text=params.get("text", "")
@@ -251,6 +271,31 @@ class FakeTelegramAPI(ThreadedHttpServer):
         ):
             return True
         raise _ApiError(f"Not Found: method {method} is not faked")
+
+    def _get_file(self, file_id: str) -> dict[str, Any]:
+        """Like the Bot API: bots download files of at most 20 MB, through a path valid for an hour."""
+        with self._lock:
+            content = self._documents.get(file_id)
+            if content is None:
+                raise _ApiError("Bad Request: invalid file_id")
+            if len(content) > 20 * 1024 * 1024:
+                raise _ApiError("Bad Request: file is too big")
+            path = f"documents/file_{len(self._file_paths) + 1}"
+            self._file_paths[path] = file_id
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id[-5:]}",
+            "file_size": len(content),
+            "file_path": path,
+        }
+
+    async def _download(self, request: web.Request) -> web.Response:
+        with self._lock:
+            file_id = self._file_paths.get(request.match_info["path"])
+            content = self._documents.get(file_id or "")
+        if request.match_info["token"] != TOKEN or content is None:
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        return web.Response(body=content, content_type="application/octet-stream")
 
     def _sent(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
@@ -366,6 +411,18 @@ class Updates:
         message = update["message"]
         message.pop("text")
         message["photo"] = [{"file_id": "p1", "file_unique_id": "pu1", "width": 10, "height": 10}]
+        return update
+
+    def document(
+        self, user: TelegramUser, document: dict[str, Any], *, caption: str | None = None
+    ) -> dict[str, Any]:
+        """A file sent in the user's private chat (no text; an optional caption)."""
+        update = self.message(user, "")
+        message = update["message"]
+        message.pop("text")
+        message["document"] = document
+        if caption:
+            message["caption"] = caption
         return update
 
     def press(self, user: TelegramUser, sent: BotCall, data: str) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""`travelmate policy add` and `travelmate policy reindex`: the company's policy documents from the shell."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import text
+
+from agent.embeddings import build_embedder
+from agent.library_commands import added_sentence, read_local_file
+from agent.policy_library import PolicyLibrary
+from bot import operator_commands as operations
+from storage.audit import OPERATOR
+from storage.database import Database
+from storage.policy_documents import ensure_vector_index
+from storage.settings import get_settings
+
+policy_app = typer.Typer(help="The company's travel-policy documents.", no_args_is_help=True)
+out = Console()
+
+_STALE = (
+    "SELECT tenant_id, count(*) FROM policy_passages WHERE embedding_model IS DISTINCT FROM :model "
+    "OR embedding_dimensions IS DISTINCT FROM :dimensions GROUP BY tenant_id ORDER BY tenant_id"
+)
+
+
+@policy_app.command("add")
+def policy_add(
+    file: Annotated[Path, typer.Argument(help="A Markdown, PDF or plain-text policy document.")],
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant id or exact name.")],
+) -> None:
+    """Add a travel-policy document to a tenant; the agent cites it when asked about policy."""
+    from bot.cli import with_databases
+
+    filename, content = read_local_file(str(file))
+
+    async def add(app_db: Database, owner_db: Database) -> str:
+        found = await operations.find_tenant(owner_db, tenant)
+        library = PolicyLibrary(app_db, build_embedder(get_settings()))
+        document, passages = await library.add(
+            tenant_id=found.id, actor=OPERATOR, filename=filename, content=content, is_admin=True
+        )
+        return f"{found.name}: {added_sentence(document.title, passages)}"
+
+    out.print(f"[green]{with_databases(add)}[/green]")
+
+
+@policy_app.command("reindex")
+def policy_reindex(
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-t", help="Only this tenant (default: every tenant).")
+    ] = None,
+) -> None:
+    """Embed every passage again with the configured embedding model (after changing the model or its size)."""
+    from bot.cli import with_databases
+
+    embedder = build_embedder(get_settings())
+    if embedder is None:
+        out.print(
+            "No embedding model is configured (TRAVELMATE_EMBEDDING_MODEL), so policy search is full text "
+            "and there is nothing to embed."
+        )
+        return
+
+    async def reindex(app_db: Database, owner_db: Database) -> int:
+        only = (await operations.find_tenant(owner_db, tenant)).id if tenant else None
+        async with owner_db.unscoped() as session:
+            if await ensure_vector_index(session, dimensions=embedder.dimensions):
+                out.print(f"Created the vector index for {embedder.dimensions} dimensions.")
+            stale: list[tuple[uuid.UUID, int]] = [
+                (row[0], int(row[1]))
+                for row in await session.execute(
+                    text(_STALE), {"model": embedder.model, "dimensions": embedder.dimensions}
+                )
+                if only is None or row[0] == only
+            ]
+        library = PolicyLibrary(app_db, embedder)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=out) as progress:
+            task = progress.add_task(f"Embedding with {embedder.model}", total=sum(n for _t, n in stale))
+            done = 0
+            for tenant_id, _count in stale:
+                done += await library.reindex(tenant_id, progress=lambda n: progress.advance(task, n))
+        return done
+
+    done = with_databases(reindex)
+    out.print(
+        f"[green]Embedded {done} passages with {embedder.model} ({embedder.dimensions} dimensions).[/green]"
+    )
