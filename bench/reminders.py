@@ -246,10 +246,17 @@ async def run(args: argparse.Namespace) -> None:
         try:
             await wait_until_due(due)
             deadline = time.monotonic() + args.timeout
+            next_report = time.monotonic() + 5
             while (count := await delivered_count(urls.owner_database_url)) < args.reminders:
                 if time.monotonic() > deadline:
                     print(f"Stopped waiting after {args.timeout}s with {count:,} delivered")
                     break
+                if all(worker.poll() is not None for worker in workers):
+                    print(f"Every worker process exited with {count:,} delivered; see {log}")
+                    break
+                if time.monotonic() >= next_report:
+                    print(f"    {count:,} of {args.reminders:,} delivered", flush=True)
+                    next_report += 5
                 await asyncio.sleep(0.25)
         finally:
             for worker in workers:
@@ -258,6 +265,8 @@ async def run(args: argparse.Namespace) -> None:
                 worker.wait(timeout=60)
 
         delivered, lateness, duplicates, unsent, retried = await deliveries(urls.owner_database_url)
+        if not lateness:
+            raise SystemExit(f"No reminder was delivered; the workers' log is {log}")
         span = max(lateness) if lateness else float("nan")
         rate = delivered / span if lateness else 0.0
         print()

@@ -195,8 +195,8 @@ analytics_written AS (
     FROM priced
     RETURNING 1
 )
-INSERT INTO completed_trips (tenant_id, itinerary_id, history_id, analytics_id, end_date)
-SELECT :tenant, trip_id, trip_id, trip_id, end_date
+INSERT INTO completed_trips (tenant_id, itinerary_id, history_id, analytics_id, end_date, destination)
+SELECT :tenant, trip_id, trip_id, trip_id, end_date, city
 FROM priced
 """
 )

@@ -331,7 +331,13 @@ class CompletedTrip(Base):
             ondelete="CASCADE",
         ),
         Index("completed_trips_history", "tenant_id", "history_id", unique=True),
-        Index("completed_trips_analytics", "tenant_id", "analytics_id", unique=True),
+        Index(
+            "completed_trips_analytics",
+            "tenant_id",
+            "analytics_id",
+            unique=True,
+            postgresql_include=["destination", "end_date"],
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -340,6 +346,8 @@ class CompletedTrip(Base):
     analytics_id: Mapped[uuid.UUID | None]
     end_date: Mapped[dt.date] = mapped_column(Date)
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    # The history row's destination, kept equal to it by triggers (migration 0014): spend by destination.
+    destination: Mapped[str | None] = mapped_column(String(100))
 
 
 class ChannelWorkspace(Base):

@@ -4,7 +4,7 @@ Where the figures come from, and in which currency:
 - Spend is `travel_analytics`: one row per trip (or whatever another system records there) with its travel
   date, traveller, total and a split by category. A row belongs to a period by its travel date.
 - The trip behind a row, when the product recorded it, is found through `completed_trips`: its destination
-  (from `user_travel_history`) and its last day (for nights). A row with no trip behind it counts with
+  (the history row's, kept equal to it by triggers) and its last day (for nights). A row with no trip behind it counts with
   destination `unknown` and no nights.
 - The split by category is `categories_spend`; entries that are not plain decimals are ignored, and what the
   categories leave of the period's spend is shown as `uncategorised`, so every breakdown adds up to the same
@@ -46,12 +46,10 @@ _TRIPS = """
 FROM travel_analytics a{joins}
 WHERE a.tenant_id = :tenant AND a.travel_date >= :start AND a.travel_date < :stop {traveller}{condition}"""
 
-# The trip behind an analytics row, when there is one: its destination and its last day.
+# The trip behind an analytics row, when there is one: its destination and its last day (both in the index).
 _TRIP = """
 LEFT JOIN completed_trips c ON c.tenant_id = :tenant AND c.tenant_id = a.tenant_id
-                           AND c.analytics_id = a.analytics_id
-LEFT JOIN user_travel_history h ON h.tenant_id = :tenant AND h.tenant_id = c.tenant_id
-                               AND h.history_id = c.history_id"""
+                           AND c.analytics_id = a.analytics_id"""
 _TRAVELLERS = """
 LEFT JOIN users.tenant_users u ON u.tenant_id = :tenant AND u.tenant_id = a.tenant_id AND u.user_id = a.user_id"""
 _CATEGORY_ENTRIES = """
@@ -75,7 +73,7 @@ SELECT to_char(a.travel_date, 'YYYY-"Q"Q') AS key, to_char(a.travel_date, '"Q"Q 
 {trips}
 GROUP BY 1, 2""",
     "destination": """
-SELECT coalesce(h.destination, 'unknown') AS key, coalesce(h.destination, 'unknown') AS label,
+SELECT coalesce(c.destination, 'unknown') AS key, coalesce(c.destination, 'unknown') AS label,
        sum(a.total_spend) AS amount, count(*) AS trips
 {trips}
 GROUP BY 1, 2""",

@@ -48,7 +48,7 @@ _PLAIN = re.compile(PLAIN_DECIMAL)
 
 _EXPORT = """
 SELECT coalesce(c.itinerary_id, a.analytics_id) AS trip_id, coalesce(u.display_name, 'unknown') AS traveller,
-       coalesce(h.destination, 'unknown') AS destination, a.travel_date AS start_date,
+       coalesce(c.destination, 'unknown') AS destination, a.travel_date AS start_date,
        greatest(coalesce(c.end_date, a.travel_date), a.travel_date) AS end_date, a.total_spend AS amount,
        a.categories_spend::text AS categories
 {trips}

@@ -6,6 +6,7 @@ import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from sqlalchemy import text
 
 from bot.demo_data import demo_user_id
 from storage.database import Database
@@ -160,3 +161,27 @@ async def test_booked_amounts_stay_per_currency_and_are_never_added_together(
             ),
             Decimal(0),
         )
+
+
+async def test_a_destination_corrected_in_the_history_table_moves_the_spend_with_it(
+    db: Database, ledger: spend_ledger.Ledger
+) -> None:
+    """Another system fixes a trip's destination in `user_travel_history` with plain SQL: spend follows."""
+    when = period("2026-Q1")
+    async with db.tenant(FIRST) as session:
+        before = await spend_breakdown(session, period=when, group_by="destination", user_id=TRAVELLER)
+        edgeville = next(x for x in before if x.key == "Edgeville")
+        await session.execute(
+            text(
+                "UPDATE user_travel_history h SET destination = 'Corrected City' FROM completed_trips c, "
+                "travel_analytics a WHERE c.history_id = h.history_id AND a.analytics_id = c.analytics_id "
+                "AND h.destination = 'Edgeville' AND a.travel_date >= :start AND a.travel_date < :stop"
+            ),
+            {"start": when.start, "stop": when.stop},
+        )
+        after = await spend_breakdown(session, period=when, group_by="destination", user_id=TRAVELLER)
+        await session.rollback()
+    moved = next(x for x in after if x.key == "Corrected City")
+    assert (moved.amount, moved.trips) == (edgeville.amount, edgeville.trips)
+    assert "Edgeville" not in {x.key for x in after}
+    assert sum((x.amount for x in after), Decimal(0)) == sum((x.amount for x in before), Decimal(0))
