@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -11,9 +12,11 @@ import openai
 from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 
+from storage.database import Database
 from storage.errors import InvalidInput
 from storage.policy_documents import Embedding
 from storage.settings import Settings
+from storage.vectors import EmbeddedTable, rows_to_embed, store_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +73,30 @@ def build_embedder(settings: Settings) -> Embedder | None:
         request_timeout=settings.model_timeout_seconds,
     )
     return Embedder(model=model, dimensions=settings.embedding_dimensions, client=client)
+
+
+REEMBED_BATCH = 64
+
+
+async def reembed(
+    db: Database,
+    embedder: Embedder,
+    table: EmbeddedTable,
+    *,
+    tenant_id: uuid.UUID,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Embed every row of the tenant's `table` that lacks an embedding of the embedder's model; how many."""
+    done = 0
+    while True:
+        async with db.tenant(tenant_id) as session:
+            batch = await rows_to_embed(
+                session, table, model=embedder.model, dimensions=embedder.dimensions, limit=REEMBED_BATCH
+            )
+            if not batch:
+                return done
+            embeddings = await embedder.embed_passages([table.text(row) for row in batch])
+            await store_embeddings(session, table, batch, embeddings)
+        done += len(batch)
+        if progress is not None:
+            progress(len(batch))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.embeddings import Embedder
@@ -16,9 +15,7 @@ from storage.policy_documents import (
     PolicyDocument,
     add_document,
     list_documents,
-    passages_to_embed,
     remove_document,
-    store_embeddings,
 )
 from storage.policy_search import PassageHit, describe_hits, search_passages
 
@@ -27,7 +24,6 @@ NO_DOCUMENT = (
     "An admin can add it (Markdown, PDF or text)."
 )
 ADMINS_ONLY = "Only an admin of your company can add or remove travel-policy documents."
-REINDEX_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -91,26 +87,3 @@ class PolicyLibrary:
         if not await self.documents(tenant_id):
             return NO_DOCUMENT
         return "No passage of the company's travel policy mentions that."
-
-    async def reindex(self, tenant_id: uuid.UUID, *, progress: Callable[[int], None] | None = None) -> int:
-        """Embed every passage of the tenant that lacks an embedding of the configured model."""
-        if self.embedder is None:
-            return 0
-        done = 0
-        while True:
-            async with self.db.tenant(tenant_id) as session:
-                batch = await passages_to_embed(
-                    session,
-                    model=self.embedder.model,
-                    dimensions=self.embedder.dimensions,
-                    limit=REINDEX_BATCH,
-                )
-                if not batch:
-                    return done
-                embeddings = await self.embedder.embed_passages(
-                    [f"{p.heading_path}\n{p.body}" for p in batch]
-                )
-                await store_embeddings(session, passages=batch, embeddings=embeddings)
-            done += len(batch)
-            if progress is not None:
-                progress(len(batch))

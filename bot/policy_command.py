@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
+import functools
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import text
 
-from agent.embeddings import build_embedder
+from agent.embeddings import build_embedder, reembed
 from agent.library_commands import added_sentence, read_local_file
 from agent.policy_library import PolicyLibrary
 from bot import operator_commands as operations
@@ -19,14 +18,10 @@ from storage.audit import OPERATOR
 from storage.database import Database
 from storage.policy_documents import ensure_vector_index
 from storage.settings import get_settings
+from storage.vectors import EMBEDDED_TABLES, stale_counts
 
 policy_app = typer.Typer(help="The company's travel-policy documents.", no_args_is_help=True)
 out = Console()
-
-_STALE = (
-    "SELECT tenant_id, count(*) FROM policy_passages WHERE embedding_model IS DISTINCT FROM :model "
-    "OR embedding_dimensions IS DISTINCT FROM :dimensions GROUP BY tenant_id ORDER BY tenant_id"
-)
 
 
 @policy_app.command("add")
@@ -56,7 +51,7 @@ def policy_reindex(
         str | None, typer.Option("--tenant", "-t", help="Only this tenant (default: every tenant).")
     ] = None,
 ) -> None:
-    """Embed every passage again with the configured embedding model (after changing the model or its size)."""
+    """Embed every policy passage and travel memory again with the configured embedding model (after a change)."""
     from bot.cli import with_databases
 
     embedder = build_embedder(get_settings())
@@ -67,28 +62,42 @@ def policy_reindex(
         )
         return
 
-    async def reindex(app_db: Database, owner_db: Database) -> int:
+    async def reindex(app_db: Database, owner_db: Database) -> dict[str, int]:
         only = (await operations.find_tenant(owner_db, tenant)).id if tenant else None
         async with owner_db.unscoped() as session:
             if await ensure_vector_index(session, dimensions=embedder.dimensions):
                 out.print(f"Created the vector index for {embedder.dimensions} dimensions.")
-            stale: list[tuple[uuid.UUID, int]] = [
-                (row[0], int(row[1]))
-                for row in await session.execute(
-                    text(_STALE), {"model": embedder.model, "dimensions": embedder.dimensions}
-                )
-                if only is None or row[0] == only
-            ]
-        library = PolicyLibrary(app_db, embedder)
+            stale = {
+                table.label: {
+                    tenant_id: count
+                    for tenant_id, count in (
+                        await stale_counts(
+                            session, table, model=embedder.model, dimensions=embedder.dimensions
+                        )
+                    ).items()
+                    if only is None or tenant_id == only
+                }
+                for table in EMBEDDED_TABLES
+            }
+        done = dict.fromkeys(stale, 0)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=out) as progress:
-            task = progress.add_task(f"Embedding with {embedder.model}", total=sum(n for _t, n in stale))
-            done = 0
-            for tenant_id, _count in stale:
-                done += await library.reindex(tenant_id, progress=lambda n: progress.advance(task, n))
+            for table in EMBEDDED_TABLES:
+                task = progress.add_task(
+                    f"Embedding {table.label} with {embedder.model}", total=sum(stale[table.label].values())
+                )
+                for tenant_id in sorted(stale[table.label]):
+                    done[table.label] += await reembed(
+                        app_db,
+                        embedder,
+                        table,
+                        tenant_id=tenant_id,
+                        progress=functools.partial(progress.advance, task),
+                    )
         return done
 
     done = with_databases(reindex)
     out.print(
-        f"[green]Embedded {done} passages with {embedder.model} ({embedder.dimensions} dimensions).[/green]"
+        f"[green]Embedded {done['passages']} passages and {done['memories']} memories with {embedder.model} "
+        f"({embedder.dimensions} dimensions).[/green]"
     )

@@ -25,7 +25,6 @@ from sqlalchemy import (
     func,
     select,
     text,
-    update,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -241,38 +240,6 @@ async def remove_document(session: AsyncSession, *, actor: Actor, reference: str
         details={"title": document.title},
     )
     return document
-
-
-async def passages_to_embed(
-    session: AsyncSession, *, model: str, dimensions: int, limit: int
-) -> list[PolicyPassage]:
-    """Passages of the tenant without an embedding of `model` at `dimensions` (none yet, or another's)."""
-    statement = (
-        select(PolicyPassage)
-        .where(
-            PolicyPassage.embedding_model.is_distinct_from(model)
-            | PolicyPassage.embedding_dimensions.is_distinct_from(dimensions)
-        )
-        .order_by(PolicyPassage.passage_id)
-        .limit(limit)
-    )
-    return list((await session.scalars(statement)).all())
-
-
-async def store_embeddings(
-    session: AsyncSession, *, passages: Sequence[PolicyPassage], embeddings: Sequence[Embedding]
-) -> None:
-    """Replace the embeddings of `passages`, one for one."""
-    for passage, embedding in zip(passages, embeddings, strict=True):
-        await session.execute(
-            update(PolicyPassage)
-            .where(PolicyPassage.passage_id == passage.passage_id)
-            .values(
-                embedding=list(embedding.vector),
-                embedding_model=embedding.model,
-                embedding_dimensions=embedding.dimensions,
-            )
-        )
 
 
 async def ensure_vector_index(session: AsyncSession, *, dimensions: int) -> bool:

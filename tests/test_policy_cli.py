@@ -7,6 +7,7 @@ import os
 import pytest
 from sqlalchemy import text
 
+from agent.travel_memory import TravellerMemory
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from tests.conftest import Company
@@ -15,11 +16,13 @@ from tests.policy_library import EMBEDDING_MODEL, NORTHWIND
 from tests.test_cli import travelmate
 
 
-async def embeddings_of(owner_db: Database, company: Company) -> list[tuple[str | None, int | None, int]]:
+async def embeddings_of(
+    owner_db: Database, company: Company, table: str = "policy_passages"
+) -> list[tuple[str | None, int | None, int]]:
     async with owner_db.unscoped() as session:
         rows = await session.execute(
             text(
-                "SELECT embedding_model, embedding_dimensions, count(*) FROM policy_passages WHERE tenant_id = :t "
+                f"SELECT embedding_model, embedding_dimensions, count(*) FROM {table} WHERE tenant_id = :t "
                 "GROUP BY 1, 2"
             ),
             {"t": company.tenant_id},
@@ -29,9 +32,17 @@ async def embeddings_of(owner_db: Database, company: Company) -> list[tuple[str 
 
 @pytest.mark.slow  # six CLI processes, each starting the product
 async def test_an_operator_adds_a_document_and_reindexes_it_without_mixing_models(
-    embedded: EmbeddedUrls, owner_db: Database, scripted_model: ScriptedModel, acme: Company, globex: Company
+    embedded: EmbeddedUrls,
+    db: Database,
+    owner_db: Database,
+    scripted_model: ScriptedModel,
+    acme: Company,
+    globex: Company,
 ) -> None:
     env = dict(os.environ)
+    memory = TravellerMemory(db)  # remembered while no embedding model was configured
+    for fact in ("Prefers aisle seats", "Avoids red-eye flights"):
+        await memory.remember(tenant_id=acme.tenant_id, user_id=acme.traveler_id, fact=fact)
     added = travelmate("policy", "add", "--tenant", "Acme", str(NORTHWIND), env=env)
     assert added.returncode == 0, added.stderr
     assert "Acme: Added the policy document 'Northwind Travel Policy'" in added.stdout
@@ -47,8 +58,12 @@ async def test_an_operator_adds_a_document_and_reindexes_it_without_mixing_model
     )
     reindexed = travelmate("policy", "reindex", env=env)
     assert reindexed.returncode == 0, reindexed.stderr
-    assert f"Embedded {passages} passages with {EMBEDDING_MODEL} (384 dimensions)" in reindexed.stdout
+    assert (
+        f"Embedded {passages} passages and 2 memories with {EMBEDDING_MODEL} (384 dimensions)"
+        in reindexed.stdout
+    )
     assert await embeddings_of(owner_db, acme) == [(EMBEDDING_MODEL, 384, passages)]
+    assert await embeddings_of(owner_db, acme, "travel_memories") == [(EMBEDDING_MODEL, 384, 2)]
 
     env.update(TRAVELMATE_EMBEDDING_MODEL="other-model", TRAVELMATE_EMBEDDING_DIMENSIONS="768")
     mismatch = travelmate("policy", "reindex", env=env)
@@ -57,8 +72,9 @@ async def test_an_operator_adds_a_document_and_reindexes_it_without_mixing_model
 
     env.update(TRAVELMATE_EMBEDDING_MODEL="text-embedding-3-small")  # asks the server for 768 dimensions
     moved = travelmate("policy", "reindex", "--tenant", "Acme", env=env)
-    assert f"Embedded {passages} passages" in moved.stdout, moved.stderr
+    assert f"Embedded {passages} passages and 2 memories" in moved.stdout, moved.stderr
     assert await embeddings_of(owner_db, acme) == [("text-embedding-3-small", 768, passages)]
+    assert await embeddings_of(owner_db, acme, "travel_memories") == [("text-embedding-3-small", 768, 2)]
     assert await embeddings_of(owner_db, globex) == []
 
     missing = travelmate("policy", "add", "--tenant", "Acme", str(NORTHWIND.with_name("nope.md")), env=env)
