@@ -561,6 +561,19 @@ def new_ts() -> str:
     return f"{1763000000 + next(_message_ts)}.000200"
 
 
+def dm_event(team_id: str, user: str, text: str) -> dict[str, Any]:
+    """A message event of a user in their direct-message channel with the bot."""
+    return {
+        "type": "message",
+        "channel": "D" + user,
+        "channel_type": "im",
+        "user": user,
+        "text": text,
+        "ts": new_ts(),
+        "team": team_id,
+    }
+
+
 @dataclass
 class SlackSender:
     """Signed Events API, interactivity and slash-command requests into the ASGI app."""
@@ -609,15 +622,7 @@ class SlackSender:
     async def dm(
         self, team_id: str, user: str, text: str, *, thread_ts: str | None = None
     ) -> tuple[httpx.Response, dict[str, Any]]:
-        event = {
-            "type": "message",
-            "channel": "D" + user,
-            "channel_type": "im",
-            "user": user,
-            "text": text,
-            "ts": new_ts(),
-            "team": team_id,
-        }
+        event = dm_event(team_id, user, text)
         if thread_ts:
             event["thread_ts"] = thread_ts
         return await self.event(team_id, event), event
@@ -667,15 +672,8 @@ class SlackSender:
         self, team_id: str, user: str, shared: dict[str, Any], *, text: str = ""
     ) -> tuple[httpx.Response, dict[str, Any]]:
         """A user shares a file with the bot in their DM (a message event of subtype file_share)."""
-        event = {
-            "type": "message",
+        event = dm_event(team_id, user, text) | {
             "subtype": "file_share",
-            "channel": "D" + user,
-            "channel_type": "im",
-            "user": user,
-            "text": text,
-            "ts": new_ts(),
-            "team": team_id,
             "files": [{k: shared[k] for k in ("id", "name", "mimetype", "filetype", "size", "url_private")}],
             "upload": True,
             "display_as_bot": False,
