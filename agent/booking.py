@@ -15,16 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.cards import card_text, itinerary_card, money_text
 from agent.context import Context
-from agent.planning import TravelDate, local_today, within_travel_dates
-from agent.policy import TravelPolicy, check_budget, check_item
+from agent.planning import TravelDate, local_today, policy_in_force, within_travel_dates
 from agent.replies import ConfirmationRequest
+from agent.trip_verdict import TripVerdict, evaluate_trip
 from storage.audit import Actor
 from storage.bookings import create_booking, find_by_reference, list_bookings
 from storage.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from storage.exchange_rates import reference_rates
 from storage.itineraries import CONFIRMED, DRAFT, ItineraryView, get_itinerary, set_status
 from storage.models import Booking, Itinerary
 from storage.money import Amount, Currency
-from storage.plans import PlannedItem
+from storage.plans import PolicyVerdict, TravelItem
 from storage.preferences import tenant_preferences
 from storage.reminders import ScheduledReminder, schedule_reminders
 
@@ -39,19 +40,25 @@ class BookingOutcome:
     already_booked: bool = False
 
 
-async def _violations(
+async def trip_verdict(
     session: AsyncSession, *, ctx: Context, view: ItineraryView, now: dt.datetime
-) -> list[str]:
-    """Policy reasons checked again now, since policy and dates move between drafting and booking."""
-    policy = TravelPolicy.from_preferences(await tenant_preferences(session))
-    today = local_today(ctx, now)
-    reasons = [
-        f"{item.description}: {reason}"
-        for day in view.days
-        for item in day.items
-        for reason in check_item(item, day=day.date, policy=policy, today=today).reasons
-    ]
-    return reasons + check_budget(itinerary_card(view).totals, policy)
+) -> TripVerdict:
+    """The whole trip re-evaluated under the policy in force now: the card, the gate and the bookings use it."""
+    return evaluate_trip(
+        [(day.day_number, day.date, list(day.items)) for day in view.days],
+        start_date=view.itinerary.start_date,
+        policy=await policy_in_force(session),
+        today=local_today(ctx, now),
+        rates=reference_rates(),
+    )
+
+
+def _refuse_past(view: ItineraryView, verdict: TripVerdict) -> None:
+    if verdict.started_in_past:
+        raise InvalidInput(
+            f"That trip started on {view.itinerary.start_date:%d %b %Y}, in the past, so it cannot be booked "
+            "now. If you booked it elsewhere, give me the confirmation and I will record it."
+        )
 
 
 def _check_dates(view: ItineraryView) -> None:
@@ -82,13 +89,15 @@ async def confirmation_request(
     unpriced = [item.description for item in bookable if item.cost is None]
     if unpriced:
         raise InvalidInput(f"These items need an estimated cost before booking: {', '.join(unpriced)}.")
-    card = itinerary_card(view)
+    verdict = await trip_verdict(session, ctx=ctx, view=view, now=now)
+    _refuse_past(view, verdict)
+    card = itinerary_card(view, verdict)
     return ConfirmationRequest(
         itinerary_id=itinerary_id,
         requested_by=ctx.user_id,
         summary=card_text(card),
         totals=card.totals,
-        violations=tuple(await _violations(session, ctx=ctx, view=view, now=now)),
+        violations=tuple(verdict.violations),
         card=card,
     )
 
@@ -113,7 +122,9 @@ async def book_itinerary(
     if view.itinerary.status != DRAFT:
         raise Conflict(f"That itinerary is {view.itinerary.status} and cannot be booked.")
     _check_dates(view)
-    violations = await _violations(session, ctx=ctx, view=view, now=now)
+    verdict = await trip_verdict(session, ctx=ctx, view=view, now=now)
+    _refuse_past(view, verdict)
+    violations = verdict.violations
     if violations and not (justification or "").strip() and approved_by is None:
         raise PolicyViolation(
             "This trip is out of policy ("
@@ -123,7 +134,7 @@ async def book_itinerary(
     preferences = await tenant_preferences(session)
     actor = Actor.user(ctx.user_id)
     bookings, reminders = [], []
-    for day in view.days:
+    for day in verdict.days:
         for index, item in enumerate(day.items):
             if not item.bookable:
                 continue
@@ -137,9 +148,10 @@ async def book_itinerary(
                 details=_details(
                     item,
                     service_date=service_date,
-                    justification=justification if item.policy.reasons or violations else None,
+                    justification=justification if violations else None,
                     approved_by=approved_by,
                     item_ref=f"day{day.day_number}.{index + 1}",
+                    trip_reasons=verdict.reasons,
                 ),
             )
             bookings.append(booking)
@@ -156,13 +168,23 @@ async def book_itinerary(
 
 
 def _details(
-    item: PlannedItem,
+    item: TravelItem,
     *,
     service_date: dt.date,
     justification: str | None,
     approved_by: uuid.UUID | None,
     item_ref: str,
+    trip_reasons: list[str],
 ) -> dict[str, object]:
+    """The booking's facts with the verdict it was booked under; a trip over budget is out of policy in all."""
+    verdict = item.policy
+    if trip_reasons:
+        verdict = PolicyVerdict(
+            status="violation",
+            reasons=[*verdict.reasons, *trip_reasons],
+            notes=verdict.notes,
+            alternatives=verdict.alternatives,
+        )
     nights = item.nights if item.kind.value == "hotel" else None
     return {
         "amount": item.cost,
@@ -178,7 +200,7 @@ def _details(
         "city": item.city,
         "nights": nights,
         "cabin": item.cabin,
-        "policy": getattr(item, "policy", None) or {"status": "ok", "reasons": []},
+        "policy": verdict.model_dump(mode="json"),
         "justification": justification,
         "approved_by": str(approved_by) if approved_by else None,
         "source": "agent",

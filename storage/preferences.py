@@ -136,6 +136,13 @@ TENANT_PREFERENCES: dict[str, PreferenceSpec] = {
             '["Marriott","Motel One"]',
         ),
         _spec(
+            "policy.blocked_suppliers",
+            Annotated[list[ShortText], Field(max_length=30)],
+            [],
+            "airlines (names or codes) and hotels or chains the company never books",
+            '["FR","Hotel Zentral"]',
+        ),
+        _spec(
             "reminders.days_before",
             _ReminderDays,
             [7, 1],
