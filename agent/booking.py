@@ -26,6 +26,7 @@ from storage.itineraries import CONFIRMED, DRAFT, ItineraryView, get_itinerary, 
 from storage.models import Booking, Itinerary
 from storage.money import Amount, Currency
 from storage.plans import PolicyVerdict, TravelItem
+from storage.policy_verdicts import store_verdict
 from storage.preferences import tenant_preferences
 from storage.reminders import ScheduledReminder, schedule_reminders
 
@@ -139,6 +140,8 @@ async def book_itinerary(
             if not item.bookable:
                 continue
             service_date = item.depart_at.date() if item.depart_at else day.date
+            booked_under = _booked_verdict(item.policy, verdict.reasons)
+            why = justification if violations else None
             booking = await create_booking(
                 session,
                 actor=actor,
@@ -147,12 +150,20 @@ async def book_itinerary(
                 booking_type=item.kind.value,
                 details=_details(
                     item,
+                    verdict=booked_under,
                     service_date=service_date,
-                    justification=justification if violations else None,
+                    justification=why,
                     approved_by=approved_by,
                     item_ref=f"day{day.day_number}.{index + 1}",
-                    trip_reasons=verdict.reasons,
                 ),
+            )
+            await store_verdict(
+                session,
+                booking_id=booking.booking_id,
+                verdict=booked_under,
+                policy_version=verdict.policy_version,
+                justification=why,
+                approved_by=approved_by,
             )
             bookings.append(booking)
             reminders += await schedule_reminders(
@@ -167,24 +178,23 @@ async def book_itinerary(
     return BookingOutcome(itinerary_id, bookings, reminders)
 
 
+def _booked_verdict(item: PolicyVerdict, trip_reasons: list[str]) -> PolicyVerdict:
+    """An item's verdict with the trip's own reasons: every booking of a trip over budget is out of policy."""
+    if not trip_reasons:
+        return item
+    return item.model_copy(update={"status": "violation", "reasons": [*item.reasons, *trip_reasons]})
+
+
 def _details(
     item: TravelItem,
     *,
+    verdict: PolicyVerdict,
     service_date: dt.date,
     justification: str | None,
     approved_by: uuid.UUID | None,
     item_ref: str,
-    trip_reasons: list[str],
 ) -> dict[str, object]:
-    """The booking's facts with the verdict it was booked under; a trip over budget is out of policy in all."""
-    verdict = item.policy
-    if trip_reasons:
-        verdict = PolicyVerdict(
-            status="violation",
-            reasons=[*verdict.reasons, *trip_reasons],
-            notes=verdict.notes,
-            alternatives=verdict.alternatives,
-        )
+    """The booking's facts with the verdict it was booked under."""
     nights = item.nights if item.kind.value == "hotel" else None
     return {
         "amount": item.cost,

@@ -71,6 +71,7 @@ class _Findings:
     reasons: list[str]
     notes: list[str]
     alternatives: list[str]
+    cap: tuple[str, Decimal] | None = None
 
     def verdict(self) -> PolicyVerdict:
         return PolicyVerdict(
@@ -78,6 +79,8 @@ class _Findings:
             reasons=self.reasons,
             notes=self.notes,
             alternatives=self.alternatives,
+            cap_currency=self.cap[0] if self.cap else None,
+            cap_difference=self.cap[1].quantize(Decimal("0.001"), ROUND_UP) if self.cap else None,
         )
 
 
@@ -112,6 +115,7 @@ def _hotel(item: PlannedItem, policy: TravelPolicy, rates: ReferenceRates, found
             if item.currency != cap.currency:
                 found.notes.append(f"{amount_text(item.cost, item.currency)} {converted.note()}")
             allowed = cap.amount * nights
+            found.cap = (cap.currency, converted.amount - allowed)
             if converted.amount > allowed:
                 nightly = _difference(converted.amount / nights, cap.currency)
                 paid = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -42,6 +43,9 @@ class PolicyVerdict(BaseModel):
     # Conversions the verdict used ("≈ 231.40 GBP at the ECB rate of 2026-12-02") and compliant options.
     notes: list[str] = Field(default_factory=list)
     alternatives: list[str] = Field(default_factory=list)
+    # A capped hotel: its cost minus cap × nights (negative below the cap), in the cap's currency.
+    cap_currency: Currency | None = None
+    cap_difference: Decimal | None = None
 
     @property
     def ok(self) -> bool:

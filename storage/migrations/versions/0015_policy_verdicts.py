@@ -1,0 +1,46 @@
+"""The policy verdict each booking was made under: status, reasons, rates, policy version, who decided.
+
+Revision ID: 0015_policy_verdicts
+Revises: 0012_serve_role
+
+`bookings` keeps the specification's columns; the verdict computed at confirmation lives beside it, keyed by
+the booking, and goes with it (ON DELETE CASCADE), so erasure and tenant deletion need nothing more.
+`cap_difference` is what a hotel cost beyond (or, negative, under) cap × nights, in the cap's currency after
+conversion at the rate of the verdict, so reports compare caps exactly as the verdict did.
+"""
+
+from alembic import op
+
+from storage.migrations.rls import isolate_by_tenant
+
+revision = "0015_policy_verdicts"
+down_revision = "0012_serve_role"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+        CREATE TABLE policy_verdicts (
+            tenant_id UUID NOT NULL,
+            booking_id UUID NOT NULL,
+            status VARCHAR(20) NOT NULL CHECK (status IN ('ok', 'violation')),
+            reasons JSONB NOT NULL DEFAULT '[]'::jsonb,
+            notes JSONB NOT NULL DEFAULT '[]'::jsonb,
+            policy_version VARCHAR(64) NOT NULL,
+            cap_currency VARCHAR(3),
+            cap_difference NUMERIC(14, 3),
+            justification TEXT,
+            approved_by UUID,
+            decided_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (tenant_id, booking_id),
+            FOREIGN KEY (tenant_id, booking_id) REFERENCES bookings (tenant_id, booking_id) ON DELETE CASCADE
+        )
+        """
+    )
+    isolate_by_tenant("policy_verdicts")
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS policy_verdicts")
