@@ -85,8 +85,10 @@ class _Findings:
 
 
 def duration_text(minutes: int) -> str:
-    """ "5 h 59 min", "6 h"."""
+    """Hours and minutes as a traveller reads them: 5 h 59 min, 6 h, 1 min."""
     hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
     return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 

@@ -88,13 +88,8 @@ def aware_time(moment: dt.datetime, place: str | None) -> dt.datetime | None:
 def minutes_between(
     start: dt.datetime, start_place: str | None, end: dt.datetime, end_place: str | None
 ) -> int | None:
-    """Whole minutes from a local time at one place to a local time at another; None if a zone is missing.
-
-    Two times without offsets at places of unknown zone are taken to be in one zone, as before.
-    """
+    """Whole minutes from a local time at one place to a local time at another; None if a zone is missing."""
     departs, arrives = aware_time(start, start_place), aware_time(end, end_place)
     if departs is None or arrives is None:
-        if start.tzinfo is None and end.tzinfo is None and departs is None and arrives is None:
-            return round((end - start).total_seconds() / 60)
         return None
     return round((arrives - departs).total_seconds() / 60)
