@@ -21,6 +21,7 @@ from agent.replies import Attachment
 from storage.committed_spend import CommittedSpend, committed_spend
 from storage.errors import Forbidden, InvalidInput
 from storage.models import TenantUser
+from storage.money import amount_text
 from storage.periods import Period, parse_period
 from storage.sessions import current_tenant
 from storage.spend import (
@@ -124,7 +125,7 @@ async def spend_report(
 
 
 def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
+    return amount_text(amount, currency)
 
 
 def _trips(count: int) -> str:
