@@ -114,13 +114,14 @@ def evaluate_trip(
     rates: ReferenceRates,
 ) -> TripVerdict:
     """The whole trip under `policy` on `today`: one verdict per item, then the trip's own reasons."""
+    # The items are validated already: the checked copies are built without validating them again.
     checked = [
-        DayPlan(
+        DayPlan.model_construct(
             day_number=number,
             date=date,
             items=[
-                TravelItem(
-                    **item.model_dump(exclude={"policy"}),
+                TravelItem.model_construct(
+                    **{name: getattr(item, name) for name in PlannedItem.model_fields},
                     policy=check_item(item, day=date, policy=policy, today=today, rates=rates),
                 )
                 for item in items

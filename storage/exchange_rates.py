@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
@@ -38,6 +39,7 @@ class ReferenceRates:
     """Units of each currency per euro, as last published, with the day of publication."""
 
     per_euro: dict[str, tuple[Decimal, dt.date]]
+    published: dt.date | None = None  # the newest day of any rate
 
     def rate(self, source: str, target: str) -> tuple[Decimal, dt.date] | None:
         """Units of `target` per unit of `source`, and the older of the two publication dates."""
@@ -55,10 +57,6 @@ class ReferenceRates:
             return None
         rate, day = found
         return Conversion(amount * rate, target, rate.quantize(RATE_PLACES, ROUND_HALF_EVEN), day)
-
-    @property
-    def published(self) -> dt.date | None:
-        return max((day for _, day in self.per_euro.values()), default=None)
 
 
 def _read(path: Path | None) -> ReferenceRates:
@@ -80,7 +78,7 @@ def _read(path: Path | None) -> ReferenceRates:
     for code in stale:
         del per_euro[code]
     per_euro[REFERENCE] = (Decimal(1), latest)
-    return ReferenceRates(per_euro)
+    return ReferenceRates(per_euro, latest)
 
 
 @lru_cache(maxsize=4)
@@ -88,19 +86,36 @@ def _rates_from(path: Path | None, mtime: float) -> ReferenceRates:
     return _read(path)
 
 
+# How long a process keeps the rates it read before it looks for a refreshed file again.
+RECHECK_SECONDS = 60.0
+_current: dict[Path | None, tuple[float, ReferenceRates]] = {}
+
+
 def reference_rates(data_dir: Path | None = None) -> ReferenceRates:
-    """The newest rates this process can read: a refreshed file under `data_dir`, else the package's."""
+    """The newest rates this process can read: a refreshed file under `data_dir`, else the package's.
+
+    Policy checks call this for every amount, so the file is looked for at most once a minute.
+    """
+    now = time.monotonic()
+    known = _current.get(data_dir)
+    if known is not None and now - known[0] < RECHECK_SECONDS:
+        return known[1]
+    rates = _newest(data_dir)
+    _current[data_dir] = (now, rates)
+    return rates
+
+
+def _newest(data_dir: Path | None) -> ReferenceRates:
     if data_dir is None:
         from storage.settings import get_settings
 
         data_dir = get_settings().data_dir
-    if data_dir is not None:
-        refreshed = data_dir / REFRESHED_FILE
-        if refreshed.is_file():
-            try:
-                return _rates_from(refreshed, refreshed.stat().st_mtime)
-            except Exception:  # a truncated download must not stop the policy checks
-                log.warning("the refreshed ECB rates could not be read; using the packaged ones")
+    refreshed = data_dir / REFRESHED_FILE
+    if refreshed.is_file():
+        try:
+            return _rates_from(refreshed, refreshed.stat().st_mtime)
+        except Exception:  # a truncated download must not stop the policy checks
+            log.warning("the refreshed ECB rates could not be read; using the packaged ones")
     return _rates_from(None, 0.0)
 
 

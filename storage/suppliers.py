@@ -32,6 +32,7 @@ def _airlines() -> tuple[dict[str, str], dict[str, str]]:
     return names, codes
 
 
+@lru_cache(maxsize=4096)
 def airline_code(carrier: str | None) -> str | None:
     """The IATA code of a carrier given by name ("Lufthansa"), code ("LH") or flight number ("LH 400")."""
     if not carrier or not carrier.strip():
@@ -75,7 +76,8 @@ def _chain_of(folded_vendor: str) -> str | None:
     return None
 
 
-def hotel_matches(vendor: str | None, names: tuple[str, ...] | list[str]) -> str | None:
+@lru_cache(maxsize=4096)
+def hotel_matches(vendor: str | None, names: tuple[str, ...]) -> str | None:
     """The first of `names` (a hotel, brand or chain) that `vendor` belongs to, on whole words or brands."""
     if not vendor:
         return None
@@ -92,7 +94,8 @@ def hotel_matches(vendor: str | None, names: tuple[str, ...] | list[str]) -> str
     return None
 
 
-def supplier_matches(supplier: str | None, names: tuple[str, ...] | list[str]) -> str | None:
+@lru_cache(maxsize=4096)
+def supplier_matches(supplier: str | None, names: tuple[str, ...]) -> str | None:
     """The listed airline (by name or code) or hotel that `supplier` is, for allow- and block-lists."""
     if not supplier:
         return None
