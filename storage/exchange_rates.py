@@ -126,7 +126,7 @@ async def refresh_reference_rates(data_dir: Path, *, url: str | None = None) -> 
 
     target = data_dir / REFRESHED_FILE
     try:
-        async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
+        async with httpx.AsyncClient(timeout=20, follow_redirects=True) as client:
             response = await client.get(url or ECB_URL)
             response.raise_for_status()
     except httpx.HTTPError as error:
