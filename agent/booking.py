@@ -18,7 +18,7 @@ from agent.context import Context
 from agent.planning import TravelDate, local_today, policy_in_force, within_travel_dates
 from agent.replies import ConfirmationRequest
 from agent.trip_verdict import TripVerdict, evaluate_trip
-from storage.audit import Actor
+from storage.audit import Actor, record_audit
 from storage.bookings import create_booking, find_by_reference, list_bookings
 from storage.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from storage.exchange_rates import reference_rates
@@ -100,6 +100,7 @@ async def confirmation_request(
         totals=card.totals,
         violations=tuple(verdict.violations),
         card=card,
+        action=verdict.action,
     )
 
 
@@ -126,14 +127,19 @@ async def book_itinerary(
     verdict = await trip_verdict(session, ctx=ctx, view=view, now=now)
     _refuse_past(view, verdict)
     violations = verdict.violations
-    if violations and not (justification or "").strip() and approved_by is None:
-        raise PolicyViolation(
-            "This trip is out of policy ("
-            + "; ".join(violations)
-            + "). A justification is needed to book it."
-        )
+    justified = bool((justification or "").strip())
+    _gate(verdict, justified=justified, approved=approved_by is not None)
     preferences = await tenant_preferences(session)
     actor = Actor.user(ctx.user_id)
+    if violations:
+        await _audit_decision(
+            session,
+            ctx=ctx,
+            itinerary_id=itinerary_id,
+            verdict=verdict,
+            justification=justification if justified else None,
+            approved_by=approved_by,
+        )
     bookings, reminders = [], []
     for day in verdict.days:
         for index, item in enumerate(day.items):
@@ -176,6 +182,58 @@ async def book_itinerary(
             )
     await set_status(session, actor=actor, itinerary_id=itinerary_id, status=CONFIRMED)
     return BookingOutcome(itinerary_id, bookings, reminders)
+
+
+def _gate(verdict: TripVerdict, *, justified: bool, approved: bool) -> None:
+    """Refuse what the company's policy does not let through: the same rule in every channel."""
+    reasons = "; ".join(verdict.violations)
+    if verdict.action == "block":
+        raise PolicyViolation(f"This trip cannot be booked under the company's policy ({reasons}).")
+    if verdict.action == "approve" and not approved:
+        raise PolicyViolation(
+            f"This trip is out of policy ({reasons}). An admin must approve it before it is booked."
+        )
+    if verdict.action == "justify" and not justified and not approved:
+        raise PolicyViolation(
+            f"This trip is out of policy ({reasons}). A justification is needed to book it."
+        )
+
+
+async def _audit_decision(
+    session: AsyncSession,
+    *,
+    ctx: Context,
+    itinerary_id: uuid.UUID,
+    verdict: TripVerdict,
+    justification: str | None,
+    approved_by: uuid.UUID | None,
+) -> None:
+    """Who let an out-of-policy trip through, when (the entry's time), why, under which policy."""
+    details = {
+        "action": verdict.action,
+        "reasons": verdict.violations,
+        "policy_version": verdict.policy_version,
+        "justification": justification,
+    }
+    if approved_by is not None:
+        await record_audit(
+            session,
+            actor=Actor.user(approved_by),
+            action="policy.approve",
+            entity="itinerary",
+            entity_id=str(itinerary_id),
+            details={**details, "traveller": str(ctx.user_id)},
+        )
+    else:
+        event = "policy.justify" if justification else "policy.warn"
+        await record_audit(
+            session,
+            actor=Actor.user(ctx.user_id),
+            action=event,
+            entity="itinerary",
+            entity_id=str(itinerary_id),
+            details=details,
+        )
 
 
 def _booked_verdict(item: PolicyVerdict, trip_reasons: list[str]) -> PolicyVerdict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
@@ -23,6 +23,11 @@ from storage.preferences import Cabin, CabinRules
 from storage.suppliers import airline_code, airline_name, hotel_matches, supplier_matches
 
 UNVERIFIED = "cannot be verified"
+UNVERIFIED_RULE = "unverified"
+# What the company asks when a rule is broken, least to most severe; by default a justification, and a
+# blocked supplier is never booked.
+ACTIONS = ("warn", "justify", "approve", "block")
+DEFAULT_ACTIONS = {"blocked_supplier": "block"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,12 @@ class TravelPolicy:
     blocked_suppliers: tuple[str, ...] = ()
     currency: str = "EUR"
     version: str = ""
+    actions: dict[str, str] = field(default_factory=dict)
+
+    def action_for(self, rules: list[str]) -> str | None:
+        """The most severe action the broken rules ask for; None when no rule is broken."""
+        asked = [self.actions.get(rule) or DEFAULT_ACTIONS.get(rule, "justify") for rule in rules]
+        return max(asked, key=ACTIONS.index, default=None)
 
     @classmethod
     def from_preferences(cls, preferences: dict[str, Any]) -> TravelPolicy:
@@ -63,6 +74,7 @@ class TravelPolicy:
             blocked_suppliers=tuple(preferences.get("policy.blocked_suppliers") or []),
             currency=str(preferences.get("currency") or "EUR"),
             version=version,
+            actions=dict(preferences.get("policy.actions") or {}),
         )
 
 
@@ -72,11 +84,17 @@ class _Findings:
     notes: list[str]
     alternatives: list[str]
     cap: tuple[str, Decimal] | None = None
+    rules: list[str] = field(default_factory=list)
+
+    def add(self, rule: str, reason: str) -> None:
+        self.rules.append(rule)
+        self.reasons.append(reason)
 
     def verdict(self) -> PolicyVerdict:
         return PolicyVerdict(
             status="violation" if self.reasons else "ok",
             reasons=self.reasons,
+            rules=self.rules,
             notes=self.notes,
             alternatives=self.alternatives,
             cap_currency=self.cap[0] if self.cap else None,
@@ -109,9 +127,10 @@ def _hotel(item: PlannedItem, policy: TravelPolicy, rates: ReferenceRates, found
         converted = rates.convert(item.cost, item.currency, cap.currency)
         where = f" in {city.title()}" if city in policy.city_caps else ""
         if converted is None:
-            found.reasons.append(
+            found.add(
+                UNVERIFIED_RULE,
                 f"{UNVERIFIED}: there is no ECB reference rate from {item.currency} to {cap.currency} "
-                f"for the hotel cap{where} of {cap} a night"
+                f"for the hotel cap{where} of {cap} a night",
             )
         else:
             if item.currency != cap.currency:
@@ -131,17 +150,18 @@ def _hotel(item: PlannedItem, policy: TravelPolicy, rates: ReferenceRates, found
                     if nights > 1
                     else "the cap"
                 )
-                found.reasons.append(
-                    f"hotel cap{where}: {cap} a night; this stay is {nightly} a night{paid}, {over} above {limit}"
+                found.add(
+                    "hotel_cap",
+                    f"hotel cap{where}: {cap} a night; this stay is {nightly} a night{paid}, {over} above {limit}",
                 )
                 found.alternatives.append(f"a hotel{where} at or under {cap} a night is in policy")
     vendor = item.vendor
     if not vendor:
         if policy.preferred_hotels or policy.blocked_suppliers:
-            found.reasons.append(f"{UNVERIFIED}: the hotel has no name, so its chain cannot be checked")
+            found.add(UNVERIFIED_RULE, f"{UNVERIFIED}: the hotel has no name, so its chain cannot be checked")
     elif policy.preferred_hotels and hotel_matches(vendor, policy.preferred_hotels) is None:
         preferred = ", ".join(policy.preferred_hotels)
-        found.reasons.append(f"preferred hotels: {preferred}; {vendor} is none of them")
+        found.add("preferred_hotel", f"preferred hotels: {preferred}; {vendor} is none of them")
         found.alternatives.append(f"a hotel of {preferred} is in policy")
 
 
@@ -149,10 +169,11 @@ def _flight(item: PlannedItem, policy: TravelPolicy, found: _Findings) -> None:
     rules = policy.cabin
     minutes = item.duration_minutes
     if item.depart_at and item.arrive_at and minutes is None:
-        found.reasons.append(
+        found.add(
+            UNVERIFIED_RULE,
             f"{UNVERIFIED}: the flight's length is unknown, because the time zone of "
             f"{item.origin or 'its origin'} or {item.destination or 'its destination'} is unknown; "
-            "give the airports' IATA codes or times with their offsets"
+            "give the airports' IATA codes or times with their offsets",
         )
     if item.cabin is not None:
         allowed = rules.allowed_for(minutes / 60 if minutes is not None else 0.0)
@@ -167,11 +188,12 @@ def _flight(item: PlannedItem, policy: TravelPolicy, found: _Findings) -> None:
                     if minutes is not None
                     else ""
                 )
-                found.reasons.append(f"{_cabin(item.cabin)} is allowed from {threshold}; {length}{shortfall}")
+                found.add("cabin", f"{_cabin(item.cabin)} is allowed from {threshold}; {length}{shortfall}")
             else:
-                found.reasons.append(
+                found.add(
+                    "cabin",
                     f"{_cabin(item.cabin)} is never allowed; {_cabin(rules.long_haul)} is the highest, "
-                    f"from {threshold}; {length}"
+                    f"from {threshold}; {length}",
                 )
             found.alternatives.append(f"{_cabin(allowed)} is in policy")
     code = airline_code(item.carrier) or airline_code(item.number)
@@ -179,14 +201,17 @@ def _flight(item: PlannedItem, policy: TravelPolicy, found: _Findings) -> None:
         if not (policy.preferred_airlines or policy.blocked_suppliers):
             pass
         elif not item.carrier and not item.number:
-            found.reasons.append(f"{UNVERIFIED}: the flight has no airline")
+            found.add(UNVERIFIED_RULE, f"{UNVERIFIED}: the flight has no airline")
         else:
-            found.reasons.append(
-                f"{UNVERIFIED}: the airline {item.carrier or item.number} is unknown; give its IATA code"
+            found.add(
+                UNVERIFIED_RULE,
+                f"{UNVERIFIED}: the airline {item.carrier or item.number} is unknown; give its IATA code",
             )
     elif policy.preferred_airlines and code not in policy.preferred_airlines:
         preferred = ", ".join(airline_name(c) for c in sorted(policy.preferred_airlines))
-        found.reasons.append(f"preferred airlines: {preferred}; this flight is with {airline_name(code)}")
+        found.add(
+            "preferred_airline", f"preferred airlines: {preferred}; this flight is with {airline_name(code)}"
+        )
         found.alternatives.append(f"a flight with {preferred} is in policy")
 
 
@@ -204,13 +229,14 @@ def check_item(
     """
     found = _Findings([], [], [])
     if item.bookable and not item.cost:
-        found.reasons.append(
+        found.add(
+            UNVERIFIED_RULE,
             f"{UNVERIFIED}: the price is "
             + (
                 "missing"
                 if item.cost is None
                 else f"{amount_text(item.cost, item.currency or policy.currency)}"
-            )
+            ),
         )
     if item.kind == ItemKind.HOTEL:
         _hotel(item, policy, rates, found)
@@ -219,14 +245,15 @@ def check_item(
     supplier = item.vendor or item.carrier or item.number
     blocked = supplier_matches(supplier, policy.blocked_suppliers) if item.bookable else None
     if blocked:
-        found.reasons.append(f"blocked supplier: the company does not book {blocked}")
+        found.add("blocked_supplier", f"blocked supplier: the company does not book {blocked}")
         found.alternatives.append(f"any supplier but {blocked}")
     if item.bookable and policy.advance_booking_days:
         notice = (day - today).days
         if notice < policy.advance_booking_days:
-            found.reasons.append(
+            found.add(
+                "advance_booking",
                 f"advance booking: {policy.advance_booking_days} days ahead; this is booked {notice} days "
-                f"ahead, {policy.advance_booking_days - notice} too few"
+                f"ahead, {policy.advance_booking_days - notice} too few",
             )
     return found.verdict()
 

@@ -66,10 +66,16 @@ class ConfirmationRequest:
     totals: dict[str, Decimal]
     violations: tuple[str, ...]
     card: ItineraryCard
+    # What the company's policy asks: None in policy, else warn, justify, approve (by an admin) or block.
+    action: str | None = "justify"
 
     @property
     def needs_justification(self) -> bool:
-        return bool(self.violations)
+        return bool(self.violations) and self.action == "justify"
+
+    @property
+    def needs_approval(self) -> bool:
+        return bool(self.violations) and self.action == "approve"
 
 
 @dataclass(frozen=True)

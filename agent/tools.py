@@ -30,7 +30,7 @@ from agent.planning import DraftArguments, draft_trip, revise_trip
 from agent.spend_report import spend_report
 from agent.travel_info.service import TravelInfo
 from agent.travel_info.trips import trip_travel_note
-from storage.audit import Actor
+from storage.audit import Actor, record_audit
 from storage.bookings import cancel_booking as cancel_stored_booking
 from storage.bookings import list_bookings as stored_bookings
 from storage.database import Database
@@ -167,6 +167,15 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
             if decision.superseded:
                 return "The traveller moved on without confirming; nothing was booked."
             if decision.approved_by is not None:
+                async with db.tenant(ctx.tenant_id) as session:
+                    await record_audit(
+                        session,
+                        actor=Actor.user(decision.approved_by),
+                        action="policy.reject",
+                        entity="itinerary",
+                        entity_id=str(itinerary_id),
+                        details={"reasons": list(request.violations), "traveller": str(ctx.user_id)},
+                    )
                 return "An admin rejected this out-of-policy trip; nothing was booked."
             return "The traveller declined; nothing was booked."
         async with db.tenant(ctx.tenant_id) as session:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from agent.policy import UNVERIFIED, TravelPolicy, check_item
+from agent.policy import UNVERIFIED, UNVERIFIED_RULE, TravelPolicy, check_item
 from storage.exchange_rates import ReferenceRates
 from storage.money import Money, amount_text, minor_unit
 from storage.plans import DayPlan, PlannedItem, TravelItem
@@ -37,6 +37,8 @@ class TripVerdict:
 
     days: list[DayPlan]
     reasons: list[str]
+    # What the company's policy asks of this trip: None (in policy), warn, justify, approve or block.
+    action: str | None
     total: RunningTotal
     budget: Money | None
     started_in_past: bool
@@ -87,20 +89,27 @@ def running_total(items: list[PlannedItem], *, currency: str, rates: ReferenceRa
     return RunningTotal(amount, currency, tuple(notes), dict(unconverted))
 
 
-def _budget_reasons(total: RunningTotal, budget: Money | None) -> list[str]:
+def _budget_reasons(total: RunningTotal, budget: Money | None) -> list[tuple[str, str]]:
+    """(rule, reason) pairs about the trip as a whole."""
     if budget is None:
         return []
     reasons = []
     if total.amount > budget.amount:
         over = (total.amount - budget.amount).quantize(minor_unit(budget.currency))
         reasons.append(
-            f"trip budget: {budget}; this trip is {total}, {amount_text(over, budget.currency)} above it"
+            (
+                "trip_budget",
+                f"trip budget: {budget}; this trip is {total}, {amount_text(over, budget.currency)} above it",
+            )
         )
     if total.unconverted:
         currencies = ", ".join(sorted(total.unconverted))
         reasons.append(
-            f"{UNVERIFIED}: there is no ECB reference rate from {currencies} to {budget.currency} "
-            f"for the {budget} trip budget"
+            (
+                UNVERIFIED_RULE,
+                f"{UNVERIFIED}: there is no ECB reference rate from {currencies} to {budget.currency} "
+                f"for the {budget} trip budget",
+            )
         )
     return reasons
 
@@ -131,10 +140,12 @@ def evaluate_trip(
     ]
     currency = policy.trip_budget.currency if policy.trip_budget else policy.currency
     total = running_total([i for _, _, items in days for i in items], currency=currency, rates=rates)
-    reasons = _budget_reasons(total, policy.trip_budget)
+    trip_level = _budget_reasons(total, policy.trip_budget)
+    rules = [rule for day in checked for item in day.items for rule in item.policy.rules]
     return TripVerdict(
         days=checked,
-        reasons=reasons,
+        reasons=[reason for _, reason in trip_level],
+        action=policy.action_for([*rules, *(rule for rule, _ in trip_level)]),
         total=total,
         budget=policy.trip_budget,
         started_in_past=start_date < today,

@@ -40,6 +40,8 @@ class PolicyVerdict(BaseModel):
 
     status: Literal["ok", "violation"] = "ok"
     reasons: list[str] = Field(default_factory=list)
+    # The rule behind each reason (hotel_cap, cabin, …, unverified), for the company's action per rule.
+    rules: list[str] = Field(default_factory=list)
     # Conversions the verdict used ("≈ 231.40 GBP at the ECB rate of 2026-12-02") and compliant options.
     notes: list[str] = Field(default_factory=list)
     alternatives: list[str] = Field(default_factory=list)

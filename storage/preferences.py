@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 from sqlalchemy import delete, select
@@ -34,6 +34,19 @@ class Cabin(StrEnum):
     @property
     def rank(self) -> int:
         return list(Cabin).index(self)
+
+
+PolicyRule = Literal[
+    "hotel_cap",
+    "cabin",
+    "preferred_airline",
+    "preferred_hotel",
+    "blocked_supplier",
+    "advance_booking",
+    "trip_budget",
+    "unverified",
+]
+PolicyAction = Literal["warn", "justify", "approve", "block"]
 
 
 class CabinRules(BaseModel):
@@ -134,6 +147,13 @@ TENANT_PREFERENCES: dict[str, PreferenceSpec] = {
             [],
             "a list of hotel chains or names",
             '["Marriott","Motel One"]',
+        ),
+        _spec(
+            "policy.actions",
+            dict[PolicyRule, PolicyAction],
+            {},
+            "what each broken rule needs: warn, justify, approve (by an admin) or block",
+            '{"hotel_cap":"justify","cabin":"approve","unverified":"justify","blocked_supplier":"block"}',
         ),
         _spec(
             "policy.blocked_suppliers",
