@@ -23,6 +23,7 @@ from storage.errors import Forbidden, InvalidInput
 from storage.models import TenantUser
 from storage.money import amount_text
 from storage.periods import Period, parse_period
+from storage.policy_verdicts import OutOfPolicyBooking, out_of_policy_bookings
 from storage.sessions import current_tenant
 from storage.spend import (
     GROUPINGS,
@@ -107,6 +108,7 @@ async def spend_report(
     lines = await spend_breakdown(session, period=when, group_by=group_by, user_id=whose)
     policy = await policy_comparison(session, period=when, user_id=whose)
     committed = await committed_spend(session, period=when, user_id=whose)
+    outside = await out_of_policy_bookings(session, period=when, user_id=whose)
     owner = "Company" if scope == "tenant" else "Your"
     title = f"{owner} travel spend by {group_by}, {when.label}"
     text = [
@@ -114,6 +116,7 @@ async def spend_report(
         *_committed_text(committed),
         *_breakdown_text(lines, change.current, group_by),
         *_policy_text(policy),
+        *_out_of_policy_text(outside),
     ]
     chart = None
     if len(lines) >= CHART_FROM_ROWS:
@@ -199,6 +202,16 @@ def _table(lines: list[SpendLine], total: SpendTotal) -> list[tuple[str, ...]]:
             "" if line.trips is None else str(line.trips),
         )
         for line in lines
+    ]
+
+
+def _out_of_policy_text(outside: list[OutOfPolicyBooking]) -> list[str]:
+    """Each out-of-policy booking with its reasons and what let it through (latest first)."""
+    return [
+        f"Out of policy: {b.description}, {_money(b.amount, b.currency)}: {'; '.join(b.reasons)}"
+        + (" (approved)" if b.approved else f" (justified: {b.justification})" if b.justification else "")
+        + "."
+        for b in outside
     ]
 
 

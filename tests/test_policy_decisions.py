@@ -156,6 +156,10 @@ async def test_policy_tightened_before_confirmation_is_the_one_shown_gated_store
     report = (await commands.run(traveller(acme, role="admin"), "/spend company 2027")).text
     assert "Out-of-policy bookings: 190.00 EUR (1 booking)" in report
     assert "40.00 EUR above" in report
+    assert (
+        f"Out of policy: Motel One München-City, 190.00 EUR: {expected} (justified: The client pays the hotel)."
+        in report
+    )
 
 
 async def test_policy_loosened_before_confirmation_books_without_a_justification_and_reports_none(
