@@ -14,28 +14,19 @@ from sqlalchemy import select
 
 from agent.conversation import ConversationService
 from agent.tools import Decision
-from storage.audit import Actor
 from storage.database import Database
 from storage.models import AuditEntry, Booking
-from storage.preferences import set_tenant_preference
 from tests.conftest import Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
 from tests.test_policy_decisions import munich_trip
-
-
-async def set_policy(db: Database, company: Company, **policy: Any) -> None:
-    async with db.tenant(company.tenant_id) as session:
-        for key, value in policy.items():
-            await set_tenant_preference(
-                session, actor=Actor.user(company.admin_id), key=key.replace("__", "."), value=value
-            )
+from tests.test_policy_scenarios import set_policy
 
 
 async def over_the_cap(
     db: Database, conversation: ConversationService, model: ScriptedModel, company: Company, channel: str
 ) -> uuid.UUID:
     """A 190 EUR hotel against a 150 EUR cap, drafted and put up for confirmation in `channel`."""
-    await set_policy(db, company, policy__hotel__max_nightly_rate={"amount": 150, "currency": "EUR"})
+    await set_policy(db, company, {"policy.hotel.max_nightly_rate": {"amount": 150, "currency": "EUR"}})
     model.script(call("create_draft_itinerary", munich_trip()), say("Drafted."))
     (card,) = (await conversation.handle_message(traveller(company, channel=channel), "t", "Plan")).cards
     model.script(call("confirm_booking", itinerary_id=str(card.itinerary_id)))
@@ -94,7 +85,7 @@ async def test_an_approval_rule_refuses_the_travellers_own_justification_in_ever
     scripted_model: ScriptedModel,
     acme: Company,
 ) -> None:
-    await set_policy(db, acme, policy__actions={"hotel_cap": "approve"})
+    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
     await over_the_cap(db, conversation, scripted_model, acme, channel)
     pending = await conversation.pending_confirmation(traveller(acme, channel=channel), "t")
     assert pending is not None and pending.needs_approval and not pending.needs_justification
@@ -109,27 +100,18 @@ async def test_an_approval_rule_refuses_the_travellers_own_justification_in_ever
 async def test_an_admin_approves_or_rejects_and_each_step_is_audited(
     db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
 ) -> None:
-    await set_policy(db, acme, policy__actions={"hotel_cap": "approve"})
-    trip = await over_the_cap(db, conversation, scripted_model, acme, "slack")
-    scripted_model.script(say("Rejected."))
-    await conversation.approve(
-        traveller(acme, role="admin", channel="slack"),
-        traveller(acme, channel="slack"),
-        "t",
-        Decision(approved=False),
-        itinerary_id=trip,
-    )
-    assert await booked(db, acme) == 0
-    trip = await over_the_cap(db, conversation, scripted_model, acme, "slack")
-    scripted_model.script(say("Approved."))
-    await conversation.approve(
-        traveller(acme, role="admin", channel="slack"),
-        traveller(acme, channel="slack"),
-        "t",
-        Decision(approved=True),
-        itinerary_id=trip,
-    )
-    assert await booked(db, acme) == 2
+    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
+    for approved, expected_bookings in ((False, 0), (True, 2)):
+        trip = await over_the_cap(db, conversation, scripted_model, acme, "slack")
+        scripted_model.script(say("Decided."))
+        await conversation.approve(
+            traveller(acme, role="admin", channel="slack"),
+            traveller(acme, channel="slack"),
+            "t",
+            Decision(approved=approved),
+            itinerary_id=trip,
+        )
+        assert await booked(db, acme) == expected_bookings
     steps = await audit(db, acme)
     assert [(action, actor) for action, actor, _ in steps] == [
         ("policy.reject", acme.admin_id),
@@ -141,14 +123,14 @@ async def test_an_admin_approves_or_rejects_and_each_step_is_audited(
 async def test_a_warning_rule_books_without_a_justification_and_a_blocked_supplier_never_books(
     db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
 ) -> None:
-    await set_policy(db, acme, policy__actions={"hotel_cap": "warn"})
+    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "warn"}})
     await over_the_cap(db, conversation, scripted_model, acme, "telegram")
     scripted_model.script(say("Booked."))
     await conversation.resume(traveller(acme, channel="telegram"), "t", Decision(approved=True))
     assert await booked(db, acme) == 2
     assert [action for action, _, _ in await audit(db, acme)] == ["policy.warn"]
 
-    await set_policy(db, acme, policy__blocked_suppliers=["Motel One"])
+    await set_policy(db, acme, {"policy.blocked_suppliers": ["Motel One"]})
     await over_the_cap(db, conversation, scripted_model, acme, "console")
     scripted_model.script(say("Cannot."))
     await conversation.resume(

@@ -20,14 +20,14 @@ from agent.conversation import ConversationService
 from agent.policy import TravelPolicy
 from agent.replies import AgentReply, ItineraryCard
 from agent.tools import Decision
-from storage.audit import Actor
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from storage.models import Booking, PolicyVerdictRow, UserTravelHistory
-from storage.preferences import set_tenant_preference, tenant_preferences
+from storage.preferences import tenant_preferences
 from storage.trip_completion import complete_trip
 from tests.conftest import NOW, Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
+from tests.test_policy_scenarios import set_policy
 
 
 @pytest.fixture
@@ -75,13 +75,8 @@ def munich_trip(
     }
 
 
-async def set_policy(db: Database, company: Company, key: str, value: Any) -> None:
-    async with db.tenant(company.tenant_id) as session:
-        await set_tenant_preference(session, actor=Actor.user(company.admin_id), key=key, value=value)
-
-
 async def cap(db: Database, company: Company, amount: int) -> None:
-    await set_policy(db, company, "policy.hotel.max_nightly_rate", {"amount": amount, "currency": "EUR"})
+    await set_policy(db, company, {"policy.hotel.max_nightly_rate": {"amount": amount, "currency": "EUR"}})
 
 
 async def draft(
@@ -218,7 +213,7 @@ async def test_a_trip_that_has_started_cannot_be_booked_but_can_be_recorded(
 async def test_a_trip_over_a_million_yen_is_completed_into_history(
     db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
 ) -> None:
-    await set_policy(db, acme, "currency", "JPY")
+    await set_policy(db, acme, {"currency": "JPY"})
     card = await draft(
         conversation, scripted_model, acme, munich_trip("2026-12-14", hotel_cost="1000000", currency="JPY")
     )
