@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from agent.conversation import ConversationService
+from bot.console import card_table
 from storage.audit import Actor
 from storage.database import Database
 from storage.preferences import set_tenant_preference
@@ -304,3 +306,18 @@ async def test_scenario(
     for phrase in scenario.says:
         assert phrase in shown
         assert phrase in tool_result  # the model is told what the traveller is shown
+
+
+async def test_the_console_card_shows_the_budget_the_conversion_and_the_compliant_option(
+    db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    await set_policy(db, acme, {**LONDON, **BUDGET})
+    items = [hotel("400.00", city="London"), short_flight(cost="700.00")]
+    scripted_model.script(call("create_draft_itinerary", trip(items)), say("Drafted."))
+    (card,) = (await conversation.handle_message(traveller(acme), "policy", "Plan it")).cards
+    screen = Console(record=True, width=400)
+    screen.print(card_table(card))
+    shown = " ".join(screen.export_text().split())
+    assert "at the ECB rate of" in shown
+    assert "a hotel in London at or under 250.00 GBP a night is in policy" in shown
+    assert "Trip budget 1,000.00 EUR; running total 1,100.00 EUR, 100.00 EUR over." in shown
