@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from decimal import Decimal
 
@@ -80,3 +81,25 @@ def card_text(card: ItineraryCard) -> str:
         lines.append(card.budget_line)
     lines += [f"OUT OF POLICY (trip): {reason}" for reason in card.trip_violations]
     return "\n".join(lines)
+
+
+def verdict_json(card: ItineraryCard) -> str:
+    """The card's verdict as structured data for the model: reasons, compliant options, the budget line."""
+    return json.dumps(
+        {
+            "verdict": "out of policy" if card.violations else "in policy",
+            "reasons": [
+                {"item": item.description, "reason": reason}
+                for day in card.days
+                for item in day.items
+                for reason in item.violations
+            ]
+            + [{"item": "the whole trip", "reason": reason} for reason in card.trip_violations],
+            "compliant_options": sorted(
+                {a for day in card.days for item in day.items for a in item.alternatives}
+            ),
+            "conversions": [n for day in card.days for item in day.items for n in item.notes],
+            "budget": card.budget_line,
+        },
+        ensure_ascii=False,
+    )

@@ -23,7 +23,7 @@ from agent.booking import (
     outcome_text,
     record_external_booking,
 )
-from agent.cards import card_text
+from agent.cards import card_text, verdict_json
 from agent.context import Context
 from agent.facts import describe_bookings, describe_itineraries
 from agent.planning import DraftArguments, draft_trip, revise_trip
@@ -117,7 +117,7 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
         async with db.tenant(ctx.tenant_id) as session:
             card = await draft_trip(session, ctx=ctx, arguments=DraftArguments(**fields), now=clock())
         ctx.output.cards.append(card)
-        return "Draft created.\n" + card_text(card)
+        return "Draft created.\n" + card_text(card) + "\nPolicy verdict: " + verdict_json(card)
 
     @tool("update_draft_itinerary", args_schema=ItineraryArguments)
     @refusals_as_results
@@ -131,7 +131,7 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
                 session, ctx=ctx, itinerary_id=itinerary_id, arguments=DraftArguments(**fields), now=clock()
             )
         ctx.output.cards.append(card)
-        return "Draft updated.\n" + card_text(card)
+        return "Draft updated.\n" + card_text(card) + "\nPolicy verdict: " + verdict_json(card)
 
     @tool("list_itineraries")
     @refusals_as_results

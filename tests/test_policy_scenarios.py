@@ -6,6 +6,7 @@ checks the verdict on the card the traveller is shown (or the sentence that refu
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -321,3 +322,24 @@ async def test_the_console_card_shows_the_budget_the_conversion_and_the_complian
     assert "at the ECB rate of" in shown
     assert "a hotel in London at or under 250.00 GBP a night is in policy" in shown
     assert "Trip budget 1,000.00 EUR; running total 1,100.00 EUR, 100.00 EUR over." in shown
+
+
+async def test_the_model_gets_the_verdict_as_structured_data(
+    db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    await set_policy(db, acme, LH_ONLY)
+    scripted_model.script(
+        call("create_draft_itinerary", trip([short_flight(carrier="Ryanair")])), say("Drafted.")
+    )
+    await conversation.handle_message(traveller(acme), "policy", "Plan it")
+    result = str(scripted_model.messages()[-2]["content"])
+    verdict = json.loads(result.split("Policy verdict: ", 1)[1])
+    assert verdict["verdict"] == "out of policy"
+    assert verdict["compliant_options"] == ["a flight with Lufthansa (LH) is in policy"]
+    assert verdict["reasons"] == [
+        {
+            "item": "MUC → BER",
+            "reason": "preferred airlines: Lufthansa (LH); this flight is with Ryanair (FR)",
+        }
+    ]
+    assert verdict["budget"] == "Running total: 189.00 EUR."
