@@ -213,27 +213,20 @@ async def _audit_decision(
         "action": verdict.action,
         "reasons": verdict.violations,
         "policy_version": verdict.policy_version,
-        "justification": justification,
     }
     if approved_by is not None:
-        await record_audit(
-            session,
-            actor=Actor.user(approved_by),
-            action="policy.approve",
-            entity="itinerary",
-            entity_id=str(itinerary_id),
-            details={**details, "traveller": str(ctx.user_id)},
+        actor, event = Actor.user(approved_by), "policy.approve"
+    elif justification:
+        actor, event, details = (
+            Actor.user(ctx.user_id),
+            "policy.justify",
+            {**details, "justification": justification},
         )
     else:
-        event = "policy.justify" if justification else "policy.warn"
-        await record_audit(
-            session,
-            actor=Actor.user(ctx.user_id),
-            action=event,
-            entity="itinerary",
-            entity_id=str(itinerary_id),
-            details=details,
-        )
+        actor, event = Actor.user(ctx.user_id), "policy.warn"
+    await record_audit(
+        session, actor=actor, action=event, entity="itinerary", entity_id=str(itinerary_id), details=details
+    )
 
 
 def _booked_verdict(item: PolicyVerdict, trip_reasons: list[str]) -> PolicyVerdict:

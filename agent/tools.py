@@ -174,7 +174,7 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
                         action="policy.reject",
                         entity="itinerary",
                         entity_id=str(itinerary_id),
-                        details={"reasons": list(request.violations), "traveller": str(ctx.user_id)},
+                        details={"reasons": list(request.violations)},
                     )
                 return "An admin rejected this out-of-policy trip; nothing was booked."
             return "The traveller declined; nothing was booked."

@@ -145,6 +145,12 @@ async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID)
         )
     await session.flush()
     await remove_travel_rows(session, user_id=user_id)
+    # A justification is the traveller's own words: the entry keeps that one was given, not what it said.
+    await session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.actor_user_id == user_id, AuditEntry.details.has_key("justification"))
+        .values(details=AuditEntry.details.op("||")(func.jsonb_build_object("justification", "(erased)")))
+    )
     await session.execute(
         update(AuditEntry).where(AuditEntry.actor_user_id == user_id).values(actor_user_id=None)
     )

@@ -14,8 +14,10 @@ from sqlalchemy import select
 
 from agent.conversation import ConversationService
 from agent.tools import Decision
+from storage.audit import Actor
 from storage.database import Database
 from storage.models import AuditEntry, Booking
+from storage.privacy import erase_user
 from tests.conftest import Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
 from tests.test_policy_decisions import munich_trip
@@ -117,7 +119,7 @@ async def test_an_admin_approves_or_rejects_and_each_step_is_audited(
         ("policy.reject", acme.admin_id),
         ("policy.approve", acme.admin_id),
     ]
-    assert all(details["traveller"] == str(acme.traveler_id) for _, _, details in steps)
+    assert all("40.00 EUR above the cap" in " ".join(details["reasons"]) for _, _, details in steps)
 
 
 async def test_a_warning_rule_books_without_a_justification_and_a_blocked_supplier_never_books(
@@ -139,3 +141,18 @@ async def test_a_warning_rule_books_without_a_justification_and_a_blocked_suppli
     result = str(scripted_model.messages()[-2]["content"])
     assert "cannot be booked under the company's policy" in result and "Motel One" in result
     assert await booked(db, acme) == 2  # only the first trip's
+
+
+async def test_erasure_keeps_that_a_justification_was_given_but_not_its_words_or_whose(
+    db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    await over_the_cap(db, conversation, scripted_model, acme, "console")
+    scripted_model.script(say("Booked."))
+    await conversation.resume(
+        traveller(acme), "t", Decision(approved=True, justification="My knee needs the lift")
+    )
+    async with db.tenant(acme.tenant_id) as session:
+        await erase_user(session, actor=Actor.user(acme.admin_id), user_id=acme.traveler_id)
+    ((action, actor, details),) = await audit(db, acme)
+    assert (action, actor, details["justification"]) == ("policy.justify", None, "(erased)")
+    assert "40.00 EUR above the cap" in " ".join(details["reasons"])
