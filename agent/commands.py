@@ -52,6 +52,16 @@ class SlashCommand:
     admin_only: bool = False
 
 
+def _why(details: dict[str, Any] | None) -> str:
+    """For a policy decision: how many rules it let through and the justification given, if any."""
+    reasons = (details or {}).get("reasons")
+    if not isinstance(reasons, list):
+        return ""
+    justification = (details or {}).get("justification")
+    said = f': "{justification}"' if justification else ""
+    return f" ({len(reasons)} {'reason' if len(reasons) == 1 else 'reasons'} out of policy{said})"
+
+
 COMMANDS = (
     SlashCommand("help", "/help", "what I can do"),
     SlashCommand("trips", "/trips", "your upcoming trips, booked and planned"),
@@ -297,7 +307,7 @@ class CommandRunner:
         lines = [f"The latest {len(entries)} audit entries (UTC):"]
         lines += [
             f"  {e.occurred_at:%Y-%m-%d %H:%M:%S} {e.actor}{' ' + str(e.actor_user_id)[:8] if e.actor_user_id else ''} "
-            f"{e.action} {e.entity}{' ' + e.entity_id if e.entity_id else ''}"
+            f"{e.action} {e.entity}{' ' + e.entity_id if e.entity_id else ''}{_why(e.details)}"
             for e in entries
         ]
         return AgentReply.say("\n".join(lines))

@@ -12,13 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from agent.checkpoints import checkpoint_saver
+from agent.commands import CommandRunner
 from agent.conversation import ConversationService
 from agent.tools import Decision
 from storage.audit import Actor
 from storage.database import Database
+from storage.embedded import EmbeddedUrls
 from storage.models import AuditEntry, Booking
 from storage.privacy import erase_user
-from tests.conftest import Company, traveller
+from tests.conftest import NOW, Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
 from tests.test_policy_decisions import munich_trip
 from tests.test_policy_scenarios import set_policy
@@ -156,3 +159,21 @@ async def test_erasure_keeps_that_a_justification_was_given_but_not_its_words_or
     ((action, actor, details),) = await audit(db, acme)
     assert (action, actor, details["justification"]) == ("policy.justify", None, "(erased)")
     assert "40.00 EUR above the cap" in " ".join(details["reasons"])
+
+
+async def test_admins_read_each_policy_decision_in_the_audit_log(
+    db: Database,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    embedded: EmbeddedUrls,
+    acme: Company,
+) -> None:
+    trip = await over_the_cap(db, conversation, scripted_model, acme, "telegram")
+    scripted_model.script(say("Booked."))
+    await conversation.resume(
+        traveller(acme, channel="telegram"), "t", Decision(approved=True, justification="Trade fair week")
+    )
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        commands = CommandRunner(db, clock=lambda: NOW, saver=saver)
+        log = (await commands.run(traveller(acme, role="admin"), "/audit 5")).text
+    assert f'policy.justify itinerary {trip} (1 reason out of policy: "Trade fair week")' in log
