@@ -101,6 +101,7 @@ async def confirmation_request(
         violations=tuple(verdict.violations),
         card=card,
         action=verdict.action,
+        approve_later=verdict.approve_later,
     )
 
 
@@ -128,7 +129,7 @@ async def book_itinerary(
     _refuse_past(view, verdict)
     violations = verdict.violations
     justified = bool((justification or "").strip())
-    _gate(verdict, justified=justified, approved=approved_by is not None)
+    later = _gate(verdict, justified=justified, approved=approved_by is not None)
     preferences = await tenant_preferences(session)
     actor = Actor.user(ctx.user_id)
     if violations:
@@ -139,6 +140,7 @@ async def book_itinerary(
             verdict=verdict,
             justification=justification if justified else None,
             approved_by=approved_by,
+            later=later,
         )
     bookings, reminders = [], []
     for day in verdict.days:
@@ -170,6 +172,7 @@ async def book_itinerary(
                 policy_version=verdict.policy_version,
                 justification=why,
                 approved_by=approved_by,
+                approval="pending" if later else None,
             )
             bookings.append(booking)
             reminders += await schedule_reminders(
@@ -184,11 +187,16 @@ async def book_itinerary(
     return BookingOutcome(itinerary_id, bookings, reminders)
 
 
-def _gate(verdict: TripVerdict, *, justified: bool, approved: bool) -> None:
-    """Refuse what the company's policy does not let through: the same rule in every channel."""
+def _gate(verdict: TripVerdict, *, justified: bool, approved: bool) -> bool:
+    """Refuse what the company's policy does not let through: the same rule in every channel.
+
+    True when the trip is booked now and its approval is owed afterwards (the company allows that).
+    """
     reasons = "; ".join(verdict.violations)
     if verdict.action == "block":
         raise PolicyViolation(f"This trip cannot be booked under the company's policy ({reasons}).")
+    if verdict.action == "approve" and not approved and verdict.approve_later:
+        return True
     if verdict.action == "approve" and not approved:
         raise PolicyViolation(
             f"This trip is out of policy ({reasons}). An admin must approve it before it is booked."
@@ -197,6 +205,7 @@ def _gate(verdict: TripVerdict, *, justified: bool, approved: bool) -> None:
         raise PolicyViolation(
             f"This trip is out of policy ({reasons}). A justification is needed to book it."
         )
+    return False
 
 
 async def _audit_decision(
@@ -207,6 +216,7 @@ async def _audit_decision(
     verdict: TripVerdict,
     justification: str | None,
     approved_by: uuid.UUID | None,
+    later: bool,
 ) -> None:
     """Who let an out-of-policy trip through, when (the entry's time), why, under which policy."""
     details = {
@@ -216,6 +226,8 @@ async def _audit_decision(
     }
     if approved_by is not None:
         actor, event = Actor.user(approved_by), "policy.approve"
+    elif later:
+        actor, event = Actor.user(ctx.user_id), "policy.approve_later"
     elif justification:
         actor, event, details = (
             Actor.user(ctx.user_id),

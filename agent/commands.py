@@ -18,6 +18,7 @@ from agent.cards import itinerary_card
 from agent.command_arguments import clean_arguments, count, duration
 from agent.context import Context
 from agent.facts import describe_bookings
+from agent.later_approvals import approvals_command
 from agent.privacy import export_bundle, forget_user
 from agent.replies import AgentReply
 from agent.spend_report import check_scope, spend_csv, spend_report
@@ -91,6 +92,12 @@ COMMANDS = (
         "privacy erase", "/privacy erase EMAIL confirm", "erase a user of your company", admin_only=True
     ),
     SlashCommand("audit", "/audit [N]", "the latest N entries of the audit log", admin_only=True),
+    SlashCommand(
+        "approvals",
+        "/approvals [approve|reject TRIP]",
+        "trips booked now that wait for an admin's approval",
+        admin_only=True,
+    ),
 )
 
 
@@ -147,6 +154,7 @@ class CommandRunner:
             "privacy": self.privacy,
             "reminders": self.reminders,
             "audit": self.audit,
+            "approvals": lambda c, r: approvals_command(self.db, c, r),
         }
         handler = handlers.get(name)
         if handler is None:

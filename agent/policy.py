@@ -45,6 +45,7 @@ class TravelPolicy:
     currency: str = "EUR"
     version: str = ""
     actions: dict[str, str] = field(default_factory=dict)
+    approve_later: bool = False  # a trip that needs approval may be booked now and approved afterwards
 
     def action_for(self, rules: list[str]) -> str | None:
         """The most severe action the broken rules ask for; None when no rule is broken."""
@@ -75,6 +76,7 @@ class TravelPolicy:
             currency=str(preferences.get("currency") or "EUR"),
             version=version,
             actions=dict(preferences.get("policy.actions") or {}),
+            approve_later=bool(preferences.get("policy.approve_later")),
         )
 
 

@@ -68,6 +68,8 @@ class ConfirmationRequest:
     card: ItineraryCard
     # What the company's policy asks: None in policy, else warn, justify, approve (by an admin) or block.
     action: str | None = "justify"
+    # The company lets a trip that needs approval be booked now and approved afterwards.
+    approve_later: bool = False
 
     @property
     def needs_justification(self) -> bool:
@@ -75,7 +77,8 @@ class ConfirmationRequest:
 
     @property
     def needs_approval(self) -> bool:
-        return bool(self.violations) and self.action == "approve"
+        """An admin's yes is needed before booking (not when it may follow the booking)."""
+        return bool(self.violations) and self.action == "approve" and not self.approve_later
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from storage.errors import Forbidden, InvalidInput
 from storage.models import TenantUser
 from storage.money import amount_text
 from storage.periods import Period, parse_period
-from storage.policy_verdicts import OutOfPolicyBooking, out_of_policy_bookings
+from storage.policy_verdicts import OutOfPolicyBooking, open_approvals, out_of_policy_bookings
 from storage.sessions import current_tenant
 from storage.spend import (
     GROUPINGS,
@@ -109,6 +109,7 @@ async def spend_report(
     policy = await policy_comparison(session, period=when, user_id=whose)
     committed = await committed_spend(session, period=when, user_id=whose)
     outside = await out_of_policy_bookings(session, period=when, user_id=whose)
+    waiting = await open_approvals(session) if scope == "tenant" else []
     owner = "Company" if scope == "tenant" else "Your"
     title = f"{owner} travel spend by {group_by}, {when.label}"
     text = [
@@ -117,6 +118,13 @@ async def spend_report(
         *_breakdown_text(lines, change.current, group_by),
         *_policy_text(policy),
         *_out_of_policy_text(outside),
+        *(
+            [
+                f"Open approvals: {len(waiting)} {'trip' if len(waiting) == 1 else 'trips'} booked now, awaiting an admin (/approvals)."
+            ]
+            if waiting
+            else []
+        ),
     ]
     chart = None
     if len(lines) >= CHART_FROM_ROWS:

@@ -43,6 +43,7 @@ class TripVerdict:
     budget: Money | None
     started_in_past: bool
     policy_version: str
+    approve_later: bool = False
 
     @property
     def violations(self) -> list[str]:
@@ -150,4 +151,5 @@ def evaluate_trip(
         budget=policy.trip_budget,
         started_in_past=start_date < today,
         policy_version=policy.version,
+        approve_later=policy.approve_later,
     )

@@ -571,6 +571,8 @@ class PolicyVerdictRow(Base):
             ["tenant_id", "booking_id"], ["bookings.tenant_id", "bookings.booking_id"], ondelete="CASCADE"
         ),
         CheckConstraint("status IN ('ok', 'violation')"),
+        CheckConstraint("approval IN ('pending', 'approved', 'rejected')"),
+        Index("policy_verdicts_pending", "tenant_id", postgresql_where=text("approval = 'pending'")),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -583,4 +585,5 @@ class PolicyVerdictRow(Base):
     cap_difference: Mapped[Decimal | None] = mapped_column(Numeric(14, 3))
     justification: Mapped[str | None] = mapped_column(Text)
     approved_by: Mapped[uuid.UUID | None]
+    approval: Mapped[str | None] = mapped_column(String(20))
     decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Booking, Itinerary, PolicyVerdictRow
@@ -23,8 +24,9 @@ async def store_verdict(
     policy_version: str,
     justification: str | None,
     approved_by: uuid.UUID | None,
+    approval: str | None = None,
 ) -> PolicyVerdictRow:
-    """Write the booking's verdict with the version of the policy that gave it."""
+    """Write the booking's verdict with the version of the policy that gave it ('pending': approve later)."""
     row = PolicyVerdictRow(
         tenant_id=current_tenant(session),
         booking_id=booking_id,
@@ -36,6 +38,7 @@ async def store_verdict(
         cap_difference=verdict.cap_difference,
         justification=justification,
         approved_by=approved_by,
+        approval=approval,
     )
     session.add(row)
     await session.flush()
@@ -91,3 +94,43 @@ async def out_of_policy_bookings(
         )
         for booking, verdict in await session.execute(statement)
     ]
+
+
+@dataclass(frozen=True)
+class OpenApproval:
+    """A trip booked now whose approval is still owed, with its bookings' reasons."""
+
+    itinerary_id: uuid.UUID
+    user_id: uuid.UUID | None
+    start_date: dt.date
+    reasons: list[str]
+
+
+async def open_approvals(session: AsyncSession) -> list[OpenApproval]:
+    """Trips booked now and approved later that no admin has decided yet, soonest first."""
+    statement = (
+        select(Itinerary.itinerary_id, Itinerary.user_id, Itinerary.start_date, PolicyVerdictRow.reasons)
+        .join(Booking, Booking.booking_id == PolicyVerdictRow.booking_id)
+        .join(Itinerary, Itinerary.itinerary_id == Booking.itinerary_id)
+        .where(PolicyVerdictRow.approval == "pending")
+        .order_by(Itinerary.start_date, Itinerary.itinerary_id)
+    )
+    trips: dict[uuid.UUID, OpenApproval] = {}
+    for itinerary_id, user_id, start, reasons in await session.execute(statement):
+        trip = trips.setdefault(itinerary_id, OpenApproval(itinerary_id, user_id, start, []))
+        trip.reasons.extend(r for r in reasons if r not in trip.reasons)
+    return list(trips.values())
+
+
+async def decide_later(
+    session: AsyncSession, *, itinerary_id: uuid.UUID, approved: bool, admin_id: uuid.UUID
+) -> int:
+    """Record an admin's answer on a trip awaiting approval; 0 when it was decided already (a stale click)."""
+    bookings = select(Booking.booking_id).where(Booking.itinerary_id == itinerary_id)
+    decided = await session.scalars(
+        update(PolicyVerdictRow)
+        .where(PolicyVerdictRow.approval == "pending", PolicyVerdictRow.booking_id.in_(bookings))
+        .values(approval="approved" if approved else "rejected", approved_by=admin_id)
+        .returning(PolicyVerdictRow.booking_id)
+    )
+    return len(decided.all())

@@ -156,6 +156,13 @@ TENANT_PREFERENCES: dict[str, PreferenceSpec] = {
             '{"hotel_cap":"justify","cabin":"approve","unverified":"justify","blocked_supplier":"block"}',
         ),
         _spec(
+            "policy.approve_later",
+            bool,
+            False,
+            "whether a trip that needs an admin's approval may be booked now and approved afterwards",
+            "true",
+        ),
+        _spec(
             "policy.blocked_suppliers",
             Annotated[list[ShortText], Field(max_length=30)],
             [],

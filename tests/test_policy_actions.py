@@ -177,3 +177,52 @@ async def test_admins_read_each_policy_decision_in_the_audit_log(
         commands = CommandRunner(db, clock=lambda: NOW, saver=saver)
         log = (await commands.run(traveller(acme, role="admin"), "/audit 5")).text
     assert f'policy.justify itinerary {trip} (1 reason out of policy: "Trade fair week")' in log
+
+
+async def test_booked_now_approved_later_waits_in_approvals_until_an_admin_answers_once(
+    db: Database,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    embedded: EmbeddedUrls,
+    acme: Company,
+) -> None:
+    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}, "policy.approve_later": True})
+    kept = await over_the_cap(db, conversation, scripted_model, acme, "telegram")
+    pending = await conversation.pending_confirmation(traveller(acme, channel="telegram"), "t")
+    assert pending is not None and not pending.needs_approval and not pending.needs_justification
+    scripted_model.script(say("Booked; approval follows."))
+    await conversation.resume(traveller(acme, channel="telegram"), "t", Decision(approved=True))
+    dropped = await over_the_cap(db, conversation, scripted_model, acme, "console")
+    scripted_model.script(say("Booked; approval follows."))
+    await conversation.resume(traveller(acme), "t", Decision(approved=True))
+    assert await booked(db, acme) == 4
+    admin = traveller(acme, role="admin")
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        commands = CommandRunner(db, clock=lambda: NOW, saver=saver)
+        refused = (await commands.run(traveller(acme), "/approvals")).text
+        assert refused == "Approvals are answered by admins of your company."
+        report = (await commands.run(admin, "/spend company 2027")).text
+        assert "Open approvals: 2 trips booked now, awaiting an admin (/approvals)." in report
+        listed = (await commands.run(admin, "/approvals")).text
+        assert listed.startswith("2 trips wait for approval:") and str(kept)[:8] in listed
+        assert "40.00 EUR above the cap" in listed
+        assert (await commands.run(admin, f"/approvals approve {str(kept)[:8]}")).text == (
+            f"Trip {str(kept)[:8]} approved."
+        )
+        assert (
+            "may have been answered already"
+            in (await commands.run(admin, f"/approvals approve {str(kept)[:8]}")).text
+        )  # a double click or a stale button changes nothing
+        assert (await commands.run(admin, f"/approvals reject {str(dropped)[:8]}")).text == (
+            f"Trip {str(dropped)[:8]} rejected and cancelled."
+        )
+        assert (await commands.run(admin, "/approvals")).text == "No trip is waiting for approval."
+    async with db.tenant(acme.tenant_id) as session:
+        statuses = {(b.itinerary_id, b.status) for b in (await session.scalars(select(Booking))).all()}
+    assert statuses == {(kept, "confirmed"), (dropped, "cancelled")}
+    assert [action for action, _, _ in await audit(db, acme)] == [
+        "policy.approve_later",
+        "policy.approve_later",
+        "policy.approve",
+        "policy.reject",
+    ]

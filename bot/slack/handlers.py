@@ -183,7 +183,7 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                 if approved and pending.violations and pending.action == "block":
                     await press.tell("This trip cannot be booked under your company's travel policy.")
                     return
-                if approved and pending.violations and pending.action != "warn":
+                if approved and pending.violations and pending.action != "warn" and not pending.approve_later:
                     await press.tell(
                         "This trip is out of policy, so an admin of your company has to approve it."
                     )

@@ -6,7 +6,9 @@ Revises: 0012_serve_role
 `bookings` keeps the specification's columns; the verdict computed at confirmation lives beside it, keyed by
 the booking, and goes with it (ON DELETE CASCADE), so erasure and tenant deletion need nothing more.
 `cap_difference` is what a hotel cost beyond (or, negative, under) cap × nights, in the cap's currency after
-conversion at the rate of the verdict, so reports compare caps exactly as the verdict did.
+conversion at the rate of the verdict, so reports compare caps exactly as the verdict did. `approval` is
+'pending' for a trip booked now and approved later (where the company allows it), then 'approved' or
+'rejected' by an admin.
 """
 
 from alembic import op
@@ -33,11 +35,15 @@ def upgrade() -> None:
             cap_difference NUMERIC(14, 3),
             justification TEXT,
             approved_by UUID,
+            approval VARCHAR(20) CHECK (approval IN ('pending', 'approved', 'rejected')),
             decided_at TIMESTAMPTZ NOT NULL DEFAULT now(),
             PRIMARY KEY (tenant_id, booking_id),
             FOREIGN KEY (tenant_id, booking_id) REFERENCES bookings (tenant_id, booking_id) ON DELETE CASCADE
         )
         """
+    )
+    op.execute(
+        "CREATE INDEX policy_verdicts_pending ON policy_verdicts (tenant_id) WHERE approval = 'pending'"
     )
     isolate_by_tenant("policy_verdicts")
 
