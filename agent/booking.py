@@ -7,17 +7,18 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.cards import card_text, itinerary_card, money_text
+from agent.cards import card_text, itinerary_card, money_text, trip_totals
 from agent.context import Context
 from agent.planning import TravelDate, local_today, policy_in_force, within_travel_dates
 from agent.replies import ConfirmationRequest
 from agent.trip_verdict import TripVerdict, evaluate_trip
+from storage.approval_chain import ApprovalChain, manager_of
 from storage.audit import Actor, record_audit
 from storage.bookings import create_booking, find_by_reference, list_bookings
 from storage.errors import Conflict, InvalidInput, NotFound, PolicyViolation
@@ -132,6 +133,9 @@ async def book_itinerary(
     later = _gate(verdict, justified=justified, approved=approved_by is not None)
     preferences = await tenant_preferences(session)
     actor = Actor.user(ctx.user_id)
+    first_step = (
+        await _first_approver(session, ctx=ctx, verdict=verdict, preferences=preferences) if later else None
+    )
     if violations:
         await _audit_decision(
             session,
@@ -173,6 +177,8 @@ async def book_itinerary(
                 justification=why,
                 approved_by=approved_by,
                 approval="pending" if later else None,
+                approval_step=first_step,
+                now=now,
             )
             bookings.append(booking)
             reminders += await schedule_reminders(
@@ -206,6 +212,17 @@ def _gate(verdict: TripVerdict, *, justified: bool, approved: bool) -> bool:
             f"This trip is out of policy ({reasons}). A justification is needed to book it."
         )
     return False
+
+
+async def _first_approver(
+    session: AsyncSession, *, ctx: Context, verdict: TripVerdict, preferences: dict[str, Any]
+) -> str:
+    """The traveller's manager when they have one, else finance above the threshold, else an admin."""
+    chain = ApprovalChain.from_preferences(preferences)
+    spent = trip_totals([item for day in verdict.days for item in day.items if item.bookable])
+    return chain.first_step(
+        manager=await manager_of(session, user_id=ctx.user_id), needs_finance=chain.needs_finance(spent)
+    )
 
 
 async def _audit_decision(

@@ -94,9 +94,8 @@ COMMANDS = (
     SlashCommand("audit", "/audit [N]", "the latest N entries of the audit log", admin_only=True),
     SlashCommand(
         "approvals",
-        "/approvals [approve|reject TRIP]",
-        "trips booked now that wait for an admin's approval",
-        admin_only=True,
+        "/approvals [approve|reject TRIP], /approvals manager EMAIL MANAGER_EMAIL",
+        "trips booked now that wait for your approval; naming a traveller's manager (admins)",
     ),
 )
 
@@ -154,7 +153,7 @@ class CommandRunner:
             "privacy": self.privacy,
             "reminders": self.reminders,
             "audit": self.audit,
-            "approvals": lambda c, r: approvals_command(self.db, c, r),
+            "approvals": lambda c, r: approvals_command(self.db, c, r, now=self.clock()),
         }
         handler = handlers.get(name)
         if handler is None:

@@ -85,6 +85,8 @@ class TenantUser(Base):
     locale: Mapped[str] = mapped_column(String(16), server_default="en")
     preferences: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    # Who approves this traveller's trips first (set by admins); cleared when that person is erased.
+    manager_id: Mapped[uuid.UUID | None]
 
 
 class TenantPreference(Base):
@@ -572,6 +574,7 @@ class PolicyVerdictRow(Base):
         ),
         CheckConstraint("status IN ('ok', 'violation')"),
         CheckConstraint("approval IN ('pending', 'approved', 'rejected')"),
+        CheckConstraint("approval_step IN ('manager', 'finance', 'admin')"),
         Index("policy_verdicts_pending", "tenant_id", postgresql_where=text("approval = 'pending'")),
     )
 
@@ -586,4 +589,6 @@ class PolicyVerdictRow(Base):
     justification: Mapped[str | None] = mapped_column(Text)
     approved_by: Mapped[uuid.UUID | None]
     approval: Mapped[str | None] = mapped_column(String(20))
+    approval_step: Mapped[str | None] = mapped_column(String(20))
+    step_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))

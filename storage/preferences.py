@@ -163,6 +163,27 @@ TENANT_PREFERENCES: dict[str, PreferenceSpec] = {
             "true",
         ),
         _spec(
+            "policy.approval.finance_threshold",
+            Money | None,
+            None,
+            "the trip total from which finance approves after the manager",
+            '{"amount":5000,"currency":"EUR"}',
+        ),
+        _spec(
+            "policy.approval.finance_approvers",
+            Annotated[list[ShortText], Field(max_length=10)],
+            [],
+            "the emails of the finance approvers",
+            '["cfo@example.com"]',
+        ),
+        _spec(
+            "policy.approval.timeout_hours",
+            Annotated[int, Field(ge=1, le=720)],
+            48,
+            "hours an approver has before any admin may answer instead",
+            "48",
+        ),
+        _spec(
             "policy.blocked_suppliers",
             Annotated[list[ShortText], Field(max_length=30)],
             [],

@@ -154,6 +154,8 @@ async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID)
     await session.execute(
         update(AuditEntry).where(AuditEntry.actor_user_id == user_id).values(actor_user_id=None)
     )
+    # Whoever they managed now has no manager: their trips go to finance or an admin.
+    await session.execute(update(TenantUser).where(TenantUser.manager_id == user_id).values(manager_id=None))
     # The audit trail keeps what happened, but no longer says to whom.
     await session.execute(
         update(AuditEntry).where(AuditEntry.entity_id == str(user_id)).values(entity_id=None)

@@ -199,12 +199,12 @@ async def test_booked_now_approved_later_waits_in_approvals_until_an_admin_answe
     admin = traveller(acme, role="admin")
     async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
         commands = CommandRunner(db, clock=lambda: NOW, saver=saver)
-        refused = (await commands.run(traveller(acme), "/approvals")).text
-        assert refused == "Approvals are answered by admins of your company."
+        nothing = (await commands.run(traveller(acme), "/approvals")).text
+        assert nothing == "No trip is waiting for your approval."  # a traveller approves no one's trip
         report = (await commands.run(admin, "/spend company 2027")).text
         assert "Open approvals: 2 trips booked now, awaiting an admin (/approvals)." in report
         listed = (await commands.run(admin, "/approvals")).text
-        assert listed.startswith("2 trips wait for approval:") and str(kept)[:8] in listed
+        assert listed.startswith("2 trips wait for your approval:") and str(kept)[:8] in listed
         assert "40.00 EUR above the cap" in listed
         assert (await commands.run(admin, f"/approvals approve {str(kept)[:8]}")).text == (
             f"Trip {str(kept)[:8]} approved."
@@ -216,7 +216,7 @@ async def test_booked_now_approved_later_waits_in_approvals_until_an_admin_answe
         assert (await commands.run(admin, f"/approvals reject {str(dropped)[:8]}")).text == (
             f"Trip {str(dropped)[:8]} rejected and cancelled."
         )
-        assert (await commands.run(admin, "/approvals")).text == "No trip is waiting for approval."
+        assert (await commands.run(admin, "/approvals")).text == "No trip is waiting for your approval."
     async with db.tenant(acme.tenant_id) as session:
         statuses = {(b.itinerary_id, b.status) for b in (await session.scalars(select(Booking))).all()}
     assert statuses == {(kept, "confirmed"), (dropped, "cancelled")}

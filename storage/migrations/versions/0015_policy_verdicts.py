@@ -8,7 +8,9 @@ the booking, and goes with it (ON DELETE CASCADE), so erasure and tenant deletio
 `cap_difference` is what a hotel cost beyond (or, negative, under) cap × nights, in the cap's currency after
 conversion at the rate of the verdict, so reports compare caps exactly as the verdict did. `approval` is
 'pending' for a trip booked now and approved later (where the company allows it), then 'approved' or
-'rejected' by an admin.
+'rejected' by its approvers: the traveller's manager (`users.tenant_users.manager_id`), then the finance
+approvers above the company's threshold; `approval_step` and `step_since` say who is asked and since when,
+so a step left unanswered past the company's timeout escalates to any admin.
 """
 
 from alembic import op
@@ -36,6 +38,8 @@ def upgrade() -> None:
             justification TEXT,
             approved_by UUID,
             approval VARCHAR(20) CHECK (approval IN ('pending', 'approved', 'rejected')),
+            approval_step VARCHAR(20) CHECK (approval_step IN ('manager', 'finance', 'admin')),
+            step_since TIMESTAMPTZ,
             decided_at TIMESTAMPTZ NOT NULL DEFAULT now(),
             PRIMARY KEY (tenant_id, booking_id),
             FOREIGN KEY (tenant_id, booking_id) REFERENCES bookings (tenant_id, booking_id) ON DELETE CASCADE
@@ -46,7 +50,10 @@ def upgrade() -> None:
         "CREATE INDEX policy_verdicts_pending ON policy_verdicts (tenant_id) WHERE approval = 'pending'"
     )
     isolate_by_tenant("policy_verdicts")
+    # Who approves a traveller's trips first; admins set it. Not a foreign key: erasure clears it instead.
+    op.execute("ALTER TABLE users.tenant_users ADD COLUMN manager_id UUID")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE users.tenant_users DROP COLUMN IF EXISTS manager_id")
     op.execute("DROP TABLE IF EXISTS policy_verdicts")
