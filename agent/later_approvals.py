@@ -21,6 +21,7 @@ from storage.models import TenantUser
 from storage.policy_verdicts import OpenApproval, decide_step, open_approvals
 from storage.preferences import tenant_preferences
 from storage.tenants import find_user_by_email, get_user
+from storage.traveller_messages import post_to_console
 from storage.trip_changes import cancel_trip
 
 USAGE = "approvals, approvals approve TRIP or approvals reject TRIP (TRIP: the first 8 characters of its id)"
@@ -81,10 +82,22 @@ async def approvals_command(db: Database, ctx: Context, rest: str, *, now: dt.da
             await cancel_trip(
                 session, actor=Actor.user(ctx.user_id), user_id=None, itinerary_id=trip.itinerary_id
             )
+        if trip.user_id is not None:
+            await post_to_console(session, user_id=trip.user_id, body=_outcome(trip, approved, following))
     short = str(trip.itinerary_id)[:8]
     if following:
         return AgentReply.say(f"Trip {short} approved; {ASKED[following]} approves next.")
     return AgentReply.say(f"Trip {short} approved." if approved else f"Trip {short} rejected and cancelled.")
+
+
+def _outcome(trip: OpenApproval, approved: bool, following: str | None) -> str:
+    """What the traveller is told of one step of their trip's approval."""
+    which = f"Your trip of {trip.start_date:%d %b %Y} ({str(trip.itinerary_id)[:8]})"
+    if not approved:
+        return f"{which} was rejected by {ASKED[trip.step]} and is cancelled."
+    if following:
+        return f"{which} was approved by {ASKED[trip.step]}; {ASKED[following]} approves next."
+    return f"{which} is approved."
 
 
 def _listing(mine: list[OpenApproval], chain: ApprovalChain, now: dt.datetime) -> str:

@@ -19,6 +19,7 @@ from agent.context import Context
 from agent.conversation import ConversationService
 from agent.tools import Decision
 from storage.audit import OPERATOR
+from storage.console_outbox import console_messages
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from storage.models import AuditEntry, Booking
@@ -79,6 +80,12 @@ async def steps(db: Database, company: Company) -> list[tuple[str, uuid.UUID | N
         return [(e.action, e.actor_user_id, (e.details or {}).get("step")) for e in rows]
 
 
+async def told(db: Database, company: Company) -> list[str]:
+    """What the traveller finds in their console outbox."""
+    async with db.tenant(company.tenant_id) as session:
+        return [m.body for m in await console_messages(session, user_id=company.traveler_id)]
+
+
 async def trip_status(db: Database, company: Company) -> set[str | None]:
     async with db.tenant(company.tenant_id) as session:
         return {b.status for b in (await session.scalars(select(Booking))).all()}
@@ -111,6 +118,10 @@ async def test_manager_then_finance_above_the_threshold_with_double_clicks_and_a
         assert (await commands.run(cfo, f"/approvals approve {trip}")).text == f"Trip {trip} approved."
         stale = await commands.run(cfo, f"/approvals reject {trip}")  # a button pressed after the decision
         assert "may have been answered already" in stale.text and await trip_status(db, acme) == {"confirmed"}
+    assert await told(db, acme) == [
+        f"Your trip of 11 Jan 2027 ({trip}) was approved by the traveller's manager; finance approves next.",
+        f"Your trip of 11 Jan 2027 ({trip}) is approved.",
+    ]
     assert await steps(db, acme) == [
         ("policy.approve_later", acme.traveler_id, None),
         ("policy.approve", manager.user_id, "manager"),
@@ -139,6 +150,9 @@ async def test_below_the_threshold_the_manager_decides_and_a_rejection_cancels(
             await commands.run(manager, f"/approvals reject {trip}")
         ).text == f"Trip {trip} rejected and cancelled."
     assert await trip_status(db, acme) == {"cancelled"}
+    assert await told(db, acme) == [
+        f"Your trip of 11 Jan 2027 ({trip}) was rejected by the traveller's manager and is cancelled."
+    ]
     assert [(a, s) for a, _, s in await steps(db, acme)] == [
         ("policy.approve_later", None),
         ("policy.reject", "manager"),
@@ -166,5 +180,7 @@ async def test_a_step_unanswered_past_the_timeout_escalates_to_an_admin(
         listed = (await commands.run(admin, "/approvals")).text
         assert "(asked: the traveller's manager, escalated after the timeout)" in listed and trip in listed
         moved = (await commands.run(admin, f"/approvals approve {trip}")).text
-        assert moved == f"Trip {trip} approved; finance approves next."  # 310 EUR reaches the 300 EUR threshold
+        assert (
+            moved == f"Trip {trip} approved; finance approves next."
+        )  # 310 EUR reaches the 300 EUR threshold
     assert [(a, s) for a, _, s in await steps(db, acme)][-1] == ("policy.approve", "manager")
