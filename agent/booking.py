@@ -7,24 +7,27 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.cards import card_text, itinerary_card, money_text
+from agent.cards import card_text, itinerary_card, money_text, trip_totals
 from agent.context import Context
-from agent.planning import TravelDate, local_today, within_travel_dates
-from agent.policy import TravelPolicy, check_budget, check_item
+from agent.planning import TravelDate, local_today, policy_in_force, within_travel_dates
 from agent.replies import ConfirmationRequest
-from storage.audit import Actor
+from agent.trip_verdict import TripVerdict, evaluate_trip
+from storage.approval_chain import ApprovalChain, manager_of
+from storage.audit import Actor, record_audit
 from storage.bookings import create_booking, find_by_reference, list_bookings
 from storage.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from storage.exchange_rates import reference_rates
 from storage.itineraries import CONFIRMED, DRAFT, ItineraryView, get_itinerary, set_status
 from storage.models import Booking, Itinerary
 from storage.money import Amount, Currency
-from storage.plans import PlannedItem
+from storage.plans import PolicyVerdict, TravelItem
+from storage.policy_verdicts import store_verdict
 from storage.preferences import tenant_preferences
 from storage.reminders import ScheduledReminder, schedule_reminders
 
@@ -39,19 +42,25 @@ class BookingOutcome:
     already_booked: bool = False
 
 
-async def _violations(
+async def trip_verdict(
     session: AsyncSession, *, ctx: Context, view: ItineraryView, now: dt.datetime
-) -> list[str]:
-    """Policy reasons checked again now, since policy and dates move between drafting and booking."""
-    policy = TravelPolicy.from_preferences(await tenant_preferences(session))
-    today = local_today(ctx, now)
-    reasons = [
-        f"{item.description}: {reason}"
-        for day in view.days
-        for item in day.items
-        for reason in check_item(item, day=day.date, policy=policy, today=today).reasons
-    ]
-    return reasons + check_budget(itinerary_card(view).totals, policy)
+) -> TripVerdict:
+    """The whole trip re-evaluated under the policy in force now: the card, the gate and the bookings use it."""
+    return evaluate_trip(
+        [(day.day_number, day.date, list(day.items)) for day in view.days],
+        start_date=view.itinerary.start_date,
+        policy=await policy_in_force(session),
+        today=local_today(ctx, now),
+        rates=reference_rates(),
+    )
+
+
+def _refuse_past(view: ItineraryView, verdict: TripVerdict) -> None:
+    if verdict.started_in_past:
+        raise InvalidInput(
+            f"That trip started on {view.itinerary.start_date:%d %b %Y}, in the past, so it cannot be booked "
+            "now. If you booked it elsewhere, give me the confirmation and I will record it."
+        )
 
 
 def _check_dates(view: ItineraryView) -> None:
@@ -82,14 +91,18 @@ async def confirmation_request(
     unpriced = [item.description for item in bookable if item.cost is None]
     if unpriced:
         raise InvalidInput(f"These items need an estimated cost before booking: {', '.join(unpriced)}.")
-    card = itinerary_card(view)
+    verdict = await trip_verdict(session, ctx=ctx, view=view, now=now)
+    _refuse_past(view, verdict)
+    card = itinerary_card(view, verdict)
     return ConfirmationRequest(
         itinerary_id=itinerary_id,
         requested_by=ctx.user_id,
         summary=card_text(card),
         totals=card.totals,
-        violations=tuple(await _violations(session, ctx=ctx, view=view, now=now)),
+        violations=tuple(verdict.violations),
         card=card,
+        action=verdict.action,
+        approve_later=verdict.approve_later,
     )
 
 
@@ -113,21 +126,34 @@ async def book_itinerary(
     if view.itinerary.status != DRAFT:
         raise Conflict(f"That itinerary is {view.itinerary.status} and cannot be booked.")
     _check_dates(view)
-    violations = await _violations(session, ctx=ctx, view=view, now=now)
-    if violations and not (justification or "").strip() and approved_by is None:
-        raise PolicyViolation(
-            "This trip is out of policy ("
-            + "; ".join(violations)
-            + "). A justification is needed to book it."
-        )
+    verdict = await trip_verdict(session, ctx=ctx, view=view, now=now)
+    _refuse_past(view, verdict)
+    violations = verdict.violations
+    justified = bool((justification or "").strip())
+    later = _gate(verdict, justified=justified, approved=approved_by is not None)
     preferences = await tenant_preferences(session)
     actor = Actor.user(ctx.user_id)
+    first_step = (
+        await _first_approver(session, ctx=ctx, verdict=verdict, preferences=preferences) if later else None
+    )
+    if violations:
+        await _audit_decision(
+            session,
+            ctx=ctx,
+            itinerary_id=itinerary_id,
+            verdict=verdict,
+            justification=justification if justified else None,
+            approved_by=approved_by,
+            later=later,
+        )
     bookings, reminders = [], []
-    for day in view.days:
+    for day in verdict.days:
         for index, item in enumerate(day.items):
             if not item.bookable:
                 continue
             service_date = item.depart_at.date() if item.depart_at else day.date
+            booked_under = _booked_verdict(item.policy, verdict.reasons)
+            why = justification if violations else None
             booking = await create_booking(
                 session,
                 actor=actor,
@@ -136,11 +162,23 @@ async def book_itinerary(
                 booking_type=item.kind.value,
                 details=_details(
                     item,
+                    verdict=booked_under,
                     service_date=service_date,
-                    justification=justification if item.policy.reasons or violations else None,
+                    justification=why,
                     approved_by=approved_by,
                     item_ref=f"day{day.day_number}.{index + 1}",
                 ),
+            )
+            await store_verdict(
+                session,
+                booking_id=booking.booking_id,
+                verdict=booked_under,
+                policy_version=verdict.policy_version,
+                justification=why,
+                approved_by=approved_by,
+                approval="pending" if later else None,
+                approval_step=first_step,
+                now=now,
             )
             bookings.append(booking)
             reminders += await schedule_reminders(
@@ -155,14 +193,88 @@ async def book_itinerary(
     return BookingOutcome(itinerary_id, bookings, reminders)
 
 
-def _details(
-    item: PlannedItem,
+def _gate(verdict: TripVerdict, *, justified: bool, approved: bool) -> bool:
+    """Refuse what the company's policy does not let through: the same rule in every channel.
+
+    True when the trip is booked now and its approval is owed afterwards (the company allows that).
+    """
+    reasons = "; ".join(verdict.violations)
+    if verdict.action == "block":
+        raise PolicyViolation(f"This trip cannot be booked under the company's policy ({reasons}).")
+    if verdict.action == "approve" and not approved and verdict.approve_later:
+        return True
+    if verdict.action == "approve" and not approved:
+        raise PolicyViolation(
+            f"This trip is out of policy ({reasons}). An admin must approve it before it is booked."
+        )
+    if verdict.action == "justify" and not justified and not approved:
+        raise PolicyViolation(
+            f"This trip is out of policy ({reasons}). A justification is needed to book it."
+        )
+    return False
+
+
+async def _first_approver(
+    session: AsyncSession, *, ctx: Context, verdict: TripVerdict, preferences: dict[str, Any]
+) -> str:
+    """The traveller's manager when they have one, else finance above the threshold, else an admin."""
+    chain = ApprovalChain.from_preferences(preferences)
+    spent = trip_totals([item for day in verdict.days for item in day.items if item.bookable])
+    return chain.first_step(
+        manager=await manager_of(session, user_id=ctx.user_id), needs_finance=chain.needs_finance(spent)
+    )
+
+
+async def _audit_decision(
+    session: AsyncSession,
     *,
+    ctx: Context,
+    itinerary_id: uuid.UUID,
+    verdict: TripVerdict,
+    justification: str | None,
+    approved_by: uuid.UUID | None,
+    later: bool,
+) -> None:
+    """Who let an out-of-policy trip through, when (the entry's time), why, under which policy."""
+    details = {
+        "action": verdict.action,
+        "reasons": verdict.violations,
+        "policy_version": verdict.policy_version,
+    }
+    if approved_by is not None:
+        actor, event = Actor.user(approved_by), "policy.approve"
+    elif later:
+        actor, event = Actor.user(ctx.user_id), "policy.approve_later"
+    elif justification:
+        actor, event, details = (
+            Actor.user(ctx.user_id),
+            "policy.justify",
+            {**details, "justification": justification},
+        )
+    else:
+        actor, event = Actor.user(ctx.user_id), "policy.warn"
+    await record_audit(
+        session, actor=actor, action=event, entity="itinerary", entity_id=str(itinerary_id), details=details
+    )
+
+
+def _booked_verdict(item: PolicyVerdict, trip_reasons: list[str]) -> PolicyVerdict:
+    """An item's verdict with the trip's own reasons: every booking of a trip over budget is out of policy."""
+    if not trip_reasons:
+        return item
+    return item.model_copy(update={"status": "violation", "reasons": [*item.reasons, *trip_reasons]})
+
+
+def _details(
+    item: TravelItem,
+    *,
+    verdict: PolicyVerdict,
     service_date: dt.date,
     justification: str | None,
     approved_by: uuid.UUID | None,
     item_ref: str,
 ) -> dict[str, object]:
+    """The booking's facts with the verdict it was booked under."""
     nights = item.nights if item.kind.value == "hotel" else None
     return {
         "amount": item.cost,
@@ -178,7 +290,7 @@ def _details(
         "city": item.city,
         "nights": nights,
         "cabin": item.cabin,
-        "policy": getattr(item, "policy", None) or {"status": "ok", "reasons": []},
+        "policy": verdict.model_dump(mode="json"),
         "justification": justification,
         "approved_by": str(approved_by) if approved_by else None,
         "source": "agent",

@@ -19,6 +19,7 @@ from agent.command_arguments import clean_arguments, count, duration
 from agent.context import Context
 from agent.embeddings import Embedder
 from agent.facts import describe_bookings
+from agent.later_approvals import approvals_command
 from agent.library_commands import policy_documents, traveller_memory
 from agent.policy_library import PolicyLibrary
 from agent.privacy import export_bundle, forget_user
@@ -54,6 +55,16 @@ class SlashCommand:
     usage: str
     summary: str
     admin_only: bool = False
+
+
+def _why(details: dict[str, Any] | None) -> str:
+    """For a policy decision: how many rules it let through and the justification given, if any."""
+    reasons = (details or {}).get("reasons")
+    if not isinstance(reasons, list):
+        return ""
+    justification = (details or {}).get("justification")
+    said = f': "{justification}"' if justification else ""
+    return f" ({len(reasons)} {'reason' if len(reasons) == 1 else 'reasons'} out of policy{said})"
 
 
 COMMANDS = (
@@ -95,6 +106,11 @@ COMMANDS = (
         "privacy erase", "/privacy erase EMAIL confirm", "erase a user of your company", admin_only=True
     ),
     SlashCommand("audit", "/audit [N]", "the latest N entries of the audit log", admin_only=True),
+    SlashCommand(
+        "approvals",
+        "/approvals [approve|reject TRIP], /approvals manager EMAIL MANAGER_EMAIL",
+        "trips booked now that wait for your approval; naming a traveller's manager (admins)",
+    ),
 )
 
 
@@ -155,6 +171,7 @@ class CommandRunner:
             "privacy": self.privacy,
             "reminders": self.reminders,
             "audit": self.audit,
+            "approvals": lambda c, r: approvals_command(self.db, c, r, now=self.clock()),
         }
         handler = handlers.get(name)
         if handler is None:
@@ -315,7 +332,7 @@ class CommandRunner:
         lines = [f"The latest {len(entries)} audit entries (UTC):"]
         lines += [
             f"  {e.occurred_at:%Y-%m-%d %H:%M:%S} {e.actor}{' ' + str(e.actor_user_id)[:8] if e.actor_user_id else ''} "
-            f"{e.action} {e.entity}{' ' + e.entity_id if e.entity_id else ''}"
+            f"{e.action} {e.entity}{' ' + e.entity_id if e.entity_id else ''}{_why(e.details)}"
             for e in entries
         ]
         return AgentReply.say("\n".join(lines))

@@ -383,6 +383,12 @@ class ConversationService:
             text = "Please confirm this booking." + (
                 " It is out of policy, so a justification is needed."
                 if confirmation.needs_justification
+                else " It is out of policy, so an admin must approve it."
+                if confirmation.needs_approval
+                else " It is out of policy: it is booked now and an admin approves it afterwards."
+                if confirmation.action == "approve" and confirmation.violations
+                else " It is out of policy under a rule that does not let it be booked."
+                if confirmation.action == "block" and confirmation.violations
                 else ""
             )
         return AgentReply(

@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.cards import itinerary_card
 from agent.context import Context
-from agent.policy import TravelPolicy, apply_policy
+from agent.policy import TravelPolicy
 from agent.replies import ItineraryCard
+from agent.trip_verdict import TripVerdict, evaluate_trip
 from storage.audit import Actor
+from storage.exchange_rates import reference_rates
 from storage.itineraries import create_draft, update_draft
 from storage.plans import MAX_TRIP_DAYS, PlannedItem, TripPlan
 from storage.preferences import tenant_preferences
@@ -75,34 +77,41 @@ def local_today(ctx: Context, now: dt.datetime) -> dt.date:
     return now.astimezone(ZoneInfo(ctx.timezone)).date()
 
 
+async def policy_in_force(session: AsyncSession) -> TravelPolicy:
+    """The tenant's policy as it stands now: read again for every decision, never cached."""
+    return TravelPolicy.from_preferences(await tenant_preferences(session))
+
+
 async def checked_plan(
     session: AsyncSession, *, ctx: Context, arguments: DraftArguments, now: dt.datetime
-) -> TripPlan:
+) -> tuple[TripPlan, TripVerdict]:
     """The plan with a policy verdict on every item; date errors become InvalidInput sentences."""
-    policy = TravelPolicy.from_preferences(await tenant_preferences(session))
-    days = apply_policy(
+    verdict = evaluate_trip(
         [(day.day_number, day.date, list(day.items)) for day in arguments.days],
-        policy=policy,
+        start_date=arguments.start_date,
+        policy=await policy_in_force(session),
         today=local_today(ctx, now),
+        rates=reference_rates(),
     )
-    return validate_model(
+    plan = validate_model(
         TripPlan,
         {
             "start_date": arguments.start_date,
             "end_date": arguments.end_date,
             "destinations": arguments.destinations,
-            "days": [day.model_dump() for day in days],
+            "days": [day.model_dump() for day in verdict.days],
         },
         subject="The itinerary",
     )
+    return plan, verdict
 
 
 async def draft_trip(
     session: AsyncSession, *, ctx: Context, arguments: DraftArguments, now: dt.datetime
 ) -> ItineraryCard:
-    plan = await checked_plan(session, ctx=ctx, arguments=arguments, now=now)
+    plan, verdict = await checked_plan(session, ctx=ctx, arguments=arguments, now=now)
     view = await create_draft(session, actor=Actor.user(ctx.user_id), user_id=ctx.user_id, plan=plan)
-    return itinerary_card(view)
+    return itinerary_card(view, verdict)
 
 
 async def revise_trip(
@@ -113,8 +122,8 @@ async def revise_trip(
     arguments: DraftArguments,
     now: dt.datetime,
 ) -> ItineraryCard:
-    plan = await checked_plan(session, ctx=ctx, arguments=arguments, now=now)
+    plan, verdict = await checked_plan(session, ctx=ctx, arguments=arguments, now=now)
     view = await update_draft(
         session, actor=Actor.user(ctx.user_id), user_id=ctx.user_id, itinerary_id=itinerary_id, plan=plan
     )
-    return itinerary_card(view)
+    return itinerary_card(view, verdict)

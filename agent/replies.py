@@ -17,6 +17,9 @@ class CardItem:
     cost: Decimal | None
     currency: str | None
     violations: tuple[str, ...] = ()
+    # The conversions behind the verdict ("≈ 231.40 GBP at the ECB rate of 2026-12-02") and compliant options.
+    notes: tuple[str, ...] = ()
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,16 @@ class ItineraryCard:
     end_date: dt.date
     days: tuple[CardDay, ...]
     totals: dict[str, Decimal]
+    # The trip budget and the running total ("Trip budget 2,500.00 EUR; running total ≈ 2,710.40 EUR, …").
+    budget_line: str | None = None
+    # Reasons about the whole trip rather than one item (the budget, a rate that is missing).
+    trip_violations: tuple[str, ...] = ()
 
     @property
     def violations(self) -> list[str]:
-        return [v for day in self.days for item in day.items for v in item.violations]
+        return [v for day in self.days for item in day.items for v in item.violations] + list(
+            self.trip_violations
+        )
 
     @property
     def title(self) -> str:
@@ -57,10 +66,19 @@ class ConfirmationRequest:
     totals: dict[str, Decimal]
     violations: tuple[str, ...]
     card: ItineraryCard
+    # What the company's policy asks: None in policy, else warn, justify, approve (by an admin) or block.
+    action: str | None = "justify"
+    # The company lets a trip that needs approval be booked now and approved afterwards.
+    approve_later: bool = False
 
     @property
     def needs_justification(self) -> bool:
-        return bool(self.violations)
+        return bool(self.violations) and self.action == "justify"
+
+    @property
+    def needs_approval(self) -> bool:
+        """An admin's yes is needed before booking (not when it may follow the booking)."""
+        return bool(self.violations) and self.action == "approve" and not self.approve_later
 
 
 @dataclass(frozen=True)

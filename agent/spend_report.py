@@ -21,7 +21,9 @@ from agent.replies import Attachment
 from storage.committed_spend import CommittedSpend, committed_spend
 from storage.errors import Forbidden, InvalidInput
 from storage.models import TenantUser
+from storage.money import amount_text
 from storage.periods import Period, parse_period
+from storage.policy_verdicts import OutOfPolicyBooking, open_approvals, out_of_policy_bookings
 from storage.sessions import current_tenant
 from storage.spend import (
     GROUPINGS,
@@ -106,6 +108,8 @@ async def spend_report(
     lines = await spend_breakdown(session, period=when, group_by=group_by, user_id=whose)
     policy = await policy_comparison(session, period=when, user_id=whose)
     committed = await committed_spend(session, period=when, user_id=whose)
+    outside = await out_of_policy_bookings(session, period=when, user_id=whose)
+    waiting = await open_approvals(session) if scope == "tenant" else []
     owner = "Company" if scope == "tenant" else "Your"
     title = f"{owner} travel spend by {group_by}, {when.label}"
     text = [
@@ -113,6 +117,14 @@ async def spend_report(
         *_committed_text(committed),
         *_breakdown_text(lines, change.current, group_by),
         *_policy_text(policy),
+        *_out_of_policy_text(outside),
+        *(
+            [
+                f"Open approvals: {len(waiting)} {'trip' if len(waiting) == 1 else 'trips'} booked now, awaiting an admin (/approvals)."
+            ]
+            if waiting
+            else []
+        ),
     ]
     chart = None
     if len(lines) >= CHART_FROM_ROWS:
@@ -124,7 +136,7 @@ async def spend_report(
 
 
 def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
+    return amount_text(amount, currency)
 
 
 def _trips(count: int) -> str:
@@ -198,6 +210,16 @@ def _table(lines: list[SpendLine], total: SpendTotal) -> list[tuple[str, ...]]:
             "" if line.trips is None else str(line.trips),
         )
         for line in lines
+    ]
+
+
+def _out_of_policy_text(outside: list[OutOfPolicyBooking]) -> list[str]:
+    """Each out-of-policy booking with its reasons and what let it through (latest first)."""
+    return [
+        f"Out of policy: {b.description}, {_money(b.amount, b.currency)}: {'; '.join(b.reasons)}"
+        + (" (approved)" if b.approved else f" (justified: {b.justification})" if b.justification else "")
+        + "."
+        for b in outside
     ]
 
 

@@ -23,7 +23,7 @@ from agent.booking import (
     outcome_text,
     record_external_booking,
 )
-from agent.cards import card_text
+from agent.cards import card_text, verdict_json
 from agent.context import Context
 from agent.embeddings import Embedder
 from agent.facts import describe_bookings, describe_itineraries
@@ -33,7 +33,7 @@ from agent.spend_report import spend_report
 from agent.travel_info.service import TravelInfo
 from agent.travel_info.trips import trip_travel_note
 from agent.travel_memory import TravellerMemory
-from storage.audit import Actor
+from storage.audit import Actor, record_audit
 from storage.bookings import cancel_booking as cancel_stored_booking
 from storage.bookings import list_bookings as stored_bookings
 from storage.database import Database
@@ -124,7 +124,7 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
         async with db.tenant(ctx.tenant_id) as session:
             card = await draft_trip(session, ctx=ctx, arguments=DraftArguments(**fields), now=clock())
         ctx.output.cards.append(card)
-        return "Draft created.\n" + card_text(card)
+        return "Draft created.\n" + card_text(card) + "\nPolicy verdict: " + verdict_json(card)
 
     @tool("update_draft_itinerary", args_schema=ItineraryArguments)
     @refusals_as_results
@@ -138,7 +138,7 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
                 session, ctx=ctx, itinerary_id=itinerary_id, arguments=DraftArguments(**fields), now=clock()
             )
         ctx.output.cards.append(card)
-        return "Draft updated.\n" + card_text(card)
+        return "Draft updated.\n" + card_text(card) + "\nPolicy verdict: " + verdict_json(card)
 
     @tool("list_itineraries")
     @refusals_as_results
@@ -174,6 +174,15 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
             if decision.superseded:
                 return "The traveller moved on without confirming; nothing was booked."
             if decision.approved_by is not None:
+                async with db.tenant(ctx.tenant_id) as session:
+                    await record_audit(
+                        session,
+                        actor=Actor.user(decision.approved_by),
+                        action="policy.reject",
+                        entity="itinerary",
+                        entity_id=str(itinerary_id),
+                        details={"reasons": list(request.violations)},
+                    )
                 return "An admin rejected this out-of-policy trip; nothing was booked."
             return "The traveller declined; nothing was booked."
         async with db.tenant(ctx.tenant_id) as session:

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.place_zones import place_zone
 from agent.replies import AgentReply, Attachment
 from storage.itineraries import ItineraryView, get_itinerary, list_itineraries
+from storage.places import place_zone
 from storage.plans import DayPlan, ItemKind, TravelItem
 
 JOURNEYS = (ItemKind.FLIGHT, ItemKind.TRAIN)

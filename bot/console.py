@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from agent.cards import money_text
 from agent.context import Context
 from agent.replies import AgentReply, ConfirmationRequest, ItineraryCard
 from agent.tools import Decision
@@ -21,6 +22,7 @@ from bot.product import Product
 from storage.console_outbox import console_messages, mark_console_messages_read
 from storage.database import Database
 from storage.errors import DomainError, NotFound
+from storage.money import amount_text
 from storage.tenants import find_user_by_email, get_user, list_users
 
 DEMO_TENANT = "Demo Company"
@@ -76,10 +78,14 @@ def card_table(card: ItineraryCard) -> Table:
         table.add_column(column, justify="right" if column == "Cost" else "left")
     for day in card.days:
         for index, item in enumerate(day.items):
-            cost = f"{item.cost:,.2f} {item.currency}" if item.cost is not None else ""
+            cost = amount_text(item.cost, item.currency) if item.cost is not None and item.currency else ""
             policy = (
                 f"[red]{escape('; '.join(item.violations))}[/red]" if item.violations else "[green]ok[/green]"
             )
+            if item.notes:
+                policy += f"\n[dim]{escape('; '.join(item.notes))}[/dim]"
+            if item.alternatives:
+                policy += f"\n[yellow]{escape('; '.join(item.alternatives))}[/yellow]"
             table.add_row(
                 str(day.day_number) if index == 0 else "",
                 f"{day.date:%a %d %b}" if index == 0 else "",
@@ -87,8 +93,11 @@ def card_table(card: ItineraryCard) -> Table:
                 cost,
                 policy,
             )
-    totals = " + ".join(f"{amount:,.2f} {currency}" for currency, amount in sorted(card.totals.items()))
-    table.caption = f"Estimated total: {totals or 'no costs yet'}"
+    caption = [f"Estimated total: {money_text(card.totals)}"]
+    if card.budget_line:
+        caption.append(escape(card.budget_line))
+    caption += [f"[red]{escape(reason)}[/red]" for reason in card.trip_violations]
+    table.caption = "\n".join(caption)
     return table
 
 

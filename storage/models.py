@@ -85,6 +85,8 @@ class TenantUser(Base):
     locale: Mapped[str] = mapped_column(String(16), server_default="en")
     preferences: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    # Who approves this traveller's trips first (set by admins); cleared when that person is erased.
+    manager_id: Mapped[uuid.UUID | None]
 
 
 class TenantPreference(Base):
@@ -568,3 +570,33 @@ class AwaitedJustification(Base):
     itinerary_id: Mapped[uuid.UUID]
     prompt_message_id: Mapped[int] = mapped_column(BigInteger)
     asked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
+class PolicyVerdictRow(Base):
+    """The verdict a booking was made under, computed once at confirmation (`bookings` keeps the DDL's columns)."""
+
+    __tablename__ = "policy_verdicts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "booking_id"], ["bookings.tenant_id", "bookings.booking_id"], ondelete="CASCADE"
+        ),
+        CheckConstraint("status IN ('ok', 'violation')"),
+        CheckConstraint("approval IN ('pending', 'approved', 'rejected')"),
+        CheckConstraint("approval_step IN ('manager', 'finance', 'admin')"),
+        Index("policy_verdicts_pending", "tenant_id", postgresql_where=text("approval = 'pending'")),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    reasons: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    notes: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    cap_currency: Mapped[str | None] = mapped_column(String(3))
+    cap_difference: Mapped[Decimal | None] = mapped_column(Numeric(14, 3))
+    justification: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[uuid.UUID | None]
+    approval: Mapped[str | None] = mapped_column(String(20))
+    approval_step: Mapped[str | None] = mapped_column(String(20))
+    step_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from storage.money import Amount, Currency
+from storage.money import Amount, Currency, check_amount
 from storage.preferences import Cabin
 
 Text300 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -39,6 +40,14 @@ class PolicyVerdict(BaseModel):
 
     status: Literal["ok", "violation"] = "ok"
     reasons: list[str] = Field(default_factory=list)
+    # The rule behind each reason (hotel_cap, cabin, …, unverified), for the company's action per rule.
+    rules: list[str] = Field(default_factory=list)
+    # Conversions the verdict used ("≈ 231.40 GBP at the ECB rate of 2026-12-02") and compliant options.
+    notes: list[str] = Field(default_factory=list)
+    alternatives: list[str] = Field(default_factory=list)
+    # A capped hotel: its cost minus cap × nights (negative below the cap), in the cap's currency.
+    cap_currency: Currency | None = None
+    cap_difference: Decimal | None = None
 
     @property
     def ok(self) -> bool:
@@ -69,7 +78,10 @@ class PlannedItem(BaseModel):
     def _consistent(self) -> PlannedItem:
         if self.cost is not None and self.currency is None:
             raise ValueError(f"the cost of '{self.description}' needs a currency")
-        if self.depart_at and self.arrive_at and self.arrive_at < self.depart_at:
+        if self.cost is not None and self.currency is not None:
+            check_amount(self.cost, self.currency)
+        hours = self.flight_hours
+        if hours is not None and hours < 0:
             raise ValueError(f"'{self.description}' arrives before it departs")
         return self
 
@@ -79,9 +91,18 @@ class PlannedItem(BaseModel):
 
     @property
     def flight_hours(self) -> float | None:
-        if self.depart_at and self.arrive_at:
-            return (self.arrive_at - self.depart_at).total_seconds() / 3600
-        return None
+        """Hours in the air; times without an offset are read in the airport's own zone."""
+        minutes = self.duration_minutes
+        return minutes / 60 if minutes is not None else None
+
+    @property
+    def duration_minutes(self) -> int | None:
+        """Whole minutes from departure to arrival, None when a time or a needed airport zone is unknown."""
+        if self.depart_at is None or self.arrive_at is None:
+            return None
+        from storage.places import minutes_between  # airport data is loaded on first use only
+
+        return minutes_between(self.depart_at, self.origin, self.arrive_at, self.destination)
 
 
 class TravelItem(PlannedItem):
@@ -160,6 +181,7 @@ class BookingDetails(BaseModel):
 
     @model_validator(mode="after")
     def _dates(self) -> BookingDetails:
+        check_amount(self.amount, self.currency)
         if self.end_date and self.end_date < self.service_date:
             raise ValueError(
                 f"the end date {self.end_date.isoformat()} is before the start date {self.service_date.isoformat()}"

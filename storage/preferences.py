@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 from sqlalchemy import delete, select
@@ -34,6 +34,19 @@ class Cabin(StrEnum):
     @property
     def rank(self) -> int:
         return list(Cabin).index(self)
+
+
+PolicyRule = Literal[
+    "hotel_cap",
+    "cabin",
+    "preferred_airline",
+    "preferred_hotel",
+    "blocked_supplier",
+    "advance_booking",
+    "trip_budget",
+    "unverified",
+]
+PolicyAction = Literal["warn", "justify", "approve", "block"]
 
 
 class CabinRules(BaseModel):
@@ -134,6 +147,48 @@ TENANT_PREFERENCES: dict[str, PreferenceSpec] = {
             [],
             "a list of hotel chains or names",
             '["Marriott","Motel One"]',
+        ),
+        _spec(
+            "policy.actions",
+            dict[PolicyRule, PolicyAction],
+            {},
+            "what each broken rule needs: warn, justify, approve (by an admin) or block",
+            '{"hotel_cap":"justify","cabin":"approve","unverified":"justify","blocked_supplier":"block"}',
+        ),
+        _spec(
+            "policy.approve_later",
+            bool,
+            False,
+            "whether a trip that needs an admin's approval may be booked now and approved afterwards",
+            "true",
+        ),
+        _spec(
+            "policy.approval.finance_threshold",
+            Money | None,
+            None,
+            "the trip total from which finance approves after the manager",
+            '{"amount":5000,"currency":"EUR"}',
+        ),
+        _spec(
+            "policy.approval.finance_approvers",
+            Annotated[list[ShortText], Field(max_length=10)],
+            [],
+            "the emails of the finance approvers",
+            '["cfo@example.com"]',
+        ),
+        _spec(
+            "policy.approval.timeout_hours",
+            Annotated[int, Field(ge=1, le=720)],
+            48,
+            "hours an approver has before any admin may answer instead",
+            "48",
+        ),
+        _spec(
+            "policy.blocked_suppliers",
+            Annotated[list[ShortText], Field(max_length=30)],
+            [],
+            "airlines (names or codes) and hotels or chains the company never books",
+            '["FR","Hotel Zentral"]',
         ),
         _spec(
             "reminders.days_before",

@@ -149,9 +149,17 @@ async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID)
         )
     await session.flush()
     await remove_travel_rows(session, user_id=user_id)
+    # A justification is the traveller's own words: the entry keeps that one was given, not what it said.
+    await session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.actor_user_id == user_id, AuditEntry.details.has_key("justification"))
+        .values(details=AuditEntry.details.op("||")(func.jsonb_build_object("justification", "(erased)")))
+    )
     await session.execute(
         update(AuditEntry).where(AuditEntry.actor_user_id == user_id).values(actor_user_id=None)
     )
+    # Whoever they managed now has no manager: their trips go to finance or an admin.
+    await session.execute(update(TenantUser).where(TenantUser.manager_id == user_id).values(manager_id=None))
     # The audit trail keeps what happened, but no longer says to whom.
     await session.execute(
         update(AuditEntry).where(AuditEntry.entity_id == str(user_id)).values(entity_id=None)

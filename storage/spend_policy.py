@@ -2,7 +2,8 @@
 
 A booking belongs to a period by its itinerary's start date, like the trip it is part of, and only
 confirmed bookings count. Booking amounts carry their own currency (booking_details.currency): every
-figure here is per currency and nothing is added across currencies or converted. The trip budget is
+figure here is per currency and nothing is added across currencies. A hotel's distance to its cap is the
+one its stored verdict computed, in the cap's currency after conversion at the ECB rate of that verdict. The trip budget is
 compared with trip spend (storage.spend, in the tenant currency) only when the budget is in that currency.
 """
 
@@ -36,51 +37,75 @@ SELECT count(*) FILTER (WHERE a.total_spend > :budget) AS over_trips,
        coalesce(sum(:budget - a.total_spend) FILTER (WHERE a.total_spend <= :budget), 0) AS under_amount
 {trips}"""
 
-# Hotel caps: the city's cap, else policy.hotel.max_nightly_rate; compared only in the cap's currency.
+# A booking's verdict is the one stored at confirmation (policy_verdicts), else the one in its details (rows
+# written by other systems). A hotel's distance to its cap is the stored verdict's, in the cap's currency
+# after conversion; without a stored verdict, the city's cap or policy.hotel.max_nightly_rate, compared
+# only in the cap's own currency.
 _BOOKINGS = f"""
 WITH booked AS (
     SELECT upper(b.booking_details ->> 'currency') AS currency,
            CASE WHEN b.booking_details ->> 'amount' ~ '{PLAIN_DECIMAL}'
                 THEN (b.booking_details ->> 'amount')::numeric ELSE 0 END AS amount,
-           coalesce(b.booking_details -> 'policy' ->> 'status' = 'violation', false) AS violation,
+           coalesce(v.status, b.booking_details -> 'policy' ->> 'status') = 'violation' AS violation,
            b.booking_type = 'hotel' AS hotel,
            greatest(CASE WHEN b.booking_details ->> 'nights' ~ '^[0-9]{{{{1,3}}}}$'
                          THEN (b.booking_details ->> 'nights')::int END, 1) AS nights,
-           lower(coalesce(b.booking_details ->> 'city', b.booking_details ->> 'destination', '')) AS city
+           lower(coalesce(b.booking_details ->> 'city', b.booking_details ->> 'destination', '')) AS city,
+           v.booking_id IS NOT NULL AS decided, v.cap_currency AS decided_cap_currency,
+           v.cap_difference AS decided_difference
     FROM bookings b
     JOIN itineraries i ON i.tenant_id = :tenant AND i.tenant_id = b.tenant_id AND i.itinerary_id = b.itinerary_id
+    LEFT JOIN policy_verdicts v ON v.tenant_id = b.tenant_id AND v.booking_id = b.booking_id
     WHERE b.tenant_id = :tenant AND coalesce(b.status, 'confirmed') = 'confirmed'
       AND i.start_date >= :start AND i.start_date < :stop {{traveller}}
 ),
 capped AS (
     SELECT booked.*,
-           CASE WHEN hotel THEN coalesce(city_cap.amount, CAST(:cap_amount AS numeric)) END AS cap,
-           CASE WHEN hotel THEN coalesce(city_cap.currency, CAST(:cap_currency AS text)) END AS cap_currency
+           CASE WHEN hotel AND NOT decided
+                THEN coalesce(city_cap.currency, CAST(:cap_currency AS text)) END AS cap_currency,
+           CASE WHEN decided THEN decided_cap_currency
+                WHEN hotel AND coalesce(city_cap.currency, CAST(:cap_currency AS text)) = booked.currency
+                THEN booked.currency END AS difference_currency,
+           CASE WHEN decided THEN decided_difference
+                WHEN hotel AND coalesce(city_cap.currency, CAST(:cap_currency AS text)) = booked.currency
+                THEN booked.amount - coalesce(city_cap.amount, CAST(:cap_amount AS numeric)) * nights END AS difference
     FROM booked
     LEFT JOIN (
         SELECT key AS city, (value ->> 'amount')::numeric AS amount, upper(value ->> 'currency') AS currency
         FROM jsonb_each(CAST(:city_caps AS jsonb))
     ) city_cap ON booked.hotel AND city_cap.city = booked.city
+),
+spent AS (
+    SELECT currency, count(*) AS bookings, sum(amount) AS amount,
+           count(*) FILTER (WHERE violation) AS out_of_policy_bookings,
+           coalesce(sum(amount) FILTER (WHERE violation), 0) AS out_of_policy,
+           count(*) FILTER (WHERE hotel) AS hotels,
+           count(*) FILTER (WHERE cap_currency <> currency) AS hotels_unchecked
+    FROM capped GROUP BY currency
+),
+against_caps AS (
+    SELECT difference_currency AS currency,
+           count(*) FILTER (WHERE difference > 0) AS hotels_above_cap,
+           coalesce(sum(difference) FILTER (WHERE difference > 0), 0) AS above_cap,
+           coalesce(sum(-difference) FILTER (WHERE difference < 0), 0) AS below_cap
+    FROM capped WHERE difference IS NOT NULL GROUP BY difference_currency
 )
-SELECT currency, count(*) AS bookings, sum(amount) AS amount,
-       count(*) FILTER (WHERE violation) AS out_of_policy_bookings,
-       coalesce(sum(amount) FILTER (WHERE violation), 0) AS out_of_policy,
-       count(*) FILTER (WHERE hotel) AS hotels,
-       count(*) FILTER (WHERE cap_currency = currency AND amount > cap * nights) AS hotels_above_cap,
-       count(*) FILTER (WHERE cap_currency <> currency) AS hotels_unchecked,
-       coalesce(sum(greatest(amount - cap * nights, 0)) FILTER (WHERE cap_currency = currency), 0) AS above_cap,
-       coalesce(sum(greatest(cap * nights - amount, 0)) FILTER (WHERE cap_currency = currency), 0) AS below_cap
-FROM capped
-GROUP BY currency
-ORDER BY currency"""
+SELECT coalesce(s.currency, c.currency) AS currency, coalesce(s.bookings, 0) AS bookings,
+       coalesce(s.amount, 0) AS amount, coalesce(s.out_of_policy_bookings, 0) AS out_of_policy_bookings,
+       coalesce(s.out_of_policy, 0) AS out_of_policy, coalesce(s.hotels, 0) AS hotels,
+       coalesce(c.hotels_above_cap, 0) AS hotels_above_cap, coalesce(s.hotels_unchecked, 0) AS hotels_unchecked,
+       coalesce(c.above_cap, 0) AS above_cap, coalesce(c.below_cap, 0) AS below_cap
+FROM spent s FULL JOIN against_caps c ON c.currency = s.currency
+ORDER BY 1"""
 
 
 @dataclass(frozen=True)
 class BookedSpend:
     """Confirmed bookings in one currency: their amount, the out-of-policy part, and hotels against caps.
 
-    `above_cap` is what capped hotels cost beyond cap × nights; `below_cap` is what they saved under it.
-    Hotels priced in another currency than their cap are `hotels_unchecked`.
+    `above_cap` is what capped hotels cost beyond cap × nights; `below_cap` is what they saved under it;
+    both are in this currency as the cap's. Hotels of other systems, priced in another currency than their
+    cap and without a stored verdict, are `hotels_unchecked`.
     """
 
     currency: str

@@ -1,7 +1,7 @@
 """Finished trips move, once each, into the traveller's history and the spend analytics.
 
 A confirmed itinerary whose last day is over in the traveller's time zone is recorded with its activities
-and the spend of its confirmed bookings, by booking type. Its history row takes the trip's id as its own,
+and the spend of its confirmed bookings, by booking type, in the tenant currency at the ECB's rate. Its history row takes the trip's id as its own,
 so a second run (or a second worker) records nothing twice.
 """
 
@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,9 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import SYSTEM
 from storage.database import Database
+from storage.exchange_rates import reference_rates
 from storage.itineraries import plan_days
 from storage.models import Booking, Itinerary, ItineraryDetail, TenantUser
+from storage.money import CENT
 from storage.plans import DayPlan
+from storage.preferences import tenant_preferences
 from storage.trips import TripRecord, record_trip
 
 log = logging.getLogger(__name__)
@@ -57,13 +60,24 @@ def _activities(days: list[DayPlan]) -> list[dict[str, Any]]:
     return activities[:MAX_ACTIVITIES]
 
 
-def trip_spend(bookings: list[Booking]) -> dict[str, Decimal]:
-    """Spend by booking type (the category) of the confirmed bookings."""
+def trip_spend(bookings: list[Booking], *, currency: str) -> dict[str, Decimal]:
+    """Spend by booking type (the category) of the confirmed bookings, in `currency` at the ECB rate.
+
+    An amount in a currency the ECB does not publish is added as booked (and logged).
+    """
+    rates = reference_rates()
     spend: dict[str, Decimal] = defaultdict(Decimal)
     for booking in bookings:
         if booking.confirmed:
-            spend[booking.booking_type] += Decimal(str(booking.booking_details.get("amount", "0")))
-    return dict(spend)
+            amount = Decimal(str(booking.booking_details.get("amount", "0")))
+            paid_in = str(booking.booking_details.get("currency") or currency)
+            converted = rates.convert(amount, paid_in, currency)
+            if converted is None:
+                log.warning(
+                    "no reference rate from %s to %s; %s is added as booked", paid_in, currency, amount
+                )
+            spend[booking.booking_type] += converted.amount if converted else amount
+    return {kind: amount.quantize(CENT, ROUND_HALF_EVEN) for kind, amount in spend.items()}
 
 
 async def complete_trip(session: AsyncSession, *, itinerary_id: uuid.UUID, now: dt.datetime) -> bool:
@@ -82,11 +96,7 @@ async def complete_trip(session: AsyncSession, *, itinerary_id: uuid.UUID, now: 
     bookings = list(
         (await session.scalars(select(Booking).where(Booking.itinerary_id == itinerary_id))).all()
     )
-    spend = trip_spend(bookings)
-    currencies = sorted({str(b.booking_details.get("currency")) for b in bookings if b.confirmed})
-    if len(currencies) > 1:
-        # No exchange rates here: amounts are added as booked (bookings are normally in the tenant currency).
-        log.warning("trip %s mixes currencies %s; spend is summed as booked", itinerary_id, currencies)
+    spend = trip_spend(bookings, currency=(await tenant_preferences(session))["currency"])
     activities = await session.scalars(
         select(ItineraryDetail).where(ItineraryDetail.itinerary_id == itinerary_id)
     )

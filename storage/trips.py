@@ -19,6 +19,9 @@ from storage.plans import check_trip_dates
 from storage.sessions import current_tenant
 from storage.validation import validate_model
 
+# travel_analytics.total_spend is DECIMAL(10, 2): a trip's total in the tenant currency stays below this.
+MAX_TRIP_TOTAL = Decimal("99999999.99")
+
 
 class TripRecord(BaseModel):
     """One finished trip, with its spend in the tenant currency."""
@@ -38,6 +41,8 @@ class TripRecord(BaseModel):
         check_trip_dates(self.start_date, self.end_date)
         if self.spend_by_category and sum(self.spend_by_category.values(), Decimal(0)) != self.total_spend:
             raise ValueError("the spend by category does not add up to the total spend")
+        if self.total_spend > MAX_TRIP_TOTAL:
+            raise ValueError(f"a trip's spend above {MAX_TRIP_TOTAL:,} cannot be recorded")
         return self
 
 

@@ -179,8 +179,9 @@ async def test_an_admin_approves_an_out_of_policy_trip_and_it_stays_the_travelle
     itinerary_id = await plan_berlin(conversation, scripted_model, acme)
     await ask_to_book(conversation, scripted_model, acme, itinerary_id)
     pending = await conversation.pending_confirmation(traveller(acme), "c1")
-    assert pending is not None and "150.00 EUR a night is above the 100.00 EUR cap" in " ".join(
-        pending.violations
+    assert (
+        pending is not None
+        and "hotel cap: 100.00 EUR a night; this stay is 150.00 EUR a night" in " ".join(pending.violations)
     )
 
     with pytest.raises(Forbidden):  # a traveller cannot approve, even for themselves

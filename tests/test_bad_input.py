@@ -101,8 +101,8 @@ async def test_malformed_json_is_refused_with_its_position(db: Database, acme: C
     ("amount", "expected"),
     [
         ("-245", "an amount cannot be negative"),
-        ("99999999", "an amount above 1,000,000 is not plausible"),
-        ("12.345", "at most two decimal places"),
+        ("99999999", "not plausible for one travel item, which costs at most 1,000,000 EUR"),
+        ("12.345", "EUR amounts have 2 decimal places"),
         ("NaN", "an amount must be a finite number"),
         ("lots", "is not an amount"),
     ],

@@ -149,7 +149,7 @@ async def test_an_out_of_policy_trip_is_approved_by_an_admin_from_the_dm_and_the
 
     request = request_message(slack, thread_ts)
     assert [b["text"]["text"] for b in request.buttons()] == ["Cancel request"]
-    assert "150.00 EUR a night is above the 100.00 EUR cap" in request.all_text()
+    assert "hotel cap: 100.00 EUR a night; this stay is 150.00 EUR a night" in request.all_text()
     assert "I asked <@U0ADMIN> to approve it" in request.all_text()
     (ask,) = slack.fake.in_channel(ADMIN_DM)
     assert "*Tom Traveller* asks to book an out-of-policy trip" in ask.all_text()

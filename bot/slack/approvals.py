@@ -111,7 +111,8 @@ async def deliver_reply(
 ) -> None:
     """Post a reply in the traveller's thread; a confirmation is recorded, and approvers asked when needed."""
     request = reply.confirmation
-    approvers = await approvers_for(channel, caller) if request is not None and request.violations else []
+    needs_admin = request is not None and request.violations and request.action in ("justify", "approve")
+    approvers = await approvers_for(channel, caller) if needs_admin else []
     messages = reply_messages(
         reply,
         conversation=thread.conversation,

@@ -180,7 +180,10 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                 if pending is None or pending.itinerary_id != itinerary_id:
                     await press.tell(ALREADY_DECIDED)
                     return
-                if approved and pending.violations:
+                if approved and pending.violations and pending.action == "block":
+                    await press.tell("This trip cannot be booked under your company's travel policy.")
+                    return
+                if approved and pending.violations and pending.action != "warn" and not pending.approve_later:
                     await press.tell(
                         "This trip is out of policy, so an admin of your company has to approve it."
                     )

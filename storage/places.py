@@ -1,7 +1,8 @@
-"""The IANA time zone of a place named in a trip plan: an IATA airport code, or a city."""
+"""Places named in a trip plan: airports (IATA codes, cities, time zones) and normalised city names."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter
 from functools import lru_cache
@@ -43,8 +44,7 @@ def place_zone(place: str | None) -> ZoneInfo | None:
     code = _IATA.search(place)
     if code and code.group(1) in _airports():
         return _zone(_airports()[code.group(1)][1])
-    name = re.sub(r"\s*\(.*?\)\s*", " ", place).split(",")[0].lower()
-    words = name.split()
+    words = city_name(place).split()
     # "Berlin Hbf", "New York Penn Station": the longest leading words that name a city.
     for length in range(len(words), 0, -1):
         candidate = " ".join(words[:length])
@@ -58,3 +58,38 @@ def _zone(name: str) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
+
+
+def airport_code(place: str | None) -> str | None:
+    """The IATA code a place names ("FRA", "Frankfurt (FRA)"), when it is a known airport."""
+    code = _IATA.search(place or "")
+    return code.group(1) if code and code.group(1) in _airports() else None
+
+
+def city_name(place: str | None) -> str:
+    """The city a place names, lower case: "London, UK", "London (LHR)" and "LHR" are all "london"."""
+    if not place or not place.strip():
+        return ""
+    code = airport_code(place)
+    if code and place.strip() == code:
+        return _airports()[code][0].casefold()
+    name = re.sub(r"\s*\(.*?\)\s*", " ", place).split(",")[0]
+    return " ".join(name.casefold().split())
+
+
+def aware_time(moment: dt.datetime, place: str | None) -> dt.datetime | None:
+    """A timetable time with its offset: a time without one is local to the place; None if that is unknown."""
+    if moment.tzinfo is not None and moment.utcoffset() is not None:
+        return moment
+    zone = place_zone(place)
+    return moment.replace(tzinfo=zone) if zone is not None else None
+
+
+def minutes_between(
+    start: dt.datetime, start_place: str | None, end: dt.datetime, end_place: str | None
+) -> int | None:
+    """Whole minutes from a local time at one place to a local time at another; None if a zone is missing."""
+    departs, arrives = aware_time(start, start_place), aware_time(end, end_place)
+    if departs is None or arrives is None:
+        return None
+    return round((arrives - departs).total_seconds() / 60)
