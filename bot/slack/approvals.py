@@ -168,6 +168,11 @@ async def decide(
         reply = await conversation.approve(
             approver, traveller, thread.conversation, decision, itinerary_id=itinerary_id
         )
+    if reply.outcome is not None:
+        # What happened, from the booking's own result, whatever the model went on to say (or failed to).
+        outcome = f"{outcome} — {escape(reply.outcome.summary)}"
+        if reply.outcome.summary not in reply.text and (reply.outcome.booked or lead is None):
+            lead = " ".join(part for part in (lead, escape(reply.outcome.summary)) if part)
     still_open = reply.confirmation is not None and reply.confirmation.itinerary_id == itinerary_id
     if not still_open:  # a booking that failed leaves the request open, asked again in the reply
         await settle_requests(

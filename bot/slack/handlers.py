@@ -194,7 +194,7 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                     decision=Decision(approved=approved),
                     outcome=outcome_line(
                         ":white_check_mark:" if approved else ":x:",
-                        "Confirmed" if approved else "Cancelled",
+                        "Booked" if approved else "Cancelled",
                         press,
                         channel,
                     ),

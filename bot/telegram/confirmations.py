@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import logging
 import uuid
+from zoneinfo import ZoneInfo
 
-from telegram import CallbackQuery, Update
+from telegram import CallbackQuery, MaybeInaccessibleMessage, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
+from agent.cards import itinerary_card
 from agent.context import Context
 from agent.conversation import thread_id
+from agent.replies import AgentReply, DecisionOutcome, ItineraryCard
 from agent.tools import Decision
 from bot.product import Product
 from bot.telegram.delivery import ChatTarget, send_reply, send_text, typing
 from bot.telegram.identity import TravelCallbackContext
 from bot.telegram.keyboards import ConfirmationPress, justification_prompt
-from bot.telegram.rendering import mention
+from bot.telegram.rendering import decided_lines, escape, mention, pack_messages
 from storage.awaited_justifications import ask_justification, awaited_justification, take_justification
+from storage.errors import NotFound
+from storage.itineraries import get_itinerary
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +88,11 @@ class Confirmations:
                 )
             return
         await query.answer("Booking…" if press.approved else "Cancelled.")
-        await self._resume(
+        reply = await self._resume(
             context, ctx, target, Decision(approved=press.approved), press.itinerary_id, query.from_user.id
         )
+        if reply.outcome is not None:
+            await self._show_decision(context, ctx, query.message, reply.outcome, query.from_user.full_name)
 
     async def take_justification(
         self, update: Update, context: TravelCallbackContext, ctx: Context, text: str
@@ -133,9 +140,40 @@ class Confirmations:
         decision: Decision,
         itinerary_id: uuid.UUID,
         telegram_user_id: int,
-    ) -> None:
+    ) -> AgentReply:
         async with typing(context.bot, target):
             reply = await self.product.conversation.resume(
                 ctx, str(target.chat_id), decision, itinerary_id=itinerary_id
             )
         await send_reply(context.bot, target, reply, requester_telegram_id=telegram_user_id)
+        return reply
+
+    async def _show_decision(
+        self,
+        context: TravelCallbackContext,
+        ctx: Context,
+        card_message: MaybeInaccessibleMessage,
+        outcome: DecisionOutcome,
+        decided_by: str,
+    ) -> None:
+        """Rewrite the request to its decision ("✅ Booked by Alex at 14:02"), with the trip as it is now."""
+        now = self.product.conversation.services.clock().astimezone(ZoneInfo(ctx.timezone))
+        icon = "✅" if outcome.booked else "✖️"
+        line = f"{icon} {outcome.verb} by {ctx.display_name or decided_by} at {now:%H:%M}"
+        async with self.product.db.tenant(ctx.tenant_id) as session:
+            try:
+                card: ItineraryCard | None = itinerary_card(
+                    await get_itinerary(session, itinerary_id=outcome.itinerary_id)
+                )
+            except NotFound:
+                card = None
+        (text, *_) = pack_messages(decided_lines(card, line)) or [escape(line)]
+        try:
+            await context.bot.edit_message_text(
+                text,
+                chat_id=card_message.chat.id,
+                message_id=card_message.message_id,
+                parse_mode=ParseMode.HTML,
+            )
+        except BadRequest as error:
+            log.info("could not show the decision on its request: %s", error)

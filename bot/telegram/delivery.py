@@ -83,7 +83,10 @@ async def send_attachment(bot: Bot, target: ChatTarget, attachment: Attachment) 
 
 
 async def send_reply(bot: Bot, target: ChatTarget, reply: AgentReply, *, requester_telegram_id: int) -> None:
-    """Render one AgentReply: text and cards, then attachments, then the confirmation with its buttons."""
+    """Render one AgentReply: the decision's outcome as the product states it (unless the text already
+    does), text and cards, then attachments, then the confirmation with its buttons."""
+    if reply.outcome is not None and reply.outcome.summary not in reply.text:
+        await send_html(bot, target, text_lines(reply.outcome.summary))
     await send_html(bot, target, reply_lines(reply))
     for attachment in reply.attachments:
         await send_attachment(bot, target, attachment)

@@ -62,6 +62,11 @@ def confirmation_lines(request: ConfirmationRequest) -> list[str]:
     return lines
 
 
+def decided_lines(card: ItineraryCard | None, outcome: str) -> list[str]:
+    """A request after its decision: the trip as it is now and who decided what, instead of the question."""
+    return [*(card_lines(card) if card is not None else []), "", bold(outcome)]
+
+
 def reply_lines(reply: AgentReply) -> list[str]:
     """Everything of a reply that is text: its message, then its cards (the confirmation goes separately)."""
     # A confirmation message says it all ("Book this trip?"), so the turn's text is left out then.

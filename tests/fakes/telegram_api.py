@@ -90,6 +90,7 @@ class FakeTelegramAPI(ThreadedHttpServer):
         self._calls: list[BotCall] = []
         self._failures: dict[str, deque[Failure]] = defaultdict(deque)
         self._keyboards: dict[tuple[int, int], Any] = {}
+        self._edited: dict[tuple[int, int], str] = {}
         self._pending_updates: deque[dict[str, Any]] = deque()
         self._message_ids = itertools.count(1000)
 
@@ -110,6 +111,7 @@ class FakeTelegramAPI(ThreadedHttpServer):
             self._calls.clear()
             self._failures.clear()
             self._keyboards.clear()
+            self._edited.clear()
             self._pending_updates.clear()
 
     def queue_update(self, update: dict[str, Any]) -> None:
@@ -162,6 +164,11 @@ class FakeTelegramAPI(ThreadedHttpServer):
 
     async def wait_for_async(self, method: str, count: int = 1, *, timeout: float = 10.0) -> list[BotCall]:
         return await asyncio.to_thread(self.wait_for, method, count, timeout=timeout)
+
+    def edited_text(self, chat_id: int, message_id: int) -> str | None:
+        """The text a message shows after its last successful edit (None when never edited)."""
+        with self._lock:
+            return self._edited.get((chat_id, message_id))
 
     def keyboard_of(self, chat_id: int, message_id: int) -> Any:
         """The inline keyboard a message currently shows (None once removed)."""
@@ -238,9 +245,18 @@ class FakeTelegramAPI(ThreadedHttpServer):
                 self._keyboards[key] = markup
             return message_json(key[0], key[1], text="(edited)")
         if method == "editMessageText":
-            return message_json(
-                int(params["chat_id"]), int(params["message_id"]), text=params.get("text", "")
-            )
+            key = (int(params["chat_id"]), int(params["message_id"]))
+            with self._lock:
+                if key not in self._keyboards:
+                    raise _ApiError("Bad Request: message to edit not found")
+                if self._edited.get(key) == params.get("text") and self._keyboards[key] == params.get(
+                    "reply_markup"
+                ):
+                    raise _ApiError("Bad Request: message is not modified")
+                # Telegram drops an inline keyboard that the edit does not send again.
+                self._keyboards[key] = params.get("reply_markup")
+                self._edited[key] = params.get("text", "")
+            return message_json(key[0], key[1], text=params.get("text", ""))
         if method in (
             "setWebhook",
             "deleteWebhook",
