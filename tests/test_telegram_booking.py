@@ -220,3 +220,36 @@ async def test_a_question_while_a_booking_waits_is_answered_and_confirm_still_bo
     await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Confirm")))
     assert len(await bookings(telegram.db, acme)) == 3
     assert alerts(telegram.api)[-1] == ("This booking was already answered.", False)
+
+
+async def test_a_new_plan_lapses_the_open_request_and_its_card_says_so(
+    telegram: TelegramBot, acme: Company
+) -> None:
+    await telegram.link(acme, ALEX)
+    asked = await ask_for_confirmation(telegram, acme, chat_id=ALEX.id)
+    munich = trip()
+    munich["destinations"] = ["Munich"]
+    telegram.model.script(say("Noted."), call("create_draft_itinerary", munich), say("Here is Munich."))
+
+    await telegram.deliver(telegram.updates.message(ALEX, "Plan Munich instead"))
+
+    lapsed = telegram.api.edited_text(ALEX.id, asked.result["message_id"])
+    assert lapsed is not None and "lapsed" in lapsed and "Book this trip?" not in lapsed
+    assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is None
+    await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Confirm")))
+    assert await bookings(telegram.db, acme) == []
+
+
+async def test_typing_cancel_closes_the_request_and_rewrites_its_card(
+    telegram: TelegramBot, acme: Company
+) -> None:
+    await telegram.link(acme, ALEX)
+    asked = await ask_for_confirmation(telegram, acme, chat_id=ALEX.id)
+    telegram.model.script(say("Alright, not booked."))
+
+    await telegram.deliver(telegram.updates.message(ALEX, "cancel"))
+
+    decided = telegram.api.edited_text(ALEX.id, asked.result["message_id"])
+    assert decided is not None and "✖️ Cancelled by" in decided
+    assert telegram.api.texts(ALEX.id)[-2:] == ["Cancelled; nothing was booked.", "Alright, not booked."]
+    assert await bookings(telegram.db, acme) == []

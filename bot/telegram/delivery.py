@@ -82,9 +82,11 @@ async def send_attachment(bot: Bot, target: ChatTarget, attachment: Attachment) 
     )
 
 
-async def send_reply(bot: Bot, target: ChatTarget, reply: AgentReply, *, requester_telegram_id: int) -> None:
+async def send_reply(
+    bot: Bot, target: ChatTarget, reply: AgentReply, *, requester_telegram_id: int
+) -> Message | None:
     """Render one AgentReply: the decision's outcome as the product states it (unless the text already
-    does), text and cards, then attachments, then the confirmation with its buttons."""
+    does), text and cards, then attachments, then the confirmation with its buttons (returned)."""
     if reply.outcome is not None and reply.outcome.summary not in reply.text:
         await send_html(bot, target, text_lines(reply.outcome.summary))
     await send_html(bot, target, reply_lines(reply))
@@ -92,11 +94,11 @@ async def send_reply(bot: Bot, target: ChatTarget, reply: AgentReply, *, request
         await send_attachment(bot, target, attachment)
     request = reply.confirmation
     if request is None:
-        return
+        return None
     *leading, last = pack_messages(confirmation_lines(request))
     for text in leading:
         await send_html(bot, ChatTarget(target.chat_id, thread_id=target.thread_id), [text])
-    await bot.send_message(
+    return await bot.send_message(
         target.chat_id,
         last,
         parse_mode=ParseMode.HTML,

@@ -52,7 +52,7 @@ class TravelChat:
             return
         async with typing(context.bot, target):
             reply = await self.product.conversation.handle_message(ctx, conversation_id(message), text)
-        await send_reply(context.bot, target, reply, requester_telegram_id=message.from_user.id)
+        await self.confirmations.deliver(context, ctx, target, reply, message.from_user.id)
 
     async def on_command(self, update: Update, context: TravelCallbackContext) -> None:
         """/help, /trips, /drafts, /bookings, /spend, /prefs (and /prefs set for admins), /me, unknown ones."""
