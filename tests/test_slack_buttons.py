@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
-from storage.identities import resolve_identity
+from storage.identities import Identity, resolve_identity
 from storage.models import Booking, Itinerary
 from tests.fakes.scripted_model import ScriptedModel, call, fail, say
 from tests.fakes.slack_api import (
@@ -243,3 +243,37 @@ async def test_a_rejected_trip_books_nothing_and_the_traveller_is_told(
     assert identity is not None
     async with db.tenant(identity.tenant_id) as session:
         assert await session.scalar(select(Itinerary.status)) == "draft"
+
+
+async def test_a_top_level_dm_continues_the_conversation_planned_in_a_thread(
+    slack: SlackHarness, db: Database, scripted_model: ScriptedModel
+) -> None:
+    scripted_model.script(call("create_draft_itinerary", berlin_days()), say("Here is your Berlin draft."))
+    _, first = await slack.send.dm(TEAM, TRAVELLER, "plan Berlin 3-5 Dec")
+    await slack.settle()
+    scripted_model.script(say("Shall I add a dinner?"))
+    await slack.send.dm(TEAM, TRAVELLER, "looks good", thread_ts=first["ts"])
+    await slack.settle()
+    async with db.tenant((await traveller_identity(db)).tenant_id) as session:
+        itinerary_id = str((await session.scalars(select(Itinerary.itinerary_id))).one())
+    scripted_model.script(call("confirm_booking", itinerary_id=itinerary_id))
+
+    _, top_level = await slack.send.dm(TEAM, TRAVELLER, "book it")  # not in the thread
+    await slack.settle()
+
+    # The model saw the whole DM conversation, and the request for that draft is answered in place.
+    sent = [m.get("content") for m in scripted_model.messages() if m["role"] == "user"]
+    assert sent == ["plan Berlin 3-5 Dec", "looks good", "book it"]
+    request = request_message(slack, top_level["ts"])
+    assert json.loads(str(button(request, "Confirm booking")["value"]))["i"] == itinerary_id
+    scripted_model.script(say("Booked!"))
+    await slack.send.action(TEAM, TRAVELLER, request, button(request, "Confirm booking"))
+    await slack.settle()
+    assert len(await bookings_of(db)) == 3
+    assert slack.fake.thread(TRAVELLER_DM, top_level["ts"])[-1].text == "Booked!"
+
+
+async def traveller_identity(db: Database) -> Identity:
+    identity = await resolve_identity(db, channel="slack", workspace_id=TEAM, external_user_id=TRAVELLER)
+    assert identity is not None
+    return identity

@@ -77,7 +77,7 @@ async def ask_approvers(
 ) -> None:
     """DM every approver the request with Approve / Reject, recording each message for the outcome."""
     blocks = approval_blocks(
-        request, traveller=caller.display_name, traveller_id=caller.user_id, conversation=thread.conversation
+        request, traveller=caller.display_name, traveller_id=caller.user_id, conversation=thread.reference
     )
     text = f"{caller.display_name} asks to book an out-of-policy trip: {request.card.title}"
     for approver in approvers:
@@ -114,7 +114,7 @@ async def deliver_reply(
     approvers = await approvers_for(channel, caller) if request is not None and request.violations else []
     messages = reply_messages(
         reply,
-        conversation=thread.conversation,
+        conversation=thread.reference,
         approvers=", ".join(mention(a.slack_user) for a in approvers) or None,
     )
     if lead:

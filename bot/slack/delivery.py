@@ -37,20 +37,35 @@ Purpose = Literal["confirm", "approval"]
 
 @dataclass(frozen=True)
 class SlackThread:
-    """One person's conversation with the assistant in one Slack thread."""
+    """One person's conversation with the assistant, and the thread its answers go to.
+
+    In a channel the conversation is the thread. In a DM (channel ids starting with D) it is the whole DM: a
+    message at the top level or in any thread of it continues the same conversation, answered in its thread.
+    """
 
     channel: str
     thread_ts: str
     user: str
 
     @property
+    def in_dm(self) -> bool:
+        return self.channel.startswith("D")
+
+    @property
     def conversation(self) -> str:
-        """The conversation id: the thread, qualified by channel and by the person talking in it."""
+        """The conversation id: the thread (or the DM), qualified by channel and by the person talking."""
+        if self.in_dm:
+            return f"{self.channel}:{self.user}"
+        return f"{self.channel}:{self.thread_ts}:{self.user}"
+
+    @property
+    def reference(self) -> str:
+        """What a button carries: the conversation and the thread to answer in (`parse` reads it back)."""
         return f"{self.channel}:{self.thread_ts}:{self.user}"
 
     @classmethod
-    def parse(cls, conversation: str) -> SlackThread:
-        found = _THREAD.fullmatch(conversation)
+    def parse(cls, reference: str) -> SlackThread:
+        found = _THREAD.fullmatch(reference)
         if found is None:
             raise InvalidInput("That Slack conversation reference is not valid.")
         return cls(found["channel"], found["ts"], found["user"])

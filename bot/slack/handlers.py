@@ -1,7 +1,9 @@
 """Conversations in Slack: DMs, @mentions, thread replies, AI-assistant threads and Confirm / Cancel.
 
 Every listener acknowledges at once and does its work lazily (Bolt lazy listeners), so Slack gets its
-HTTP 200 well inside 3 seconds however long the model takes. The conversation is the thread.
+HTTP 200 well inside 3 seconds however long the model takes. In a channel the conversation is the thread; in a
+DM it is the whole DM: a top-level message and a reply in any thread of it (the assistant pane's threads too)
+continue one conversation, and each is answered in its own thread.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
         caller: Context | None = context.get(CALLER)
         in_thread = event.get("thread_ts")
         if event.get("channel_type") == "im":
+            # One conversation per DM: the top level and every thread of it continue the same one.
             thread = SlackThread(event["channel"], in_thread or event["ts"], event["user"])
         elif in_thread and f"<@{context.bot_user_id}>" not in text:
             # A reply in a channel thread, without a mention: only a conversation already under way.
@@ -134,6 +137,7 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
         body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         event = body["event"]
+        # Bolt sees every thread of a DM as an assistant thread; it is still the one DM conversation.
         thread = SlackThread(event["channel"], event["thread_ts"], event["user"])
         await converse(
             channel,

@@ -616,6 +616,9 @@ class SlackSender:
                 }
             ],
         }
+        if posted.thread_ts:  # as Slack sends it for a message inside a thread
+            payload["container"]["thread_ts"] = posted.thread_ts
+            payload["message"]["thread_ts"] = posted.thread_ts
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return await self.post("/slack/events", body, "application/x-www-form-urlencoded")
 
