@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any, cast
 
 from slack_bolt.async_app import AsyncApp, AsyncAssistant, AsyncSetSuggestedPrompts
@@ -26,6 +27,7 @@ from bot.slack.blocks import CONFIRM, button_value, escape, mention
 from bot.slack.channel import SlackChannel
 from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, settle_requests
 from bot.slack.faults import reported_errors
+from bot.slack.files import forwarded_text
 from bot.slack.identity import CALLER
 
 NOT_CONNECTED = (
@@ -69,13 +71,18 @@ async def converse(
     thread: SlackThread,
     text: str,
     assistant: bool = False,
+    files: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """One turn: progress first, then the answer in the thread; a lapsed request loses its buttons."""
+    """One turn: progress first, then the answer in the thread; a lapsed request loses its buttons.
+
+    A shared file (a forwarded confirmation) is read and given to the agent with the message's text."""
     replier = ThreadReplier(client, thread.channel, thread.thread_ts)
     async with reported_errors(replier.say, what="message", caller=caller):
         if caller is None:
             await replier.say(NOT_CONNECTED)
             return
+        if files:
+            text = await forwarded_text(client, files, text)
         await replier.start(assistant=assistant)
         service = channel.product.conversation
         async with channel.turn(caller, thread.conversation):
@@ -112,13 +119,17 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
                 return
         else:
             return  # top-level channel chatter, or a mention (answered by app_mention)
-        await converse(channel, client, caller=caller, thread=thread, text=text)
+        await converse(
+            channel, client, caller=caller, thread=thread, text=text, files=event.get("files") or ()
+        )
 
     async def answer_mention(body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         event = body["event"]
         thread = SlackThread(event["channel"], event.get("thread_ts") or event["ts"], event["user"])
         text = _without_mentions(event.get("text") or "", context.bot_user_id)
-        await converse(channel, client, caller=context.get(CALLER), thread=thread, text=text)
+        await converse(
+            channel, client, caller=context.get(CALLER), thread=thread, text=text, files=event.get("files") or ()
+        )
 
     async def greet_assistant_thread(
         context: AsyncBoltContext, say: AsyncSay, set_suggested_prompts: AsyncSetSuggestedPrompts
@@ -146,6 +157,7 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
             thread=thread,
             text=event.get("text") or "",
             assistant=True,
+            files=event.get("files") or (),
         )
 
     # AsyncAssistant types its lazy listeners as plain functions; ours are coroutines, which it awaits.

@@ -13,18 +13,16 @@ from bot.telegram.addressing import (
     addresses_bot,
     command_for_bot,
     is_private,
-    replies_to_bot,
     without_mention,
 )
 from bot.telegram.confirmations import Confirmations
-from bot.telegram.delivery import ChatTarget, send_reply, send_text, typing
+from bot.telegram.delivery import ChatTarget, send_reply, typing
 from bot.telegram.identity import TravelCallbackContext
 from storage.errors import DomainError
 
 log = logging.getLogger(__name__)
 
 COMMAND_TYPING_AFTER = 0.5  # seconds; commands are usually quicker, a /spend chart may not be
-NOT_TEXT = "I can read text messages only. Tell me about your trip in words, or send /help."
 
 
 def conversation_id(message: Message) -> str:
@@ -66,13 +64,6 @@ class TravelChat:
         async with typing(context.bot, target, after=COMMAND_TYPING_AFTER):
             reply = await self.product.commands.run(ctx, message.text)
         await send_reply(context.bot, target, reply, requester_telegram_id=message.from_user.id)
-
-    async def on_other(self, update: Update, context: TravelCallbackContext) -> None:
-        """Photos, stickers, voice: said once, clearly, in private chats or when addressed."""
-        message = update.message
-        if message is None or not (is_private(message) or replies_to_bot(message, context.bot)):
-            return
-        await send_text(context.bot, ChatTarget.of(message), NOT_TEXT)
 
 
 class ErrorReporter:

@@ -27,6 +27,7 @@ from bot.runtime import SetupError
 from bot.server import ChannelMount
 from bot.telegram.confirmations import Confirmations
 from bot.telegram.dedupe import DuplicateUpdates
+from bot.telegram.documents import ForwardedDocuments
 from bot.telegram.flood import FloodControl
 from bot.telegram.handlers import ErrorReporter, TravelChat
 from bot.telegram.identity import IdentityHook, TravelCallbackContext
@@ -76,6 +77,7 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
 
     confirmations = Confirmations(product)
     chat = TravelChat(product, confirmations)
+    documents = ForwardedDocuments(product, confirmations)
     linking = Linking(product)
     application.add_handler(TypeHandler(Update, DuplicateUpdates(product.db)), group=-2)
     application.add_handler(TypeHandler(Update, IdentityHook(product.db)), group=-1)
@@ -87,7 +89,8 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
             CallbackQueryHandler(confirmations.on_press, pattern=CALLBACK_PATTERN),
             MessageHandler(filters.COMMAND, chat.on_command),
             MessageHandler(filters.TEXT, chat.on_text),
-            MessageHandler(filters.ALL, chat.on_other),
+            MessageHandler(filters.Document.ALL, documents.on_document),
+            MessageHandler(filters.ALL, documents.on_other),
         ]
     )
     application.add_error_handler(ErrorReporter())

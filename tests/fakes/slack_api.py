@@ -128,6 +128,7 @@ class FakeSlack(ThreadedHttpServer):
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/files-pri/{key}/download/{name}", self._download)
 
     def reset(self) -> None:
         with self._lock:
@@ -148,6 +149,7 @@ class FakeSlack(ThreadedHttpServer):
             self.socket_acks: list[dict[str, Any]] = []
             self._sockets: list[web.WebSocketResponse] = []
             self._ts = itertools.count(1)
+            self.shared: dict[str, tuple[str, bytes]] = {}  # file key -> (team, content) users shared
 
     # -- addresses -----------------------------------------------------------------------------
 
@@ -186,6 +188,34 @@ class FakeSlack(ThreadedHttpServer):
                 "is_bot": False,
                 "profile": profile,
             }
+
+    def share_file(self, team_id: str, name: str, content: bytes, mimetype: str) -> dict[str, Any]:
+        """A file a user shares, as the file object of a `file_share` message event."""
+        key = f"F{secrets.token_hex(5).upper()}"
+        with self._lock:
+            self.shared[key] = (team_id, content)
+        url = f"{self.root}/files-pri/{team_id}-{key}/download/{urllib.parse.quote(name)}"
+        return {
+            "id": key,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1],
+            "size": len(content),
+            "url_private": url,
+            "url_private_download": url,
+        }
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """A shared file, for a bot token of its workspace; anyone else gets Slack's sign-in page (HTTP 200)."""
+        team_id, _, key = request.match_info["key"].partition("-")
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        with self._lock:
+            found = self.shared.get(key)
+            allowed = found is not None and found[0] == team_id and self.tokens.get(token) == team_id
+        if not allowed or found is None:
+            return web.Response(text="<html><body>Sign in to Slack</body></html>", content_type="text/html")
+        return web.Response(body=found[1], content_type="application/octet-stream")
 
     def issue_token(self, team_id: str) -> str:
         token = f"xoxb-{team_id}-{secrets.token_hex(12)}"
@@ -563,9 +593,15 @@ class SlackSender:
         return await self.post("/slack/events", body, "application/json", headers)
 
     async def dm(
-        self, team_id: str, user: str, text: str, *, thread_ts: str | None = None
+        self,
+        team_id: str,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
     ) -> tuple[httpx.Response, dict[str, Any]]:
-        event = {
+        event: dict[str, Any] = {
             "type": "message",
             "channel": "D" + user,
             "channel_type": "im",
@@ -576,6 +612,8 @@ class SlackSender:
         }
         if thread_ts:
             event["thread_ts"] = thread_ts
+        if files:
+            event.update(subtype="file_share", files=files, upload=False)
         return await self.event(team_id, event), event
 
     async def action(

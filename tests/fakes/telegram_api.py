@@ -93,11 +93,13 @@ class FakeTelegramAPI(ThreadedHttpServer):
         self._edited: dict[tuple[int, int], str] = {}
         self._pending_updates: deque[dict[str, Any]] = deque()
         self._message_ids = itertools.count(1000)
+        self._files: dict[str, bytes] = {}  # file_id -> content, as users uploaded them
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
 
     @property
     def base_url(self) -> str:
@@ -170,6 +172,19 @@ class FakeTelegramAPI(ThreadedHttpServer):
         with self._lock:
             return self._edited.get((chat_id, message_id))
 
+    def add_file(self, file_id: str, content: bytes) -> None:
+        """A file a user sent, which the bot may fetch with getFile and the file URL."""
+        with self._lock:
+            self._files[file_id] = content
+
+    async def _download(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["path"].removeprefix("documents/")
+        with self._lock:
+            content = self._files.get(file_id)
+        if content is None:
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        return web.Response(body=content, content_type="application/octet-stream")
+
     def keyboard_of(self, chat_id: int, message_id: int) -> Any:
         """The inline keyboard a message currently shows (None once removed)."""
         with self._lock:
@@ -233,6 +248,20 @@ class FakeTelegramAPI(ThreadedHttpServer):
             return updates
         if method in ("sendMessage", "sendPhoto", "sendDocument"):
             return self._sent(method, params, files)
+        if method == "getFile":
+            file_id = str(params.get("file_id") or "")
+            with self._lock:
+                content = self._files.get(file_id)
+            if content is None:
+                raise _ApiError("Bad Request: invalid file_id")
+            if len(content) > 20 * 1024 * 1024:
+                raise _ApiError("Bad Request: file is too big")
+            return {
+                "file_id": file_id,
+                "file_unique_id": f"u{file_id}",
+                "file_size": len(content),
+                "file_path": f"documents/{file_id}",
+            }
         if method == "editMessageReplyMarkup":
             key = (int(params["chat_id"]), int(params["message_id"]))
             markup = params.get("reply_markup")
@@ -382,6 +411,32 @@ class Updates:
         message = update["message"]
         message.pop("text")
         message["photo"] = [{"file_id": "p1", "file_unique_id": "pu1", "width": 10, "height": 10}]
+        return update
+
+    def document(
+        self,
+        user: TelegramUser,
+        file_id: str,
+        *,
+        file_name: str,
+        size: int,
+        mime_type: str = "application/pdf",
+        caption: str | None = None,
+        chat_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A document a user sends (its bytes registered with FakeTelegramAPI.add_file under `file_id`)."""
+        update = self.message(user, "", chat_id=chat_id)
+        message = update["message"]
+        message.pop("text")
+        message["document"] = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": size,
+        }
+        if caption is not None:
+            message["caption"] = caption
         return update
 
     def press(self, user: TelegramUser, sent: BotCall, data: str) -> dict[str, Any]:
