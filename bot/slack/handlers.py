@@ -128,7 +128,12 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
         thread = SlackThread(event["channel"], event.get("thread_ts") or event["ts"], event["user"])
         text = _without_mentions(event.get("text") or "", context.bot_user_id)
         await converse(
-            channel, client, caller=context.get(CALLER), thread=thread, text=text, files=event.get("files") or ()
+            channel,
+            client,
+            caller=context.get(CALLER),
+            thread=thread,
+            text=text,
+            files=event.get("files") or (),
         )
 
     async def greet_assistant_thread(
