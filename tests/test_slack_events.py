@@ -228,11 +228,13 @@ async def test_every_event_is_acknowledged_in_under_3_seconds_while_the_model_ta
     await slow_slack.settle()
     (answer,) = slow_slack.fake.thread("D" + TRAVELLER, event["ts"])
     assert answer.text == "Here you are, slowly." and answer.ts == placeholder.ts
+    # The mention is answered in the asker's DM; the channel gets a note only.
     (in_channel,) = slow_slack.fake.thread("C0TRIPS", mention["ts"])
-    assert in_channel.text == "Here you are, slowly."
+    assert in_channel.text.startswith("I answered <@U0ADMIN> in a direct message")
+    assert [m.text for m in slow_slack.fake.in_channel("D" + ADMIN)] == ["Here you are, slowly."]
 
 
-async def test_a_mention_in_a_channel_is_answered_in_its_thread_and_the_thread_continues_without_mentions(
+async def test_a_mention_in_a_channel_is_answered_in_a_dm_and_continues_there(
     slack: SlackHarness, scripted_model: ScriptedModel
 ) -> None:
     root = new_ts()
@@ -249,6 +251,7 @@ async def test_a_mention_in_a_channel_is_answered_in_its_thread_and_the_thread_c
     await slack.send.event(TEAM, mention)
     await slack.send.event(TEAM, as_message)
     await slack.settle()
+    # Replies in the channel's thread without a mention are colleagues talking, not the assistant's business.
     reply = {
         "type": "message",
         "channel": "C0TRIPS",
@@ -259,12 +262,18 @@ async def test_a_mention_in_a_channel_is_answered_in_its_thread_and_the_thread_c
         "thread_ts": root,
     }
     await slack.send.event(TEAM, reply)
-    # Someone else chatting in the thread without a mention is not talking to the assistant.
-    await slack.send.event(TEAM, {**reply, "user": ADMIN, "ts": new_ts(), "text": "I'll come too"})
     await slack.settle()
-    assert [m.text for m in slack.fake.thread("C0TRIPS", root)] == ["Hello! Where to?", "Berlin it is."]
+    assert [m.text for m in slack.fake.thread("C0TRIPS", root)] == [
+        "I answered <@U0TRAVEL> in a direct message, since my answers use your own trips and preferences."
+    ]
+    # The conversation goes on in the DM, where the answer was.
+    await slack.send.dm(TEAM, TRAVELLER, "Berlin please")
+    await slack.settle()
+    in_dm = [m.text for m in slack.fake.in_channel("D" + TRAVELLER)]
+    assert (in_dm[0], in_dm[-1]) == ("Hello! Where to?", "Berlin it is.")
     first_request = scripted_model.requests[0]["messages"]
     assert any(m["role"] == "user" and m["content"] == "hi there" for m in first_request)
+    assert len(scripted_model.requests) == 2
 
 
 async def test_an_assistant_thread_is_greeted_with_prompts_and_shows_a_status_while_working(

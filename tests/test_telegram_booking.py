@@ -63,8 +63,12 @@ async def ask_for_confirmation(
     draft_id = await itinerary_id(telegram.db, acme)
     telegram.model.script(call("confirm_booking", itinerary_id=draft_id))
     await telegram.deliver(say_to_bot("Book it"))
+    # Asked in a group, the request goes to the traveller's private chat (the group sees a note only).
+    private = chat_id if chat_id > 0 else ALEX.id
     (keyboard_message,) = [
-        c for c in telegram.api.calls_to("sendMessage", chat_id=chat_id) if "reply_markup" in c.params
+        c
+        for c in telegram.api.calls_to("sendMessage", chat_id=private)
+        if "inline_keyboard" in (c.params.get("reply_markup") or {})
     ]
     buttons = keyboard_message.params["reply_markup"]["inline_keyboard"][0]
     assert [b["text"] for b in buttons] == ["✅ Confirm", "✖️ Cancel"]
@@ -92,6 +96,7 @@ async def test_confirm_books_once_and_a_second_press_or_another_users_press_book
     await telegram.link(acme, ALEX)
     await telegram.link(acme, ROBIN, admin=True)
     asked = await ask_for_confirmation(telegram, acme, chat_id=GROUP)
+    assert telegram.api.texts(GROUP) == ["Alex, I answered you in our private chat."] * 2
     card = asked.params["text"]
     assert "Hotel &lt;Mitte&gt; &amp; Spa — 300.00 EUR" in card and "<b>Book this trip?</b>" in card
     assert asked.params["parse_mode"] == "HTML"
@@ -103,7 +108,7 @@ async def test_confirm_books_once_and_a_second_press_or_another_users_press_book
         ("Only the traveller who asked for this booking can confirm or cancel it.", True)
     ]
     assert await bookings(telegram.db, acme) == []
-    assert telegram.api.keyboard_of(GROUP, asked.result["message_id"]) is not None
+    assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is not None
 
     # Alex presses Confirm: booked once, buttons removed, the model's answer posted.
     telegram.model.script(say("Booked! Have a good trip."))
@@ -114,10 +119,10 @@ async def test_confirm_books_once_and_a_second_press_or_another_users_press_book
         ("hotel", "confirmed"),
         ("train", "confirmed"),
     ]
-    assert telegram.api.keyboard_of(GROUP, asked.result["message_id"]) is None
-    assert telegram.api.texts(GROUP)[-1] == "Booked! Have a good trip."
-    assert telegram.api.texts(GROUP)[-2].startswith("Booked: 3 items, 628.90 EUR; reminders on ")
-    decided = telegram.api.edited_text(GROUP, asked.result["message_id"])
+    assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is None
+    assert telegram.api.texts(ALEX.id)[-1] == "Booked! Have a good trip."
+    assert telegram.api.texts(ALEX.id)[-2].startswith("Booked: 3 items, 628.90 EUR; reminders on ")
+    decided = telegram.api.edited_text(ALEX.id, asked.result["message_id"])
     assert decided is not None and "Book this trip?" not in decided
     assert re.search(r"<b>✅ Booked by .+ at \d\d:\d\d</b>", decided) and "(confirmed)" in decided
     assert len(telegram.model.requests) == model_requests + 1

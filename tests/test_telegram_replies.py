@@ -248,8 +248,9 @@ async def test_in_groups_only_mentions_and_replies_reach_the_model(
         "plan Berlin in May",
         "add Hamburg",
     ]
-    assert telegram.api.texts(group) == ["Berlin noted.", "And Hamburg."]
-    # In a group the answer quotes the message it answers.
+    # The answers go to Alex privately; the group sees a note, quoting the message it answers.
+    assert telegram.api.texts(ALEX.id) == ["Berlin noted.", "And Hamburg."]
+    assert telegram.api.texts(group) == ["Alex, I answered you in our private chat."] * 2
     assert answer.params["reply_parameters"]["message_id"] > 0
 
 

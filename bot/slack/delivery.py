@@ -30,7 +30,8 @@ from storage.sessions import current_tenant
 log = logging.getLogger(__name__)
 
 WORKING = "_Working on it…_"
-_THREAD = re.compile(r"^(?P<channel>[A-Z0-9]{2,32}):(?P<ts>\d{1,12}\.\d{1,8}):(?P<user>[A-Z0-9]{2,32})$")
+# The thread is empty for an answer at the top level of a DM (to a mention made in a channel).
+_THREAD = re.compile(r"^(?P<channel>[A-Z0-9]{2,32}):(?P<ts>\d{1,12}\.\d{1,8}|):(?P<user>[A-Z0-9]{2,32})$")
 
 Purpose = Literal["confirm", "approval"]
 
@@ -157,7 +158,7 @@ class ThreadReplier:
             except SlackApiError as error:
                 log.debug("no assistant status here (%s); using a placeholder", error.response.get("error"))
         placeholder = await self.client.chat_postMessage(
-            channel=self.channel, thread_ts=self.thread_ts, text=note
+            channel=self.channel, thread_ts=self.thread_ts or None, text=note
         )
         self.placeholder_ts = placeholder["ts"]
 
@@ -174,7 +175,7 @@ class ThreadReplier:
             else:
                 posted = await self.client.chat_postMessage(
                     channel=self.channel,
-                    thread_ts=self.thread_ts,
+                    thread_ts=self.thread_ts or None,
                     text=message.text,
                     blocks=message.blocks or None,
                 )
@@ -190,7 +191,7 @@ class ThreadReplier:
         for attachment in attachments:
             await self.client.files_upload_v2(
                 channel=self.channel,
-                thread_ts=self.thread_ts,
+                thread_ts=self.thread_ts or None,
                 file=attachment.content,
                 filename=attachment.filename,
                 title=attachment.title,
@@ -224,6 +225,14 @@ class ButtonPress:
     async def tell(self, text: str) -> None:
         """A note only the person who pressed sees."""
         await post_ephemeral(self.client, channel=self.channel, user=self.clicker, text=text)
+
+
+async def post_note(client: AsyncWebClient, *, channel: str, thread_ts: str, text: str) -> None:
+    """A short line in a channel's thread (where to find the answer); failures are logged, never raised."""
+    try:
+        await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+    except SlackApiError as error:
+        log.warning("could not post a note in a channel: %s", error.response.get("error"))
 
 
 async def post_ephemeral(client: AsyncWebClient, *, channel: str, user: str, text: str) -> None:

@@ -1,9 +1,10 @@
 """Conversations in Slack: DMs, @mentions, thread replies, AI-assistant threads and Confirm / Cancel.
 
 Every listener acknowledges at once and does its work lazily (Bolt lazy listeners), so Slack gets its
-HTTP 200 well inside 3 seconds however long the model takes. In a channel the conversation is the thread; in a
-DM it is the whole DM: a top-level message and a reply in any thread of it (the assistant pane's threads too)
-continue one conversation, and each is answered in its own thread.
+HTTP 200 well inside 3 seconds however long the model takes. The conversation is the traveller's DM: a
+top-level message and a reply in any thread of it (the assistant pane's threads too) continue one
+conversation, each answered in its own thread. A mention in a channel is answered in the asker's DM, with a
+short note in the channel, because the agent's answers use the asker's own trips and preferences.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from slack_bolt.context.say.async_say import AsyncSay
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.context import Context
-from agent.conversation import thread_id
 from agent.tools import Decision
 from bot.slack.approvals import ALREADY_DECIDED, decide, deliver_reply, outcome_line
 from bot.slack.blocks import CONFIRM, button_value, escape, mention
 from bot.slack.channel import SlackChannel
-from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, settle_requests
+from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, post_note, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.files import forwarded_text
 from bot.slack.identity import CALLER
@@ -34,6 +34,7 @@ NOT_CONNECTED = (
     "This Slack workspace is not connected to a TravelMate company yet. "
     "Ask your Slack admin to install TravelMate again."
 )
+MOVED_TO_DM = "I answered {} in a direct message, since my answers use your own trips and preferences."
 LAPSED = ":hourglass: This request lapsed because the conversation moved on; nothing was booked."
 SUGGESTED_PROMPTS = [
     {"title": "Plan a trip", "message": "I need to be in Berlin from 3 to 5 December for a client workshop."},
@@ -52,15 +53,6 @@ def _without_mentions(text: str, bot_user_id: str | None) -> str:
     if bot_user_id:
         text = text.replace(f"<@{bot_user_id}>", " ")
     return re.sub(r"\s+", " ", text).strip()
-
-
-async def has_history(channel: SlackChannel, caller: Context, conversation: str) -> bool:
-    """Whether this person already talks with the assistant in this thread (channel replies need that)."""
-    graph = channel.product.conversation.graph
-    if graph is None:
-        return False
-    snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id(caller, conversation)}})
-    return bool(snapshot.values and snapshot.values.get("messages"))
 
 
 async def converse(
@@ -109,31 +101,30 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
         text = event.get("text") or ""
         caller: Context | None = context.get(CALLER)
         in_thread = event.get("thread_ts")
-        if event.get("channel_type") == "im":
-            # One conversation per DM: the top level and every thread of it continue the same one.
-            thread = SlackThread(event["channel"], in_thread or event["ts"], event["user"])
-        elif in_thread and f"<@{context.bot_user_id}>" not in text:
-            # A reply in a channel thread, without a mention: only a conversation already under way.
-            thread = SlackThread(event["channel"], in_thread, event["user"])
-            if caller is None or not await has_history(channel, caller, thread.conversation):
-                return
-        else:
-            return  # top-level channel chatter, or a mention (answered by app_mention)
+        if event.get("channel_type") != "im":
+            return  # channel chatter; a mention is answered by app_mention, in a DM
+        # One conversation per DM: the top level and every thread of it continue the same one.
+        thread = SlackThread(event["channel"], in_thread or event["ts"], event["user"])
         await converse(
             channel, client, caller=caller, thread=thread, text=text, files=event.get("files") or ()
         )
 
     async def answer_mention(body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         event = body["event"]
-        thread = SlackThread(event["channel"], event.get("thread_ts") or event["ts"], event["user"])
+        user, where = event["user"], event.get("thread_ts") or event["ts"]
         text = _without_mentions(event.get("text") or "", context.bot_user_id)
-        await converse(
-            channel,
-            client,
-            caller=context.get(CALLER),
-            thread=thread,
-            text=text,
-            files=event.get("files") or (),
+        files = event.get("files") or ()
+        if str(event["channel"]).startswith("D"):
+            thread = SlackThread(event["channel"], where, user)
+            await converse(channel, client, caller=context.get(CALLER), thread=thread, text=text, files=files)
+            return
+        # The agent answers from the asker's own trips and preferences, so never in a channel: in their DM,
+        # with a short note in the channel's thread.
+        dm = await client.conversations_open(users=user)
+        private = SlackThread(dm["channel"]["id"], "", user)
+        await converse(channel, client, caller=context.get(CALLER), thread=private, text=text, files=files)
+        await post_note(
+            client, channel=event["channel"], thread_ts=where, text=MOVED_TO_DM.format(mention(user))
         )
 
     async def greet_assistant_thread(

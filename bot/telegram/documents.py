@@ -14,6 +14,7 @@ from bot.telegram.addressing import is_private, replies_to_bot
 from bot.telegram.confirmations import Confirmations
 from bot.telegram.delivery import ChatTarget, send_text, typing
 from bot.telegram.identity import TravelCallbackContext
+from bot.telegram.privately import answered_privately, in_private_chat
 from storage.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,19 @@ class ForwardedDocuments:
         caption = message.caption or ""
         if context.bot.username:
             caption = re.sub(rf"@{re.escape(context.bot.username)}\b", " ", caption, flags=re.IGNORECASE)
-        async with typing(context.bot, target):
-            reply = await self.product.conversation.handle_message(
-                ctx, str(message.chat.id), forwarded_message(forwarded, text, caption)
-            )
-        await self.confirmations.deliver(context, ctx, target, reply, message.from_user.id)
+        sender = message.from_user.id
+
+        async def answer(to: ChatTarget) -> None:
+            async with typing(context.bot, to):
+                reply = await self.product.conversation.handle_message(
+                    ctx, str(to.chat_id), forwarded_message(forwarded, text, caption)
+                )
+            await self.confirmations.deliver(context, ctx, to, reply, sender)
+
+        if answered_privately(message):
+            await in_private_chat(context.bot, message, answer)
+        else:
+            await answer(target)
 
     async def on_other(self, update: Update, context: TravelCallbackContext) -> None:
         """Photos, stickers, voice: said once, clearly, in private chats or when addressed."""

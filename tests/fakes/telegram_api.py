@@ -94,6 +94,7 @@ class FakeTelegramAPI(ThreadedHttpServer):
         self._pending_updates: deque[dict[str, Any]] = deque()
         self._message_ids = itertools.count(1000)
         self._files: dict[str, bytes] = {}  # file_id -> content, as users uploaded them
+        self._not_started: set[int] = set()  # users who never pressed Start (or blocked the bot)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -114,6 +115,7 @@ class FakeTelegramAPI(ThreadedHttpServer):
             self._failures.clear()
             self._keyboards.clear()
             self._edited.clear()
+            self._not_started.clear()
             self._pending_updates.clear()
 
     def queue_update(self, update: dict[str, Any]) -> None:
@@ -172,6 +174,11 @@ class FakeTelegramAPI(ThreadedHttpServer):
         with self._lock:
             return self._edited.get((chat_id, message_id))
 
+    def never_started(self, user_id: int) -> None:
+        """A user with no private chat with the bot: Telegram refuses to write to them (403)."""
+        with self._lock:
+            self._not_started.add(user_id)
+
     def add_file(self, file_id: str, content: bytes) -> None:
         """A file a user sent, which the bot may fetch with getFile and the file URL."""
         with self._lock:
@@ -223,6 +230,19 @@ class FakeTelegramAPI(ThreadedHttpServer):
                 body["parameters"] = {"retry_after": failure.retry_after}
             self._record(BotCall(method, params, files, failure.status, body))
             return web.json_response(body, status=failure.status)
+        chat = params.get("chat_id")
+        with self._lock:
+            unreachable = (
+                chat is not None and str(chat).lstrip("-").isdigit() and int(chat) in self._not_started
+            )
+        if unreachable and method.startswith("send"):
+            body = {
+                "ok": False,
+                "error_code": 403,
+                "description": "Forbidden: bot can't initiate conversation with a user",
+            }
+            self._record(BotCall(method, params, files, 403, body))
+            return web.json_response(body, status=403)
         try:
             result = self._answer(method, params, files)
         except _ApiError as error:
