@@ -558,6 +558,19 @@ class TelegramRequestMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
 
 
+class ReminderPress(Base):
+    """A press of a reminder's Snooze or Mute button, so that pressing it again changes nothing."""
+
+    __tablename__ = "reminder_presses"
+    __table_args__ = (of_tenant(), of_user())
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    message: Mapped[str] = mapped_column(String(200), primary_key=True)
+    action: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[uuid.UUID]
+    pressed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
 class ConversationTurnLease(Base):
     """Who runs a turn of a conversation now, until when (storage.turn_leases): turns of one thread in order."""
 

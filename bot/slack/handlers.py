@@ -21,7 +21,9 @@ from slack_bolt.context.say.async_say import AsyncSay
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.context import Context
+from agent.reminder_presses import press_reminder_button
 from agent.tools import Decision
+from bot.reminder_buttons import SLACK_ACTION, slack_press
 from bot.slack.approvals import ALREADY_DECIDED, decide, deliver_reply, outcome_line
 from bot.slack.blocks import CONFIRM, button_value, escape, mention
 from bot.slack.channel import SlackChannel
@@ -212,5 +214,31 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                     ),
                 )
 
+    async def answer_reminder_button(
+        body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        caller: Context | None = context.get(CALLER)
+        press = ButtonPress.of(body, client)
+        async with reported_errors(press.tell, what="reminder button", caller=caller):
+            pressed = slack_press(press.action_id, press.value)
+            if caller is None or pressed is None:
+                await press.tell(NOT_CONNECTED if caller is None else "That button is not one of mine.")
+                return
+            action, trip = pressed
+            services = channel.product.conversation.services
+            said = await press_reminder_button(
+                channel.product.db,
+                ctx=caller,
+                trip=trip,
+                action=action,
+                message=f"slack:{press.channel}:{press.message_ts}",
+                clock=services.clock,
+                reminders_scheduled=services.reminders_scheduled,
+            )
+            await client.chat_postMessage(
+                channel=press.channel, thread_ts=press.message_ts, text=escape(said)
+            )
+
+    app.action(SLACK_ACTION)(ack=acknowledge, lazy=[answer_reminder_button])
     app.action(CONFIRM)(ack=acknowledge, lazy=[answer_confirmation])
     app.action("travel_cancel")(ack=acknowledge, lazy=[answer_confirmation])

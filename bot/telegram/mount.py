@@ -23,6 +23,7 @@ from telegram.ext import (
 
 from bot.product import Product
 from bot.redaction import install_redaction
+from bot.reminder_buttons import TELEGRAM_PATTERN
 from bot.runtime import SetupError
 from bot.server import ChannelMount
 from bot.telegram.confirmations import Confirmations
@@ -34,6 +35,7 @@ from bot.telegram.identity import IdentityHook, TravelCallbackContext
 from bot.telegram.keyboards import CALLBACK_PATTERN
 from bot.telegram.linking import Linking
 from bot.telegram.ordering import ChatOrderedUpdates
+from bot.telegram.reminders import ReminderPresses
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
             CommandHandler("unlink", linking.on_unlink),
             CommandHandler(RUNNER_COMMANDS, chat.on_command),
             CallbackQueryHandler(confirmations.on_press, pattern=CALLBACK_PATTERN),
+            CallbackQueryHandler(ReminderPresses(product).on_press, pattern=TELEGRAM_PATTERN),
             MessageHandler(filters.COMMAND, chat.on_command),
             MessageHandler(filters.TEXT, chat.on_text),
             MessageHandler(filters.Document.ALL, documents.on_document),

@@ -1,10 +1,13 @@
-"""Telegram: the messages that carry live Confirm / Cancel buttons, per itinerary.
+"""Telegram request messages per itinerary, and presses of reminder buttons.
 
 Revision ID: 0016_channel_idioms
 Revises: 0012_serve_role
 
 When a request lapses (a new plan, another booking request) or is decided, each such message is rewritten
 to say so, as Slack's are (`slack_request_messages`). The rows go with their itinerary.
+
+`reminder_presses` records a press of a reminder's Snooze or Mute button per message, so that a second press
+of the same button changes nothing. The rows go with their user.
 """
 
 from alembic import op
@@ -37,7 +40,22 @@ def upgrade() -> None:
     )
     # The app role's grants come from the default privileges set in 0001.
     isolate_by_tenant("telegram_request_messages")
+    op.execute(
+        """
+        CREATE TABLE reminder_presses (
+            tenant_id UUID NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+            message VARCHAR(200) NOT NULL,
+            action VARCHAR(16) NOT NULL,
+            user_id UUID NOT NULL,
+            pressed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (tenant_id, message, action),
+            FOREIGN KEY (tenant_id, user_id) REFERENCES users.tenant_users (tenant_id, user_id) ON DELETE CASCADE
+        )
+        """
+    )
+    isolate_by_tenant("reminder_presses")
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS reminder_presses")
     op.execute("DROP TABLE IF EXISTS telegram_request_messages")
