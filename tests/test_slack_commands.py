@@ -243,7 +243,7 @@ async def test_spend_answers_with_the_report_and_uploads_its_chart_to_the_dm(
     assert completed.params["channel_id"] == "D" + TRAVELLER
     assert next(iter(slack.fake.uploads.values())).startswith(b"\x89PNG")
     assert await run(slack, TRAVELLER, "spend company 2026") == (
-        "Company-wide spend is for admins; /spend alone shows your own."
+        "Company-wide spend is for admins; /travelmate spend alone shows your own."
     )
     assert "628.90" in await run(slack, ADMIN, "spend company 2026")
 

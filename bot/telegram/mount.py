@@ -21,6 +21,7 @@ from telegram.ext import (
     filters,
 )
 
+from agent.commands import COMMANDS
 from bot.product import Product
 from bot.redaction import install_redaction
 from bot.reminder_buttons import TELEGRAM_PATTERN
@@ -42,16 +43,30 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name, not a secret)
 ALLOWED_UPDATES = ["message", "callback_query"]
-MENU = [
-    BotCommand("start", "link your account or say hello"),
-    BotCommand("help", "what I can do"),
-    BotCommand("trips", "your upcoming trips, booked and planned"),
-    BotCommand("drafts", "your draft itineraries"),
-    BotCommand("bookings", "your bookings"),
-    BotCommand("spend", "your travel spend, e.g. /spend last quarter"),
-    BotCommand("prefs", "travel policy and your preferences"),
-    BotCommand("unlink", "unlink this Telegram account"),
-]
+
+_FAMILIES = {
+    "me": "your profile; /me set KEY VALUE changes your own preference",
+    "privacy": "your data: /privacy export, or /privacy forget-me to erase it",
+}
+
+
+def command_menu() -> list[BotCommand]:
+    """setMyCommands: every command the shared runner knows, once under its first word, and our own two."""
+    described: dict[str, str] = {}
+    for command in COMMANDS:
+        first = command.name.split()[0]
+        if command.name == first or first not in described:
+            described[first] = (
+                command.summary if command.name == first else _FAMILIES.get(first, command.summary)
+            )
+    return [
+        BotCommand("start", "link your account or say hello"),
+        *(BotCommand(name, summary[:256]) for name, summary in described.items()),
+        BotCommand("unlink", "unlink this Telegram account"),
+    ]
+
+
+MENU = command_menu()
 RUNNER_COMMANDS = ["help", "trips", "drafts", "bookings", "spend", "prefs", "policy", "me"]
 
 TelegramApplication = Application[Any, TravelCallbackContext, Any, Any, Any, Any]
