@@ -332,7 +332,9 @@ class CommandRunner:
             return AgentReply.say("Your personal data has been erased. Goodbye, and safe travels.")
         if action == "erase":
             if not ctx.is_admin:
-                raise Forbidden("Only an admin can erase another user; use {/}privacy forget-me for yourself.")
+                raise Forbidden(
+                    "Only an admin can erase another user; use {/}privacy forget-me for yourself."
+                )
             if len(words) != 3 or words[2] != "confirm":
                 raise InvalidInput("Usage: {/}privacy erase EMAIL confirm")
             user_id = await self._colleague(ctx, words[1])
@@ -345,7 +347,9 @@ class CommandRunner:
                 user_id=user_id,
             )
             return AgentReply.say(f"{words[1]} has been erased.")
-        raise InvalidInput("Use {/}privacy export, {/}privacy forget-me, or (admins) {/}privacy erase EMAIL confirm.")
+        raise InvalidInput(
+            "Use {/}privacy export, {/}privacy forget-me, or (admins) {/}privacy erase EMAIL confirm."
+        )
 
     async def _colleague(self, ctx: Context, email: str) -> uuid.UUID:
         """Another user of the caller's company, for admins only."""
