@@ -231,7 +231,7 @@ class ConversationService:
                     answer = result["messages"][-1].text
                     result = await self._reopen(turn_ctx, thread, uuid.UUID(pending["itinerary_id"]))
                     reply = await self._finish(turn_ctx, turn, result, before)
-                    return replace(reply, text=answer or "Done.", confirmation=None)
+                    return replace(reply, text=answer or "Done.", confirmation=None, markdown=bool(answer))
                 reply = await self._finish(turn_ctx, turn, result, before)
             except DomainError:
                 raise
@@ -498,6 +498,7 @@ class ConversationService:
             )
         return AgentReply(
             text=text or "Done.",
+            markdown=bool(text) and confirmation is None,
             cards=tuple(ctx.output.cards),
             confirmation=confirmation,
             attachments=tuple(ctx.output.attachments),

@@ -111,6 +111,9 @@ class AgentReply:
     lapsed: uuid.UUID | None = None
     # What the turn's decision did (booked or cancelled), from the booking itself, not the model's words.
     outcome: DecisionOutcome | None = None
+    # The text is the model's Markdown (bold, code, links, lists), which channels render their own way;
+    # otherwise it is the product's plain text.
+    markdown: bool = False
 
     @classmethod
     def say(cls, text: str) -> AgentReply:

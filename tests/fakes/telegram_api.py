@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.telegram_rules import text_refusal
 from tests.fakes.threaded_server import ThreadedHttpServer
 
 BOT_ID = 7000000001
@@ -266,6 +267,14 @@ class FakeTelegramAPI(ThreadedHttpServer):
                 updates = [u for u in self._pending_updates if u["update_id"] >= offset]
                 self._pending_updates.clear()
             return updates
+        if method in ("sendMessage", "editMessageText"):
+            refused = text_refusal(params)
+            if refused:
+                raise _ApiError(refused)
+        if method in ("sendPhoto", "sendDocument") and params.get("caption"):
+            refused = text_refusal(params, field="caption")
+            if refused:
+                raise _ApiError(refused)
         if method in ("sendMessage", "sendPhoto", "sendDocument"):
             return self._sent(method, params, files)
         if method == "getFile":
