@@ -26,6 +26,7 @@ from tests.fakes.slack_api import (
     SlackHarness,
     acme_slack,
     acme_workspace,
+    blocks_refusal,
     new_ts,
     sign,
     slack_harness,
@@ -123,10 +124,8 @@ async def test_a_dm_plans_a_draft_and_answers_with_block_kit_in_the_same_thread(
 
     (reply,) = slack.fake.thread("D" + TRAVELLER, event["ts"])
     blocks = reply.blocks
-    assert blocks[0] == {
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": "Here is your *Berlin* draft."},
-    }
+    # The model's Markdown goes in a markdown block, which Slack renders itself.
+    assert blocks[0] == {"type": "markdown", "text": "Here is your **Berlin** draft."}
     assert {
         "type": "header",
         "text": {"type": "plain_text", "text": "Berlin, 03 Dec – 05 Dec 2026", "emoji": True},
@@ -140,7 +139,7 @@ async def test_a_dm_plans_a_draft_and_answers_with_block_kit_in_the_same_thread(
         "*Day 3 · Sat 05 Dec*",
     ]
     assert ":airplane: *Flight* MUC → BER LH 1234 — 189.00 EUR" in days[0]
-    assert any("*Estimated total:* 628.90 EUR" in b.get("text", {}).get("text", "") for b in blocks)
+    assert any("*Estimated total:* 628.90 EUR" in json.dumps(b, ensure_ascii=False) for b in blocks)
 
     user = await traveller_user(db)
     assert (user.display_name, user.email, user.timezone, user.locale, user.role) == (
@@ -316,7 +315,7 @@ async def test_user_text_cannot_inject_mentions_or_markup(
     (reply,) = slack.fake.thread("D" + TRAVELLER, event["ts"])
     assert "<!channel>" not in reply.all_text() and "<@U0ADMIN>" not in reply.all_text()
     assert (
-        reply.blocks[0]["text"]["text"]
+        reply.blocks[0]["text"]
         == "Sure &lt;!channel&gt; &amp; &lt;@U0ADMIN&gt;, see &lt;https://evil.test|here&gt;"
     )
 
@@ -444,3 +443,21 @@ async def test_a_delivery_that_failed_before_its_ack_is_handled_when_slack_retri
     assert error_id is not None and any(error_id.group(1) in r.getMessage() for r in caplog.records)
     assert [m.text for m in slack.fake.thread("D" + TRAVELLER, event["ts"])] == ["Hello!"]
     assert len(scripted_model.requests) == 1
+
+
+async def test_model_markdown_goes_in_markdown_blocks_and_the_fake_refuses_oversized_ones(
+    slack: SlackHarness, scripted_model: ScriptedModel
+) -> None:
+    answer = (
+        "**Bold** and `LH 1234`, [Lufthansa](https://www.lufthansa.com)\n\n- one\n- two\n\n" + "x " * 9000
+    )
+    scripted_model.script(say(answer))
+    _, event = await slack.send.dm(TEAM, TRAVELLER, "tell me everything")
+    await slack.settle()
+    (reply,) = slack.fake.thread("D" + TRAVELLER, event["ts"])
+    assert [b["type"] for b in reply.blocks] == ["markdown", "markdown"]  # 18,000 characters, two blocks
+    assert reply.blocks[0]["text"].startswith(
+        "**Bold** and `LH 1234`, [Lufthansa](https://www.lufthansa.com)"
+    )
+    refused = blocks_refusal([{"type": "markdown", "text": "x" * 12001}])
+    assert refused is not None and "12001" in refused

@@ -14,12 +14,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from slack_sdk.models.blocks import MarkdownBlock
+
 from agent.cards import money_text
 from agent.replies import AgentReply, CardDay, ConfirmationRequest, ItineraryCard
 
 Block = dict[str, Any]
 
 SECTION_LIMIT = 2900  # below Slack's 3,000 so that our own markup always fits
+MARKDOWN_LIMIT = 11900  # below the markdown block's 12,000
 BLOCKS_PER_MESSAGE = 45  # below Slack's 50
 FALLBACK_LIMIT = 3000
 MANY_DAYS = 20
@@ -81,6 +84,14 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
 
 def mrkdwn(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def markdown_blocks(markdown: str) -> list[Block]:
+    """The model's Markdown as markdown blocks, which Slack renders itself (bold, code, links, lists).
+
+    Escaped first, so it can mention no one; CommonMark shows the entities as the characters they stand for.
+    """
+    return [MarkdownBlock(text=piece).to_dict() for piece in split_text(escape(markdown), MARKDOWN_LIMIT)]
 
 
 def text_blocks(text: str) -> list[Block]:
@@ -240,7 +251,9 @@ def reply_messages(
     """An agent reply as Slack messages: its text, its cards, then the confirmation with its buttons last."""
     messages: list[SlackMessage] = []
     text = model_text(reply.text)
-    blocks = text_blocks(text) if reply.text.strip() and reply.confirmation is None else []
+    blocks: list[Block] = []
+    if reply.text.strip() and reply.confirmation is None:
+        blocks = markdown_blocks(reply.text) if reply.markdown else text_blocks(text)
     shown = {reply.confirmation.itinerary_id} if reply.confirmation else set()
     for card in reply.cards:
         if card.itinerary_id not in shown:
