@@ -11,6 +11,7 @@ from storage.models import Booking
 from tests.conftest import Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, fail, say
 from tests.plans import berlin_days
+from tests.test_turn_atomicity import open_request
 
 BERLIN_BOOKINGS = 3
 
@@ -18,15 +19,6 @@ BERLIN_BOOKINGS = 3
 async def bookings(db: Database, company: Company) -> int:
     async with db.tenant(company.tenant_id) as session:
         return await session.scalar(select(func.count()).select_from(Booking)) or 0
-
-
-async def open_request(conversation: ConversationService, model: ScriptedModel, acme: Company) -> str:
-    model.script(call("create_draft_itinerary", berlin_days()), say("Here is your Berlin draft."))
-    (card,) = (await conversation.handle_message(traveller(acme), "c1", "Berlin 3-5 Dec")).cards
-    model.script(call("confirm_booking", itinerary_id=str(card.itinerary_id)))
-    asked = await conversation.handle_message(traveller(acme), "c1", "Book it")
-    assert asked.confirmation is not None
-    return str(card.itinerary_id)
 
 
 async def test_a_model_failure_after_confirm_says_the_booking_stands(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -13,12 +12,11 @@ from sqlalchemy import select
 
 from agent.forwarded import MAX_FILE_BYTES, ForwardedFile, confirmation_text
 from storage.database import Database
-from storage.embedded import EmbeddedUrls
 from storage.identities import resolve_identity
 from storage.models import Booking, Itinerary
 from tests.conftest import Company
 from tests.fakes.scripted_model import ScriptedModel, call, say
-from tests.fakes.slack_api import ACME, TRAVELLER, FakeSlack, SlackHarness, acme_slack
+from tests.fakes.slack_api import ACME, TRAVELLER, FakeSlack, SlackHarness
 from tests.test_telegram_booking import trip
 from tests.test_telegram_harness import ALEX, TelegramBot, telegram, telegram_api
 
@@ -130,27 +128,19 @@ async def test_a_photo_gets_a_useful_sentence(telegram: TelegramBot, acme: Compa
 # -- Slack -------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def slack(
-    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
-) -> AsyncIterator[SlackHarness]:
-    async with acme_slack(db=db, embedded=embedded, model=scripted_model, fake=fake_slack) as harness:
-        yield harness
-
-
 async def test_a_pdf_shared_in_slack_is_recorded_on_its_trip(
-    slack: SlackHarness, db: Database, scripted_model: ScriptedModel, fake_slack: FakeSlack
+    acme_on_slack: SlackHarness, db: Database, scripted_model: ScriptedModel, fake_slack: FakeSlack
 ) -> None:
     plan = trip()
     day = dt.date.fromisoformat(plan["start_date"])
     scripted_model.script(call("create_draft_itinerary", plan), say("Here is your Berlin draft."))
-    await slack.send.dm(ACME, TRAVELLER, "plan Berlin next month")
-    await slack.settle()
+    await acme_on_slack.send.dm(ACME, TRAVELLER, "plan Berlin next month")
+    await acme_on_slack.settle()
     shared = fake_slack.share_file(ACME, "LH confirmation.pdf", confirmation_pdf(day), "application/pdf")
     scripted_model.script(call("record_booking", recording(day)), say("Recorded your Lufthansa flight."))
 
-    await slack.send.dm(ACME, TRAVELLER, "my flight", files=[shared])
-    await slack.settle()
+    await acme_on_slack.send.dm(ACME, TRAVELLER, "my flight", files=[shared])
+    await acme_on_slack.settle()
 
     read = record_request_text(scripted_model)
     assert read.startswith("my flight") and "LH 1234" in read and "XK7Q2P" in read
@@ -163,14 +153,14 @@ async def test_a_pdf_shared_in_slack_is_recorded_on_its_trip(
 
 
 async def test_an_encrypted_pdf_in_slack_gets_a_sentence(
-    slack: SlackHarness, scripted_model: ScriptedModel, fake_slack: FakeSlack
+    acme_on_slack: SlackHarness, scripted_model: ScriptedModel, fake_slack: FakeSlack
 ) -> None:
     day = dt.date.today() + dt.timedelta(days=30)
     shared = fake_slack.share_file(
         ACME, "locked.pdf", confirmation_pdf(day, password="secret"), "application/pdf"
     )
-    await slack.send.dm(ACME, TRAVELLER, "", files=[shared])
-    await slack.settle()
+    await acme_on_slack.send.dm(ACME, TRAVELLER, "", files=[shared])
+    await acme_on_slack.settle()
     said = [m.text for m in fake_slack.posted if m.channel == "D" + TRAVELLER]
     assert any("protected by a password" in text for text in said)
     assert scripted_model.requests == []

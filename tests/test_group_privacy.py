@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
-import pytest
-
-from storage.database import Database
-from storage.embedded import EmbeddedUrls
 from tests.conftest import Company
 from tests.fakes.scripted_model import ScriptedModel, call, say
-from tests.fakes.slack_api import ACME, TRAVELLER, FakeSlack, SlackHarness, acme_slack, new_ts
+from tests.fakes.slack_api import ACME, TRAVELLER, FakeSlack, SlackHarness, new_ts
 from tests.test_telegram_booking import trip
 from tests.test_telegram_harness import ALEX, TelegramBot, telegram, telegram_api
 
@@ -83,16 +78,8 @@ async def test_a_member_without_a_private_chat_is_told_how_to_open_one(
 # -- Slack -------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def slack(
-    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
-) -> AsyncIterator[SlackHarness]:
-    async with acme_slack(db=db, embedded=embedded, model=scripted_model, fake=fake_slack) as harness:
-        yield harness
-
-
 async def test_a_mention_and_trips_in_a_slack_channel_post_nothing_personal(
-    slack: SlackHarness, scripted_model: ScriptedModel, fake_slack: FakeSlack
+    acme_on_slack: SlackHarness, scripted_model: ScriptedModel, fake_slack: FakeSlack
 ) -> None:
     plan = trip()
     scripted_model.script(call("create_draft_itinerary", plan), say("Here is your Berlin draft, 628.90 EUR."))
@@ -104,10 +91,10 @@ async def test_a_mention_and_trips_in_a_slack_channel_post_nothing_personal(
         "text": "<@UBT0ACME> plan Berlin next month",
         "ts": new_ts(),
     }
-    await slack.send.event(ACME, mention)
-    await slack.settle()
-    await slack.send.command(ACME, TRAVELLER, "trips")  # typed in #general
-    await slack.settle()
+    await acme_on_slack.send.event(ACME, mention)
+    await acme_on_slack.settle()
+    await acme_on_slack.send.command(ACME, TRAVELLER, "trips")  # typed in #general
+    await acme_on_slack.settle()
 
     in_channel = " ".join(m.all_text() for m in fake_slack.posted if m.channel.startswith("C"))
     assert [field for field in itinerary_fields(plan) if field in in_channel] == []

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.reminder_courier import ReminderCourier
 from bot.reminder_delivery import ReminderChannels, SlackDirectMessages, TelegramChats
 from storage.database import Database
-from storage.embedded import EmbeddedUrls
 from storage.identities import resolve_identity
 from storage.models import BookingReminder
 from storage.reminder_runs import TripReminderControl
 from tests.conftest import Company
-from tests.fakes.scripted_model import ScriptedModel
-from tests.fakes.slack_api import ACME, TRAVELLER, FakeSlack, SlackHarness, acme_slack
+from tests.fakes.slack_api import ACME, TRAVELLER, FakeSlack, SlackHarness
 from tests.fakes.telegram_api import TOKEN, BotCall
 from tests.reminder_trips import book_trip
 from tests.test_telegram_harness import ALEX, TelegramBot, telegram, telegram_api
@@ -94,19 +90,11 @@ def press_data(message: BotCall, label: str) -> str:
     return str(next(row[0]["callback_data"] for row in rows if row[0]["text"] == label))
 
 
-@pytest.fixture
-async def slack(
-    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
-) -> AsyncIterator[SlackHarness]:
-    async with acme_slack(db=db, embedded=embedded, model=scripted_model, fake=fake_slack) as harness:
-        yield harness
-
-
 async def test_slack_reminder_buttons_snooze_once_and_mute(
-    slack: SlackHarness, db: Database, fake_slack: FakeSlack
+    acme_on_slack: SlackHarness, db: Database, fake_slack: FakeSlack
 ) -> None:
-    await slack.send.dm(ACME, TRAVELLER, "")  # introduces the traveller to the app (and links them)
-    await slack.settle()
+    await acme_on_slack.send.dm(ACME, TRAVELLER, "")  # introduces the traveller to the app (and links them)
+    await acme_on_slack.settle()
     identity = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=TRAVELLER)
     assert identity is not None
     company = Company(identity.tenant_id, identity.user_id, identity.user_id, "Acme")
@@ -133,16 +121,16 @@ async def test_slack_reminder_buttons_snooze_once_and_mute(
     assert json.loads(json.dumps(snooze))["action_id"] == "reminder_snooze"
 
     before = await pending_reminders(db, company)
-    await slack.send.action(ACME, TRAVELLER, together, snooze)
-    await slack.settle()
+    await acme_on_slack.send.action(ACME, TRAVELLER, together, snooze)
+    await acme_on_slack.settle()
     once = await pending_reminders(db, company)
-    await slack.send.action(ACME, TRAVELLER, together, snooze)
-    await slack.settle()
+    await acme_on_slack.send.action(ACME, TRAVELLER, together, snooze)
+    await acme_on_slack.settle()
     assert once > before and await pending_reminders(db, company) == once
     replies = [m.text for m in fake_slack.thread(TRAVELLER, together.ts)]
     assert replies[0].startswith("Snoozed: ") and replies[1].startswith("Already done")
 
     mute = next(b for b in together.buttons() if b["text"]["text"] == "Mute this trip")
-    await slack.send.action(ACME, TRAVELLER, together, mute)
-    await slack.settle()
+    await acme_on_slack.send.action(ACME, TRAVELLER, together, mute)
+    await acme_on_slack.settle()
     assert await muted(db, company)
