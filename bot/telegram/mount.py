@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from telegram import BotCommand, Update
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -30,7 +31,6 @@ from bot.server import ChannelMount
 from bot.telegram.confirmations import Confirmations
 from bot.telegram.dedupe import DuplicateUpdates
 from bot.telegram.documents import ForwardedDocuments
-from bot.telegram.flood import FloodControl
 from bot.telegram.handlers import ErrorReporter, TravelChat
 from bot.telegram.identity import IdentityHook, TravelCallbackContext
 from bot.telegram.keyboards import CALLBACK_PATTERN
@@ -86,7 +86,9 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=TravelCallbackContext))
         .concurrent_updates(ChatOrderedUpdates())
-        .rate_limiter(FloodControl())
+        # PTB's own limiter: paces sends below Telegram's limits (30/s, 20/min per group) and, after a 429,
+        # waits the retry_after Telegram names before trying again (three times at most).
+        .rate_limiter(AIORateLimiter(max_retries=3))
     )
     if not polling:
         builder = builder.updater(None)
