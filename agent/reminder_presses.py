@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from agent.context import Context
 from agent.facts import describe_bookings
-from agent.tools import RemindersScheduled
+from agent.tools import AgentServices
 from storage.audit import Actor
 from storage.bookings import list_bookings
-from storage.database import Database
 from storage.reminder_controls import mute_trip_reminders, snooze_trip_reminders
 from storage.reminder_presses import first_press
 from storage.reminders import add_reminders
@@ -35,22 +33,15 @@ SNOOZE = dt.timedelta(days=1)
 
 
 async def press_reminder_button(
-    db: Database,
-    *,
-    ctx: Context,
-    trip: uuid.UUID,
-    action: ReminderAction,
-    message: str,
-    clock: Callable[[], dt.datetime],
-    reminders_scheduled: RemindersScheduled | None,
+    services: AgentServices, *, ctx: Context, trip: uuid.UUID, action: ReminderAction, message: str
 ) -> str:
     """Do what the button says, once per message; returns the sentence to show the traveller.
 
     `message` names the reminder message pressed ("telegram:CHAT:ID", "slack:CHANNEL:TS").
     """
-    now = clock()
+    now = services.clock()
     moved = []
-    async with db.tenant(ctx.tenant_id) as session:
+    async with services.db.tenant(ctx.tenant_id) as session:
         if action == "show":
             bookings = await list_bookings(
                 session, user_id=ctx.user_id, itinerary_id=trip, status="confirmed"
@@ -77,7 +68,7 @@ async def press_reminder_button(
                     moved += await add_reminders(
                         session, booking=booking, times=[moment], timezone=ctx.timezone
                     )
-    if moved and reminders_scheduled is not None:
-        await reminders_scheduled(moved)
+    if moved and services.reminders_scheduled is not None:
+        await services.reminders_scheduled(moved)
     local = until.astimezone(ZoneInfo(ctx.timezone))
     return f"Snoozed: this trip's reminders come again on {local:%a %d %b at %H:%M}."

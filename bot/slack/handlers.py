@@ -225,15 +225,9 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                 await press.tell(NOT_CONNECTED if caller is None else "That button is not one of mine.")
                 return
             action, trip = pressed
-            services = channel.product.conversation.services
+            where = f"slack:{press.channel}:{press.message_ts}"
             said = await press_reminder_button(
-                channel.product.db,
-                ctx=caller,
-                trip=trip,
-                action=action,
-                message=f"slack:{press.channel}:{press.message_ts}",
-                clock=services.clock,
-                reminders_scheduled=services.reminders_scheduled,
+                channel.product.conversation.services, ctx=caller, trip=trip, action=action, message=where
             )
             await client.chat_postMessage(
                 channel=press.channel, thread_ts=press.message_ts, text=escape(said)

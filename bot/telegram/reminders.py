@@ -28,13 +28,8 @@ class ReminderPresses:
         await query.answer()
         ctx = context.require_traveller()
         action, trip = press
+        where = f"telegram:{query.message.chat.id}:{query.message.message_id}"
         said = await press_reminder_button(
-            self.product.db,
-            ctx=ctx,
-            trip=trip,
-            action=action,
-            message=f"telegram:{query.message.chat.id}:{query.message.message_id}",
-            clock=self.product.conversation.services.clock,
-            reminders_scheduled=self.product.conversation.services.reminders_scheduled,
+            self.product.conversation.services, ctx=ctx, trip=trip, action=action, message=where
         )
         await send_text(context.bot, ChatTarget(query.message.chat.id), said)
