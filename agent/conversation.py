@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import uuid
@@ -14,8 +13,6 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
-import httpx
-import openai
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
@@ -35,6 +32,7 @@ from agent.model import MODEL_NOT_CONFIGURED
 from agent.prompt_layout import trimmed
 from agent.replies import AgentReply, ConfirmationRequest, DecisionOutcome
 from agent.tools import AgentServices, Decision
+from agent.turn_outcomes import declines, fault_reply, last_outcome
 from storage.conversations import open_turn
 from storage.errors import DomainError, Forbidden, InvalidInput
 from storage.quotas import LimitReached
@@ -58,70 +56,8 @@ def message_ids(messages: list[AnyMessage]) -> set[str]:
     return {message.id for message in messages if message.id}
 
 
-def model_fault_message(error: BaseException) -> str:
-    if isinstance(error, openai.RateLimitError):
-        return "The AI model is busy right now (rate limited). Nothing was changed; please try again in a minute."
-    if isinstance(error, openai.APITimeoutError | asyncio.TimeoutError | httpx.TimeoutException):
-        return "The AI model took too long to answer. Nothing was changed; please try again."
-    return "The AI model is unavailable right now. Nothing was changed; please try again shortly."
-
-
-MODEL_FAULTS = (openai.APIError, httpx.HTTPError, json.JSONDecodeError, asyncio.TimeoutError)
-
-
-UNEXPECTED = "Something went wrong on my side, and nothing was changed. Please try again."
-BOOKING_FAILED = (
-    "The booking could not be completed because something went wrong on my side; nothing was booked. "
-    "Your request is still open: confirm or cancel it again."
-)
-MOVED_ON = (
-    "Another message in this conversation was answered first, so this one was not kept; please send it again."
-)
-
-_DECLINES = frozenset(
-    {
-        "cancel",
-        "/cancel",
-        "cancel it",
-        "cancel that",
-        "cancel the booking",
-        "no",
-        "no thanks",
-        "stop",
-        "don't book",
-        "do not book",
-        "don't book it",
-        "do not book it",
-    }
-)
-
-
-def declines(text: str) -> bool:
-    """An explicit "cancel" typed while a booking waits: it closes the request (a question does not)."""
-    return re.sub(r"[\s.!]+", " ", text.lower()).strip() in _DECLINES
-
-
-def _last(outcomes: list[DecisionOutcome]) -> DecisionOutcome | None:
-    return outcomes[-1] if outcomes else None
-
-
 # Threads whose turn the current task holds, so a channel can hold a turn around several service calls.
 _held_turns: ContextVar[frozenset[str]] = ContextVar("held_turns", default=frozenset())
-
-
-def fault_reply(ctx: Context, error: BaseException, *, booking: bool = False) -> AgentReply:
-    """A failed turn in one sentence with an error id that is also logged; nothing of the turn was kept."""
-    error_id = uuid.uuid4().hex[:12]
-    if isinstance(error, MODEL_FAULTS):
-        log.warning("model fault %s in tenant %s: %s", error_id, ctx.tenant_id, type(error).__name__)
-        text = model_fault_message(error)
-    elif isinstance(error, ConversationMoved):
-        log.info("turn %s in tenant %s lost to a concurrent one", error_id, ctx.tenant_id)
-        text = MOVED_ON
-    else:
-        log.error("turn failed in tenant %s, error id %s", ctx.tenant_id, error_id, exc_info=error)
-        text = BOOKING_FAILED if booking else UNEXPECTED
-    return AgentReply(text=f"{text} (error id {error_id})", error_id=error_id)
 
 
 class ConversationService:
@@ -212,7 +148,7 @@ class ConversationService:
                     declined: Command[Any] = Command(resume=Decision(approved=False).model_dump(mode="json"))
                     result = await self._invoke(turn_ctx, thread, declined)
                     reply = await self._finish(turn_ctx, turn, result, before)
-                    return replace(reply, outcome=_last(turn_ctx.output.outcomes))
+                    return replace(reply, outcome=last_outcome(turn_ctx.output.outcomes))
                 if pending is not None:
                     # The traveller wrote instead of answering: the tool call is answered "not yet" so that
                     # the model sees a well-formed history and the message; the request is reopened after.
@@ -326,11 +262,11 @@ class ConversationService:
                 try:
                     result = await self._invoke(turn_ctx, thread, answer)
                     reply = await self._finish(turn_ctx, turn, result, message_ids(history))
-                    return replace(reply, outcome=_last(turn_ctx.output.outcomes))
+                    return replace(reply, outcome=last_outcome(turn_ctx.output.outcomes))
                 except DomainError:
                     raise
                 except Exception as error:
-                    booked = _last(turn_ctx.output.outcomes)
+                    booked = last_outcome(turn_ctx.output.outcomes)
                     if booked is not None and booked.booked:
                         # The booking was written before the model failed: it stands, and is said so.
                         return await self._booked_without_model(ctx, thread, booked, error)
