@@ -388,12 +388,16 @@ async def record_external_booking(
 
 
 def outcome_text(outcome: BookingOutcome) -> str:
+    """The booking's own result in one line, as the product states it to the traveller."""
     if outcome.already_booked:
-        return f"That trip was already booked ({len(outcome.bookings)} bookings); nothing new was booked."
+        return f"Already booked: {len(outcome.bookings)} items; nothing new was booked."
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for booking in outcome.bookings:
         totals[booking.booking_details["currency"]] += Decimal(booking.booking_details["amount"])
-    return (
-        f"Booked {len(outcome.bookings)} items for {money_text(totals)}; "
-        f"{len(outcome.reminders)} reminders scheduled."
+    days = sorted({reminder.reminder_date for reminder in outcome.reminders})
+    reminders = (
+        "reminders on " + " and ".join(", ".join(f"{d.day} {d:%b}" for d in days).rsplit(", ", 1))
+        if days
+        else "no reminders (the trip is too close)"
     )
+    return f"Booked: {len(outcome.bookings)} items, {money_text(totals)}; {reminders}."

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -47,6 +47,8 @@ from storage.reminder_controls import mute_trip_reminders, snooze_trip_reminders
 from storage.spend import GroupBy
 from storage.tenants import find_user_by_email
 from storage.validation import parse_json_text
+
+TYPED = "{/}"  # in a hint, where the channel's command prefix goes
 
 
 @dataclass(frozen=True)
@@ -177,9 +179,11 @@ class CommandRunner:
         if handler is None:
             return AgentReply.say(f"I don't know the command {prefix}{name}. Try {prefix}help.")
         try:
-            return await handler(ctx, clean_arguments(rest))
+            reply = await handler(ctx, clean_arguments(rest))
         except DomainError as error:
-            return AgentReply.say(error.message)
+            reply = AgentReply.say(error.message)
+        # Every hint shows the exact text to type in this channel ("/prefs" on Telegram, "/travelmate prefs").
+        return replace(reply, text=reply.text.replace(TYPED, prefix))
 
     async def _help(self, ctx: Context, prefix: str) -> AgentReply:
         return AgentReply.say(help_text(ctx, prefix=prefix))
@@ -198,7 +202,7 @@ class CommandRunner:
         if action == "export":
             return await self.trips_export(ctx)
         if action:
-            raise InvalidInput("Use trips, or trips export for a calendar file.")
+            raise InvalidInput("Use {/}trips, or {/}trips export for a calendar file.")
         return await self._cards(ctx, status=("confirmed", "draft"), empty="You have no upcoming trips.")
 
     async def trips_export(self, ctx: Context) -> AgentReply:
@@ -225,7 +229,7 @@ class CommandRunner:
         scope = "mine"
         if words and words[0].lower() in ("company", "tenant", "all"):
             if not ctx.is_admin:
-                raise Forbidden("Company-wide spend is for admins; /spend alone shows your own.")
+                raise Forbidden("Company-wide spend is for admins; {/}spend alone shows your own.")
             scope, words = "tenant", words[1:]
         group_by = "category"
         if len(words) >= 2 and words[-2].lower() == "by":
@@ -267,7 +271,7 @@ class CommandRunner:
             key, _, raw = argument.strip().partition(" ")
             if not key:
                 raise InvalidInput(
-                    f"Usage: prefs {action} KEY{' VALUE' if action == 'set' else ''}. "
+                    f"Usage: {{/}}prefs {action} KEY{' VALUE' if action == 'set' else ''}. "
                     f"Known keys: {', '.join(sorted(TENANT_PREFERENCES))}."
                 )
             async with self.db.tenant(ctx.tenant_id) as session:
@@ -276,7 +280,7 @@ class CommandRunner:
                     return AgentReply.say(f"{key} is back to its default.")
                 if not raw.strip():
                     raise InvalidInput(
-                        f"Give a value: prefs set {key} VALUE, e.g. prefs set {key} "
+                        f"Give a value: {{/}}prefs set {key} VALUE, e.g. {{/}}prefs set {key} "
                         f"{TENANT_PREFERENCES.get(key.lower(), TENANT_PREFERENCES['currency']).example}"
                     )
                 stored = await set_tenant_preference(
@@ -287,7 +291,7 @@ class CommandRunner:
                 )
             return AgentReply.say(f"{key} is now {json.dumps(stored)}.")
         if action:
-            raise InvalidInput("Use prefs, prefs set KEY VALUE or prefs unset KEY.")
+            raise InvalidInput("Use {/}prefs, {/}prefs set KEY VALUE or {/}prefs unset KEY.")
         async with self.db.tenant(ctx.tenant_id) as session:
             stored = await stored_tenant_preferences(session)
             own = await personal_preferences(session, user_id=ctx.user_id)
@@ -301,7 +305,7 @@ class CommandRunner:
         if problems:
             lines.append("Stored values this assistant cannot use (their defaults apply until you fix them):")
             lines += [
-                f"  {p.key}: {json.dumps(p.value)[:120]} — expected {p.expected}; fix with /prefs set {p.key} VALUE"
+                f"  {p.key}: {json.dumps(p.value)[:120]} — expected {p.expected}; fix with {{/}}prefs set {p.key} VALUE"
                 for p in problems
             ]
         return AgentReply.say("\n".join(lines))
@@ -310,7 +314,7 @@ class CommandRunner:
         action, _, argument = rest.partition(" ")
         key, _, raw = argument.strip().partition(" ")
         if action.lower() != "set" or not key or not raw.strip():
-            raise InvalidInput("Usage: me set KEY VALUE, e.g. me set seat aisle.")
+            raise InvalidInput("Usage: {/}me set KEY VALUE, e.g. {/}me set seat aisle.")
         async with self.db.tenant(ctx.tenant_id) as session:
             stored = await set_personal_preference(
                 session,
@@ -324,7 +328,7 @@ class CommandRunner:
     async def audit(self, ctx: Context, rest: str) -> AgentReply:
         if not ctx.is_admin:
             raise Forbidden("The audit log is for admins of your company.")
-        limit = count(rest, default=20, low=1, high=50, usage="audit 20")
+        limit = count(rest, default=20, low=1, high=50, usage="{/}audit 20")
         async with self.db.tenant(ctx.tenant_id) as session:
             entries = await recent_audit(session, limit=limit)
         if not entries:
@@ -350,7 +354,7 @@ class CommandRunner:
             if words[1:] != ["confirm"]:
                 return AgentReply.say(
                     "This permanently erases your profile, trips, bookings, reminders and conversations. Your "
-                    "company keeps only anonymous spend totals. To go ahead, send: privacy forget-me confirm"
+                    "company keeps only anonymous spend totals. To go ahead, send: {/}privacy forget-me confirm"
                 )
             await forget_user(
                 self.db,
@@ -363,9 +367,11 @@ class CommandRunner:
             return AgentReply.say("Your personal data has been erased. Goodbye, and safe travels.")
         if action == "erase":
             if not ctx.is_admin:
-                raise Forbidden("Only an admin can erase another user; use privacy forget-me for yourself.")
+                raise Forbidden(
+                    "Only an admin can erase another user; use {/}privacy forget-me for yourself."
+                )
             if len(words) != 3 or words[2] != "confirm":
-                raise InvalidInput("Usage: privacy erase EMAIL confirm")
+                raise InvalidInput("Usage: {/}privacy erase EMAIL confirm")
             user_id = await self._colleague(ctx, words[1])
             await forget_user(
                 self.db,
@@ -376,7 +382,9 @@ class CommandRunner:
                 user_id=user_id,
             )
             return AgentReply.say(f"{words[1]} has been erased.")
-        raise InvalidInput("Use privacy export, privacy forget-me, or (admins) privacy erase EMAIL confirm.")
+        raise InvalidInput(
+            "Use {/}privacy export, {/}privacy forget-me, or (admins) {/}privacy erase EMAIL confirm."
+        )
 
     async def _colleague(self, ctx: Context, email: str) -> uuid.UUID:
         """Another user of the caller's company, for admins only."""
@@ -407,7 +415,7 @@ class CommandRunner:
             return AgentReply.say("\n".join(lines))
         if action not in ("snooze", "mute", "unmute") or len(words) < 2:
             raise InvalidInput(
-                "Use reminders, reminders snooze TRIP 2d, reminders mute TRIP or reminders unmute TRIP."
+                "Use {/}reminders, {/}reminders snooze TRIP 2d, {/}reminders mute TRIP or {/}reminders unmute TRIP."
             )
         async with self.db.tenant(ctx.tenant_id) as session:
             trip_id = await self._trip(ctx, session, words[1])
@@ -436,6 +444,6 @@ class CommandRunner:
         matches = [t.itinerary_id for t in trips if prefix and t.itinerary_id.hex.startswith(prefix)]
         if len(matches) != 1:
             raise InvalidInput(
-                f"No single booked trip of yours has the id {reference}; /reminders lists them."
+                f"No single booked trip of yours has the id {reference}; {{/}}reminders lists them."
             )
         return matches[0]

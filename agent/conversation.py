@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import uuid
@@ -14,9 +13,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
-import httpx
-import openai
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
@@ -33,8 +30,9 @@ from agent.conversation_privacy import AUTHOR, conversation_digest
 from agent.facts import render_facts
 from agent.model import MODEL_NOT_CONFIGURED
 from agent.prompt_layout import trimmed
-from agent.replies import AgentReply, ConfirmationRequest
+from agent.replies import AgentReply, ConfirmationRequest, DecisionOutcome
 from agent.tools import AgentServices, Decision
+from agent.turn_outcomes import declines, fault_reply, last_outcome
 from storage.conversations import open_turn
 from storage.errors import DomainError, Forbidden, InvalidInput
 from storage.quotas import LimitReached
@@ -58,43 +56,8 @@ def message_ids(messages: list[AnyMessage]) -> set[str]:
     return {message.id for message in messages if message.id}
 
 
-def model_fault_message(error: BaseException) -> str:
-    if isinstance(error, openai.RateLimitError):
-        return "The AI model is busy right now (rate limited). Nothing was changed; please try again in a minute."
-    if isinstance(error, openai.APITimeoutError | asyncio.TimeoutError | httpx.TimeoutException):
-        return "The AI model took too long to answer. Nothing was changed; please try again."
-    return "The AI model is unavailable right now. Nothing was changed; please try again shortly."
-
-
-MODEL_FAULTS = (openai.APIError, httpx.HTTPError, json.JSONDecodeError, asyncio.TimeoutError)
-
-
-UNEXPECTED = "Something went wrong on my side, and nothing was changed. Please try again."
-BOOKING_FAILED = (
-    "The booking could not be completed because something went wrong on my side; nothing was booked. "
-    "Your request is still open: confirm or cancel it again."
-)
-MOVED_ON = (
-    "Another message in this conversation was answered first, so this one was not kept; please send it again."
-)
-
 # Threads whose turn the current task holds, so a channel can hold a turn around several service calls.
 _held_turns: ContextVar[frozenset[str]] = ContextVar("held_turns", default=frozenset())
-
-
-def fault_reply(ctx: Context, error: BaseException, *, booking: bool = False) -> AgentReply:
-    """A failed turn in one sentence with an error id that is also logged; nothing of the turn was kept."""
-    error_id = uuid.uuid4().hex[:12]
-    if isinstance(error, MODEL_FAULTS):
-        log.warning("model fault %s in tenant %s: %s", error_id, ctx.tenant_id, type(error).__name__)
-        text = model_fault_message(error)
-    elif isinstance(error, ConversationMoved):
-        log.info("turn %s in tenant %s lost to a concurrent one", error_id, ctx.tenant_id)
-        text = MOVED_ON
-    else:
-        log.error("turn failed in tenant %s, error id %s", ctx.tenant_id, error_id, exc_info=error)
-        text = BOOKING_FAILED if booking else UNEXPECTED
-    return AgentReply(text=f"{text} (error id {error_id})", error_id=error_id)
 
 
 class ConversationService:
@@ -180,18 +143,31 @@ class ConversationService:
                 return AgentReply.say(refused.message)
             before = message_ids(history)
             try:
+                if pending is not None and declines(text) and pending.get("requested_by") == str(ctx.user_id):
+                    # "cancel" answers the open request itself: it is closed, and nothing is booked.
+                    declined: Command[Any] = Command(resume=Decision(approved=False).model_dump(mode="json"))
+                    result = await self._invoke(turn_ctx, thread, declined)
+                    reply = await self._finish(turn_ctx, turn, result, before)
+                    return replace(reply, outcome=last_outcome(turn_ctx.output.outcomes))
                 if pending is not None:
-                    # The traveller wrote instead of answering: the open request lapses, nothing is booked.
-                    lapsed: Command[Any] = Command(
-                        resume=Decision(approved=False, superseded=True).model_dump()
+                    # The traveller wrote instead of answering: the tool call is answered "not yet" so that
+                    # the model sees a well-formed history and the message; the request is reopened after.
+                    aside: Command[Any] = Command(
+                        resume=Decision(approved=False, superseded=True).model_dump(mode="json")
                     )
-                    await self._invoke(turn_ctx, thread, lapsed)
+                    await self._invoke(turn_ctx, thread, aside)
                     _, history = await self._snapshot(thread)
                 # Tagged with its author, so exports and erasures of a shared thread are per person.
                 message = HumanMessage(text, additional_kwargs={AUTHOR: str(ctx.user_id)})
                 # History is bounded in the checkpoint itself: the oldest messages leave with this turn's input.
                 dropped = [RemoveMessage(id=m.id) for m in trimmed([*history, message]) if m.id]
                 result = await self._invoke(turn_ctx, thread, {"messages": [*dropped, message]})
+                if pending is not None and await self._still_open(turn_ctx, pending, result):
+                    # A question while a booking waits: answered, and the same request stays open.
+                    answer = result["messages"][-1].text
+                    result = await self._reopen(turn_ctx, thread, uuid.UUID(pending["itinerary_id"]))
+                    reply = await self._finish(turn_ctx, turn, result, before)
+                    return replace(reply, text=answer or "Done.", confirmation=None, markdown=bool(answer))
                 reply = await self._finish(turn_ctx, turn, result, before)
             except DomainError:
                 raise
@@ -203,6 +179,34 @@ class ConversationService:
             if pending is not None and reply.error_id is None:
                 return replace(reply, lapsed=uuid.UUID(pending["itinerary_id"]))
             return reply
+
+    async def _still_open(self, ctx: Context, pending: dict[str, Any], result: dict[str, Any]) -> bool:
+        """Whether the request the traveller wrote past still stands: the model only answered (no new or
+        revised draft, no other confirmation asked), and the draft can still be booked."""
+        messages = result.get("messages") or []
+        last = messages[-1] if messages else None
+        answered = isinstance(last, AIMessage) and not last.tool_calls and not last.invalid_tool_calls
+        if not answered or result.get("__interrupt__") or ctx.output.cards:
+            return False
+        return await self._confirmation(ctx, pending) is not None
+
+    async def _reopen(self, ctx: Context, thread: str, itinerary_id: uuid.UUID) -> dict[str, Any]:
+        """Ask for the same confirmation again, as the model would (a confirm_booking call), without a model
+        call: the tool pauses at once, so the request's buttons keep working."""
+        assert self.graph is not None
+        again = AIMessage(
+            content="",
+            tool_calls=[
+                {
+                    "name": "confirm_booking",
+                    "args": {"itinerary_id": str(itinerary_id)},
+                    "id": f"call_reopen_{uuid.uuid4().hex[:16]}",
+                    "type": "tool_call",
+                }
+            ],
+        )
+        await self.graph.aupdate_state(self._config(thread, ctx), {"messages": [again]}, as_node="model")
+        return await self._invoke(ctx, thread, None)
 
     async def resume(
         self, ctx: Context, conversation: str, decision: Decision, *, itinerary_id: uuid.UUID | None = None
@@ -257,15 +261,58 @@ class ConversationService:
             async with self._opened(ctx, thread) as (turn_ctx, _, turn):
                 try:
                     result = await self._invoke(turn_ctx, thread, answer)
-                    return await self._finish(turn_ctx, turn, result, message_ids(history))
+                    reply = await self._finish(turn_ctx, turn, result, message_ids(history))
+                    return replace(reply, outcome=last_outcome(turn_ctx.output.outcomes))
                 except DomainError:
                     raise
                 except Exception as error:
+                    booked = last_outcome(turn_ctx.output.outcomes)
+                    if booked is not None and booked.booked:
+                        # The booking was written before the model failed: it stands, and is said so.
+                        return await self._booked_without_model(ctx, thread, booked, error)
                     # The answer was not kept: the request is still open, shown again for a fresh answer.
                     failed = fault_reply(ctx, error, booking=decision.approved)
                     if isinstance(error, ConversationMoved):
                         return failed
                     return replace(failed, confirmation=await self._confirmation(ctx, pending))
+
+    async def _booked_without_model(
+        self, ctx: Context, thread: str, outcome: DecisionOutcome, error: BaseException
+    ) -> AgentReply:
+        """The model failed after the booking was written: the conversation records the booking's result
+        as the answer (so the request is closed), and the traveller is told the booking stands."""
+        error_id = uuid.uuid4().hex[:12]
+        log.warning(
+            "model fault %s after a booking in tenant %s: %s", error_id, ctx.tenant_id, type(error).__name__
+        )
+        text = (
+            f"{outcome.summary} The booking stands. The AI model could not add anything just now; "
+            f"ask me again in a moment if you need more. (error id {error_id})"
+        )
+        assert self.graph is not None
+        async with self._opened(ctx, thread) as (turn_ctx, _, turn):
+            snapshot = await self.graph.aget_state(self._config(thread))
+            calls = [
+                call["id"]
+                for message in snapshot.values.get("messages", [])
+                if isinstance(message, AIMessage)
+                for call in message.tool_calls
+                if call["name"] == "confirm_booking" and call["id"]
+            ]
+            if calls:
+                closing = [ToolMessage(outcome.summary, tool_call_id=calls[-1]), AIMessage(text)]
+                await self.graph.aupdate_state(
+                    self._config(thread, turn_ctx), {"messages": closing}, as_node="model"
+                )
+                await self._checkpoints_commit(turn_ctx, turn)
+        return AgentReply(text=text, error_id=error_id, outcome=outcome)
+
+    async def _checkpoints_commit(self, ctx: Context, turn: ConversationTurn) -> None:
+        assert self._checkpoints is not None
+        try:
+            await self._checkpoints.commit(turn)
+        except (ConversationErased, ConversationMoved):
+            log.info("a closing note was not kept in tenant %s", ctx.tenant_id)
 
     async def pending_confirmation(self, ctx: Context, conversation: str) -> ConfirmationRequest | None:
         """The confirmation this conversation is waiting for, if any."""
@@ -393,6 +440,7 @@ class ConversationService:
             )
         return AgentReply(
             text=text or "Done.",
+            markdown=bool(text) and confirmation is None,
             cards=tuple(ctx.output.cards),
             confirmation=confirmation,
             attachments=tuple(ctx.output.attachments),

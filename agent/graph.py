@@ -10,6 +10,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.context import Context
+from agent.model_answers import RetryMalformedAnswer
 from agent.prompt_layout import PromptLayout
 from agent.tools import AgentServices, build_tools
 from agent.tracing import keep_untraced_calls_on_the_loop
@@ -23,7 +24,7 @@ def build_graph(
     return create_agent(
         model,
         tools=build_tools(services),
-        middleware=[PromptLayout()],
+        middleware=[RetryMalformedAnswer(), PromptLayout()],
         context_schema=Context,
         checkpointer=checkpointer,
         name="travelmate",

@@ -7,6 +7,7 @@ else after `/policy` or `/me` is the older command of that name, which the calle
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -19,6 +20,14 @@ from storage.audit import Actor
 from storage.errors import Forbidden, InvalidInput
 
 Fallback = Callable[[Context, str], Awaitable[AgentReply]]
+
+# A file shared with the bot whose caption (its message text) starts with the word "policy" is offered as the
+# company's travel-policy document; any other file is a forwarded booking confirmation.
+POLICY_CAPTION = r"(?i)^\s*(@\w+\s+)?/?policy\b"
+
+
+def offered_as_policy(caption: str) -> bool:
+    return re.match(POLICY_CAPTION, caption or "") is not None
 
 
 async def policy_documents(

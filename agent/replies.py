@@ -91,12 +91,29 @@ class Attachment:
     mime_type: str = "image/png"
 
 
+@dataclass(frozen=True)
+class DecisionOutcome:
+    """What a decision on a booking request did, stated by the product from the booking's own result.
+
+    Channels show it whatever the model says next, and edit the decided request to match.
+    """
+
+    itinerary_id: uuid.UUID
+    booked: bool
+    summary: str  # "Booked: 3 items, 1,240.00 EUR; reminders on 27 Nov and 3 Dec"
+
+    @property
+    def verb(self) -> str:
+        return "Booked" if self.booked else "Cancelled"
+
+
 @dataclass
 class TurnOutput:
     """Collected during one turn by the tools, outside the checkpoint (cards and charts are not history)."""
 
     cards: list[ItineraryCard] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
+    outcomes: list[DecisionOutcome] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,11 @@ class AgentReply:
     error_id: str | None = None
     # The itinerary whose open confirmation this turn let lapse (the traveller wrote instead of answering).
     lapsed: uuid.UUID | None = None
+    # What the turn's decision did (booked or cancelled), from the booking itself, not the model's words.
+    outcome: DecisionOutcome | None = None
+    # The text is the model's Markdown (bold, code, links, lists), which channels render their own way;
+    # otherwise it is the product's plain text.
+    markdown: bool = False
 
     @classmethod
     def say(cls, text: str) -> AgentReply:

@@ -29,6 +29,7 @@ from agent.embeddings import Embedder
 from agent.facts import describe_bookings, describe_itineraries
 from agent.library_tools import library_tools, recalled_memories
 from agent.planning import DraftArguments, draft_trip, revise_trip
+from agent.replies import DecisionOutcome
 from agent.spend_report import spend_report
 from agent.travel_info.service import TravelInfo
 from agent.travel_info.trips import trip_travel_note
@@ -172,7 +173,15 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
         decision = Decision.model_validate(answer)
         if not decision.approved:
             if decision.superseded:
-                return "The traveller moved on without confirming; nothing was booked."
+                return (
+                    "The traveller wrote something else before deciding; answer their next message. "
+                    "The request is not booked."
+                )
+            rejected = decision.approved_by is not None
+            summary = (
+                "Rejected by an admin; nothing was booked." if rejected else "Cancelled; nothing was booked."
+            )
+            ctx.output.outcomes.append(DecisionOutcome(itinerary_id, booked=False, summary=summary))
             if decision.approved_by is not None:
                 async with db.tenant(ctx.tenant_id) as session:
                     await record_audit(
@@ -194,9 +203,12 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
                 approved_by=decision.approved_by,
                 now=clock(),
             )
+        summary = outcome_text(outcome)
+        # Noted before anything else can fail: the booking stands whatever the model does next.
+        ctx.output.outcomes.append(DecisionOutcome(itinerary_id, booked=True, summary=summary))
         if outcome.reminders and services.reminders_scheduled:
             await services.reminders_scheduled(outcome.reminders)
-        return outcome_text(outcome)
+        return summary
 
     @tool("record_booking", args_schema=RecordArguments)
     @refusals_as_results

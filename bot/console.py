@@ -176,6 +176,8 @@ class ConsoleChannel:
 
     async def show(self, reply: AgentReply) -> None:
         # The sentence introduces what follows it ("1 trip:", "Here is your Berlin draft."), as in Slack.
+        if reply.outcome is not None and reply.outcome.summary not in reply.text:
+            self.out.print(f"[bold]{escape(reply.outcome.summary)}[/bold]", highlight=False)
         if reply.text and reply.confirmation is None:
             self.out.print(f"[bold green]travelmate ›[/bold green] {escape(reply.text)}", highlight=False)
         for card in reply.cards:

@@ -25,7 +25,7 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
 from bot.reminder_delivery import DeliveryFailure, PermanentFailure, ReminderChannels
-from bot.reminder_message import LiveTravelInformation, reminder_text
+from bot.reminder_message import LiveTravelInformation, trip_reminder_text
 from bot.reminder_queue import QueuedReminder, enqueue_reminder_batch, forget_reminder_jobs, requeue_reminders
 from storage.database import Database
 from storage.reminder_runs import (
@@ -153,36 +153,63 @@ class ReminderCourier:
         return next(r.delivery for r in results if r.reminder.reminder_id == reminder_id)
 
     async def _settle_all(self, claimed: Sequence[ClaimedReminder], now: dt.datetime) -> list[_Result]:
+        """One message per trip and reminder time: the trip's reminders due together go out as one."""
         gate = asyncio.Semaphore(SENDS_AT_ONCE)
         deadline = asyncio.get_running_loop().time() + self.batch_seconds
-        return list(await asyncio.gather(*(self._settle(c, now, gate, deadline) for c in claimed)))
+        trips: dict[object, list[ClaimedReminder]] = {}
+        for reminder in claimed:
+            together = reminder.itinerary_id is not None and reminder.trip_start is not None
+            key = (
+                (reminder.itinerary_id, reminder.due_at, reminder.recipient)
+                if together
+                else reminder.reminder_id
+            )
+            trips.setdefault(key, []).append(reminder)
+        settled = await asyncio.gather(
+            *(self._settle(group, now, gate, deadline) for group in trips.values())
+        )
+        return [result for results in settled for result in results]
 
     async def _settle(
-        self, claimed: ClaimedReminder, now: dt.datetime, gate: asyncio.Semaphore, deadline: float
-    ) -> _Result:
-        if not claimed.still_booked:
-            return _Result(claimed, "cancelled")
-        if claimed.muted:
-            return _Result(claimed, "muted")
-        if claimed.expired(now):  # e.g. the worker was down for days: a reminder after the fact helps no one
-            return _Result(claimed, "expired")
+        self, group: Sequence[ClaimedReminder], now: dt.datetime, gate: asyncio.Semaphore, deadline: float
+    ) -> list[_Result]:
+        results: list[_Result] = []
+        sendable: list[ClaimedReminder] = []
+        for claimed in group:
+            if not claimed.still_booked:
+                results.append(_Result(claimed, "cancelled"))
+            elif claimed.muted:
+                results.append(_Result(claimed, "muted"))
+            elif claimed.expired(now):  # e.g. the worker was down for days: after the fact it helps no one
+                results.append(_Result(claimed, "expired"))
+            else:
+                sendable.append(claimed)
+        if not sendable:
+            return results
+        first = sendable[0]
         async with gate:
             if asyncio.get_running_loop().time() > deadline:
-                return _Result(claimed, "later")
+                return results + [_Result(c, "later") for c in sendable]
             try:
                 # Inside the claim, like the send: fetching it in a transaction of its own first cost 40% of
                 # the throughput at 09:00, and a slow provider holds a job slot either way (up to the deadline).
-                text = reminder_text(claimed, now=now, live=await self._live(claimed))
+                lives = await asyncio.gather(*(self._live(c) for c in sendable))
+                text = trip_reminder_text(sendable, now=now, live=lives)
             except (ValueError, KeyError, TypeError) as error:  # booking facts this code cannot read
-                log.error("reminder %s cannot be written: %s", claimed.reminder_id, type(error).__name__)
-                return _Result(claimed, "failed", error=f"compose:{type(error).__name__}")
-            if claimed.recipient.channel == "console":
-                return _Result(claimed, "delivered", outbox_body=text)
+                log.error("reminder %s cannot be written: %s", first.reminder_id, type(error).__name__)
+                return results + [
+                    _Result(c, "failed", error=f"compose:{type(error).__name__}") for c in sendable
+                ]
+            if first.recipient.channel == "console":
+                # One message in the outbox; the trip's other reminders are recorded as delivered with it.
+                return results + [
+                    _Result(c, "delivered", outbox_body=text if c is first else None) for c in sendable
+                ]
             try:
-                await self.channels.send(claimed.recipient, text)
+                await self.channels.send(first.recipient, text, trip=first.itinerary_id)
             except DeliveryFailure as failure:
-                return self._failed(claimed, failure)
-            return _Result(claimed, "delivered")
+                return results + [self._failed(c, failure) for c in sendable]
+            return results + [_Result(c, "delivered") for c in sendable]
 
     def _failed(self, claimed: ClaimedReminder, failure: DeliveryFailure) -> _Result:
         if isinstance(failure, PermanentFailure):

@@ -21,6 +21,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from telegram.request import HTTPXRequest
 
 from bot.redaction import install_redaction
+from bot.reminder_buttons import slack_reminder_blocks, telegram_reminder_keyboard
 from bot.telegram.flood import retry_seconds
 from storage.reminder_runs import Recipient
 from storage.settings import Settings
@@ -86,7 +87,7 @@ class PermanentFailure(DeliveryFailure):
 
 
 class ReminderSender(Protocol):
-    async def send(self, recipient: Recipient, text: str) -> None: ...
+    async def send(self, recipient: Recipient, text: str, *, trip: uuid.UUID | None = None) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -109,13 +110,18 @@ class SlackDirectMessages:
         self._session = aiohttp.ClientSession()
         self.client = AsyncWebClient(base_url=api_url, session=self._session, timeout=int(max(timeout, 1)))
 
-    async def send(self, recipient: Recipient, text: str) -> None:
+    async def send(self, recipient: Recipient, text: str, *, trip: uuid.UUID | None = None) -> None:
+        """A DM; a trip's reminder carries its buttons (Snooze 1 day, Mute this trip, Show bookings)."""
         token = await self.tokens(recipient.tenant_id, recipient.workspace_id)
         if not token:
             raise PermanentFailure("not_installed")
         try:
             await self.client.chat_postMessage(
-                token=token, channel=recipient.external_user_id, text=text, unfurl_links=False
+                token=token,
+                channel=recipient.external_user_id,
+                text=text,
+                blocks=slack_reminder_blocks(text, trip) if trip is not None else None,
+                unfurl_links=False,
             )
         except SlackApiError as error:
             raise slack_failure(error) from None
@@ -156,13 +162,17 @@ class TelegramChats:
                 self._initialized = True
         return self.bot
 
-    async def send(self, recipient: Recipient, text: str) -> None:
+    async def send(self, recipient: Recipient, text: str, *, trip: uuid.UUID | None = None) -> None:
+        """A message; a trip's reminder carries its inline keyboard (Snooze 1 day, Mute this trip, Show bookings)."""
         if not recipient.chat_id:
             raise PermanentFailure("telegram:no_chat")
         try:
             bot = await self._ready_bot()
             await bot.send_message(
-                int(recipient.chat_id), text, link_preview_options=LinkPreviewOptions(is_disabled=True)
+                int(recipient.chat_id),
+                text,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_markup=telegram_reminder_keyboard(trip) if trip is not None else None,
             )
         except TelegramError as error:
             raise telegram_failure(error) from None
@@ -210,12 +220,12 @@ class ReminderChannels:
             senders["telegram"] = TelegramChats(token=token, api_url=settings.telegram_api_url)
         return cls(senders)
 
-    async def send(self, recipient: Recipient, text: str) -> None:
+    async def send(self, recipient: Recipient, text: str, *, trip: uuid.UUID | None = None) -> None:
         sender = self.senders.get(recipient.channel)
         if sender is None:
             raise TransientFailure(f"{recipient.channel}:not_configured")
         try:
-            await asyncio.wait_for(sender.send(recipient, text), SEND_TIMEOUT + 2)
+            await asyncio.wait_for(sender.send(recipient, text, trip=trip), SEND_TIMEOUT + 2)
         except TimeoutError:
             raise TransientFailure(f"{recipient.channel}:timeout") from None
 

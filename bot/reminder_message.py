@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from storage.reminder_runs import ClaimedReminder
@@ -32,6 +32,32 @@ def _how_soon(service_date: dt.date, today: dt.date) -> str:
     if days == 1:
         return "tomorrow"
     return f"in {days} days"
+
+
+def trip_reminder_text(
+    reminders: Sequence[ClaimedReminder], *, now: dt.datetime, live: Sequence[str | None] = ()
+) -> str:
+    """One message for a trip's reminders due together: the trip once, each booking's line, what is known live."""
+    first = reminders[0]
+    if len(reminders) == 1:
+        return reminder_text(first, now=now, live=next(iter(live), None))
+    today = now.astimezone(ZoneInfo(first.timezone)).date()
+    places = ", ".join(str(place) for place in first.destinations) or "your trip"
+    assert first.trip_start is not None and first.trip_end is not None  # grouped only within a trip
+    soonest = min(reminder.service_date for reminder in reminders)
+    lines = [
+        f"Trip reminder: {places}, {_span(first.trip_start, first.trip_end)} ({_how_soon(soonest, today)})."
+    ]
+    ordered = sorted(reminders, key=lambda reminder: (reminder.service_date, reminder.message))
+    lines += [f"• {reminder.message.strip()}" for reminder in ordered]
+    known: list[str] = []
+    for note in live:
+        for part in (note or "").split("; "):
+            if part.strip() and part.strip() not in known:
+                known.append(part.strip())
+    if known:
+        lines.append("; ".join(known))
+    return "\n".join(lines)
 
 
 def reminder_text(reminder: ClaimedReminder, *, now: dt.datetime, live: str | None = None) -> str:

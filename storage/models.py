@@ -546,6 +546,41 @@ class SlackRequestMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
 
 
+class TelegramRequestMessage(Base):
+    """A Telegram message with live Confirm / Cancel buttons for a trip, rewritten once decided or lapsed."""
+
+    __tablename__ = "telegram_request_messages"
+    __table_args__ = (
+        of_tenant(),
+        ForeignKeyConstraint(
+            ["tenant_id", "itinerary_id"],
+            ["itineraries.tenant_id", "itineraries.itinerary_id"],
+            ondelete="CASCADE",
+        ),
+        Index("telegram_request_messages_itinerary", "tenant_id", "itinerary_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    itinerary_id: Mapped[uuid.UUID]
+    decided: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
+class ReminderPress(Base):
+    """A press of a reminder's Snooze or Mute button, so that pressing it again changes nothing."""
+
+    __tablename__ = "reminder_presses"
+    __table_args__ = (of_tenant(), of_user())
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    message: Mapped[str] = mapped_column(String(200), primary_key=True)
+    action: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[uuid.UUID]
+    pressed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
 class ConversationTurnLease(Base):
     """Who runs a turn of a conversation now, until when (storage.turn_leases): turns of one thread in order."""
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -316,9 +318,26 @@ def preference_problems(
     return problems
 
 
+_MONEY_KEYS = frozenset({"policy.hotel.max_nightly_rate", "policy.trip_budget"})
+_BARE_AMOUNT = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<currency>[A-Za-z]{3})?\s*$")
+
+
+async def _in_company_currency(session: AsyncSession, value: Any) -> Any:
+    """A cap typed as a bare amount ("150", or "150 GBP") is an amount in the company's currency."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        return value
+    found = _BARE_AMOUNT.fullmatch(str(value))
+    if found is None:
+        return value
+    currency = found["currency"] or (await tenant_preferences(session))["currency"]
+    return {"amount": found["amount"], "currency": currency.upper()}
+
+
 async def set_tenant_preference(session: AsyncSession, *, actor: Actor, key: str, value: Any) -> Any:
     """Validate and store one tenant preference; returns the stored JSON value. Audited."""
     spec = tenant_preference_spec(key)
+    if spec.key in _MONEY_KEYS:
+        value = await _in_company_currency(session, value)
     stored = spec.parse(value)
     statement = insert(TenantPreference).values(
         tenant_id=current_tenant(session), preference_key=spec.key, preference_value=stored

@@ -205,6 +205,15 @@ class Settlement:
     outbox_body: str | None = None
 
 
+_ONE_TRIP_AT_A_TIME = text(
+    """
+    SELECT pg_advisory_xact_lock(hashtextextended(coalesce(b.itinerary_id, r.reminder_id)::text, 0))
+    FROM booking_reminders r LEFT JOIN bookings b ON b.tenant_id = r.tenant_id AND b.booking_id = r.booking_id
+    WHERE r.reminder_id = :reminder_id
+    """
+)
+
+
 async def claim_due_reminders(
     session: AsyncSession, *, reminder_id: uuid.UUID, now: dt.datetime, channels: Sequence[str], limit: int
 ) -> list[ClaimedReminder]:
@@ -216,6 +225,9 @@ async def claim_due_reminders(
     the recipient, and the console outbox when there is none.
     """
     tenant_id = current_tenant(session)
+    # One message per trip and reminder time: jobs of the same trip wait for each other here, so the first
+    # claims the trip's due reminders together and the others then find theirs sent.
+    await session.execute(_ONE_TRIP_AT_A_TIME, {"reminder_id": reminder_id})
     rows = await session.execute(
         _CLAIM,
         {

@@ -145,7 +145,7 @@ from agent.conversation import ConversationService  # noqa: E402
 from agent.graph import build_graph  # noqa: E402
 from agent.tools import AgentServices  # noqa: E402
 from tests.fakes.scripted_model import ScriptedModel  # noqa: E402
-from tests.fakes.slack_api import FakeSlack  # noqa: E402
+from tests.fakes.slack_api import FakeSlack, SlackHarness, acme_slack  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
@@ -161,6 +161,15 @@ def fake_slack() -> Iterator[FakeSlack]:
     """Slack's Web API, faked over HTTP for the real slack_sdk client; each test resets what it needs."""
     with FakeSlack() as fake:
         yield fake
+
+
+@pytest.fixture
+async def acme_on_slack(
+    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
+) -> AsyncIterator[SlackHarness]:
+    """The product serving Acme's Slack workspace, nobody introduced yet."""
+    async with acme_slack(db=db, embedded=embedded, model=scripted_model, fake=fake_slack) as harness:
+        yield harness
 
 
 @pytest.fixture

@@ -99,7 +99,7 @@ async def test_approving_books_one_row_per_component_with_reminders(
     assert reply.text == "Booked! Have a good trip."
     tool_result = scripted_model.messages()[-2]  # the facts come last
     assert tool_result["role"] == "tool" and tool_result["content"].startswith(
-        "Booked 3 items for 628.90 EUR"
+        "Booked: 3 items, 628.90 EUR; reminders on "
     )
     async with db.tenant(acme.tenant_id) as session:
         trip = (await session.scalars(select(Itinerary))).one()

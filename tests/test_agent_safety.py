@@ -165,10 +165,29 @@ async def test_model_faults_give_a_clear_message_and_leave_the_conversation_usab
         assert roles == ["system", "user", "system"]  # the failed turn left nothing behind
 
 
-async def test_malformed_tool_arguments_change_nothing(
+async def test_one_malformed_answer_is_retried_like_a_500(
     db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
 ) -> None:
-    scripted_model.script(malformed_call("create_draft_itinerary", '{"start_date": 2026-12-03, oops'))
+    scripted_model.script(
+        malformed_call("create_draft_itinerary", '{"start_date": 2026-12-03, oops'),
+        say("Where would you like to stay in Berlin?"),
+    )
+    reply = await conversation.handle_message(traveller(acme), "c1", "Berlin 3-5 Dec")
+    assert reply.text == "Where would you like to stay in Berlin?" and reply.error_id is None
+    assert len(scripted_model.requests) == 2
+    scripted_model.script(say("Noted."))
+    await conversation.handle_message(traveller(acme), "c1", "Near the centre")
+    # The malformed answer left nothing in the conversation: the next request is well formed.
+    assert [m["role"] for m in scripted_model.messages()] == ["system", "user", "assistant", "user", "system"]
+
+
+async def test_malformed_tool_arguments_twice_change_nothing(
+    db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    scripted_model.script(
+        malformed_call("create_draft_itinerary", '{"start_date": 2026-12-03, oops'),
+        malformed_call("create_draft_itinerary", '{"start_date": 2026-12-03, oops'),
+    )
     reply = await conversation.handle_message(traveller(acme), "c1", "Berlin 3-5 Dec")
     assert reply.text.startswith("The AI model sent a request I could not read. Nothing was changed")
     async with db.tenant(acme.tenant_id) as session:

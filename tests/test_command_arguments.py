@@ -123,10 +123,10 @@ def _forget_company() -> None:
 @pytest.mark.parametrize(
     ("text", "answer"),
     [
-        ("/audit ²", "'²' is not a number; write it in digits, e.g. audit 20."),
+        ("/audit ²", "'²' is not a number; write it in digits, e.g. /audit 20."),
         (
             "/audit 99999999999999999999",
-            "'99999999999999999999' is not a number; write it in digits, e.g. audit 20.",
+            "'99999999999999999999' is not a number; write it in digits, e.g. /audit 20.",
         ),
         ("/reminders snooze TRIP ²d", "'²d' is not a duration; write 2d, 12h or 90m."),
         ("/reminders snooze TRIP 99999999d", "That is too far ahead; the longest is 365 days."),

@@ -262,7 +262,9 @@ async def test_a_muted_trip_gets_no_reminders_until_it_is_unmuted(
     assert (muted, unmuted) == ("muted", "delivered")
     recorded = await deliveries(db, acme)
     assert {recorded[r.reminder_id].outcome for r in due} == {"muted"}
-    assert await outbox_counts(db, acme) == {r.reminder_id: 1 for r in later if r.due_at <= later[0].due_at}
+    # The 1-day reminders due together (day 1's flight and hotel) arrive as one message.
+    assert sorted((await outbox_counts(db, acme)).values()) == [1]
+    assert {recorded[r.reminder_id].outcome for r in later if r.due_at <= later[0].due_at} == {"delivered"}
     # Another company's traveller cannot mute this trip: it is not theirs to find.
     with pytest.raises(NotFound):
         async with db.tenant(globex.tenant_id) as session:

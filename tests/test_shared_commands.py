@@ -43,7 +43,8 @@ async def test_export_returns_a_bundle_of_the_callers_data(commands: CommandRunn
 
 async def test_forget_me_asks_first_then_erases(db: Database, commands: CommandRunner, acme: Company) -> None:
     asked = await commands.run(traveller(acme), "/privacy forget-me")
-    assert "To go ahead, send: privacy forget-me confirm" in asked.text
+    # The hint is the exact text to type, slash included, and typing it erases.
+    assert "To go ahead, send: /privacy forget-me confirm" in asked.text
     async with db.tenant(acme.tenant_id) as session:
         assert await session.scalar(select(func.count()).select_from(TenantUser)) == 2
     done = await commands.run(traveller(acme), "/privacy forget-me confirm")

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
-from storage.identities import resolve_identity
+from storage.identities import Identity, resolve_identity
 from storage.models import Booking, Itinerary
-from tests.fakes.scripted_model import ScriptedModel, call, say
+from tests.fakes.scripted_model import ScriptedModel, call, fail, say
 from tests.fakes.slack_api import (
     ACME,
     ADMIN,
@@ -105,7 +105,10 @@ async def test_confirm_books_once_and_only_for_the_traveller_who_asked(
     assert slack.fake.thread(TRAVELLER_DM, thread_ts)[-1].text == "Booked! Have a good trip."
     updated = slack.fake.message(TRAVELLER_DM, request.ts)
     assert updated.buttons() == []  # no stale button stays live
-    assert outcome(updated).startswith(":white_check_mark: Confirmed by <@U0TRAVEL> · <!date^")
+    assert outcome(updated).startswith(":white_check_mark: Booked by <@U0TRAVEL> · <!date^")
+    assert "Booked: 3 items, 628.90 EUR; reminders on " in outcome(updated)
+    # The product states the result itself, before the model's words.
+    assert slack.fake.thread(TRAVELLER_DM, thread_ts)[-2].text.startswith("Booked: 3 items, 628.90 EUR")
     assert "Confirmed itinerary" in json.dumps(updated.blocks)
 
     # The same press replayed, and a later press of the old button, book nothing more.
@@ -123,19 +126,44 @@ async def test_confirm_books_once_and_only_for_the_traveller_who_asked(
     assert slack.fake.thread(TRAVELLER_DM, thread_ts)[-1].text == "Booked! Have a good trip."
 
 
-async def test_cancel_books_nothing_and_a_new_message_lapses_open_buttons(
+async def test_a_question_keeps_the_request_open_and_a_new_plan_lapses_it(
     slack: SlackHarness, db: Database, scripted_model: ScriptedModel
 ) -> None:
     thread_ts, _ = await plan_and_ask_to_book(slack, db, scripted_model)
     first_request = request_message(slack, thread_ts)
-    scripted_model.script(say("Sure, what would you like to change?"))
-    await slack.send.dm(TEAM, TRAVELLER, "actually, wait", thread_ts=thread_ts)
+    scripted_model.script(say("Noted."), say("Berlin will be around 3 °C."))
+    await slack.send.dm(TEAM, TRAVELLER, "what's the weather there?", thread_ts=thread_ts)
+    await slack.settle()
+    assert slack.fake.thread(TRAVELLER_DM, thread_ts)[-1].text == "Berlin will be around 3 °C."
+    assert slack.fake.message(TRAVELLER_DM, first_request.ts).buttons() != []  # still open
+
+    munich = berlin_days()
+    munich["destinations"] = ["Munich"]
+    scripted_model.script(say("Noted."), call("create_draft_itinerary", munich), say("Here is Munich."))
+    await slack.send.dm(TEAM, TRAVELLER, "plan Munich instead", thread_ts=thread_ts)
     await slack.settle()
     lapsed = slack.fake.message(TRAVELLER_DM, first_request.ts)
     assert lapsed.buttons() == [] and "lapsed" in outcome(lapsed)
     await slack.send.action(TEAM, TRAVELLER, first_request, button(first_request, "Confirm booking"))
     await slack.settle()
     assert await bookings_of(db) == []
+
+
+async def test_a_model_failure_after_confirm_shows_the_booking_and_the_decided_card(
+    slack: SlackHarness, db: Database, scripted_model: ScriptedModel
+) -> None:
+    thread_ts, _ = await plan_and_ask_to_book(slack, db, scripted_model)
+    request = request_message(slack, thread_ts)
+    scripted_model.script(fail(500))
+    await slack.send.action(TEAM, TRAVELLER, request, button(request, "Confirm booking"))
+    await slack.settle()
+
+    assert len(await bookings_of(db)) == 3
+    said = [m.text for m in slack.fake.thread(TRAVELLER_DM, thread_ts)]
+    assert not any("Nothing was changed" in text for text in said)
+    assert said[-1].startswith("Booked: 3 items, 628.90 EUR") and "The booking stands" in said[-1]
+    decided = slack.fake.message(TRAVELLER_DM, request.ts)
+    assert decided.buttons() == [] and outcome(decided).startswith(":white_check_mark: Booked by <@U0TRAVEL>")
 
 
 async def test_an_out_of_policy_trip_is_approved_by_an_admin_from_the_dm_and_the_thread_continues(
@@ -172,10 +200,9 @@ async def test_an_out_of_policy_trip_is_approved_by_an_admin_from_the_dm_and_the
     assert admin is not None
     assert len(bookings) == 3 and {b.booking_details["approved_by"] for b in bookings} == {str(admin.user_id)}
     # The traveller's thread continues with who decided and the agent's answer.
-    assert [m.text for m in slack.fake.thread(TRAVELLER_DM, thread_ts)][-2:] == [
-        "Ada Admin approved your out-of-policy trip.",
-        "Your Berlin trip is booked.",
-    ]
+    lead, answer = [m.text for m in slack.fake.thread(TRAVELLER_DM, thread_ts)][-2:]
+    assert lead.startswith("Ada Admin approved your out-of-policy trip. Booked: 3 items, ")
+    assert answer == "Your Berlin trip is booked."
     for message in (slack.fake.message(ADMIN_DM, ask.ts), slack.fake.message(TRAVELLER_DM, request.ts)):
         assert message.buttons() == []
         assert outcome(message).startswith(":white_check_mark: Approved by <@U0ADMIN>")
@@ -194,13 +221,12 @@ async def test_an_out_of_policy_trip_is_approved_by_an_admin_from_the_dm_and_the
 async def test_a_rejected_trip_books_nothing_and_the_traveller_is_told(
     slack: SlackHarness, db: Database, scripted_model: ScriptedModel
 ) -> None:
+    # A bare amount is in the company's currency (EUR by default).
     await slack.send.command(TEAM, ADMIN, "prefs set policy.hotel.max_nightly_rate 100")
     await slack.settle()
-    assert "expected a nightly hotel cap" in slack.fake.responses[-1]["text"]
-    await slack.send.command(
-        TEAM, ADMIN, 'prefs set policy.hotel.max_nightly_rate {"amount":100,"currency":"EUR"}'
+    assert slack.fake.responses[-1]["text"] == (
+        'policy.hotel.max_nightly_rate is now {"amount": "100.00", "currency": "EUR"}.'
     )
-    await slack.settle()
     thread_ts, _ = await plan_and_ask_to_book(slack, db, scripted_model)
     (ask,) = slack.fake.in_channel(ADMIN_DM)
     scripted_model.script(say("Sorry, your admin did not approve the trip."))
@@ -216,3 +242,37 @@ async def test_a_rejected_trip_books_nothing_and_the_traveller_is_told(
     assert identity is not None
     async with db.tenant(identity.tenant_id) as session:
         assert await session.scalar(select(Itinerary.status)) == "draft"
+
+
+async def test_a_top_level_dm_continues_the_conversation_planned_in_a_thread(
+    slack: SlackHarness, db: Database, scripted_model: ScriptedModel
+) -> None:
+    scripted_model.script(call("create_draft_itinerary", berlin_days()), say("Here is your Berlin draft."))
+    _, first = await slack.send.dm(TEAM, TRAVELLER, "plan Berlin 3-5 Dec")
+    await slack.settle()
+    scripted_model.script(say("Shall I add a dinner?"))
+    await slack.send.dm(TEAM, TRAVELLER, "looks good", thread_ts=first["ts"])
+    await slack.settle()
+    async with db.tenant((await traveller_identity(db)).tenant_id) as session:
+        itinerary_id = str((await session.scalars(select(Itinerary.itinerary_id))).one())
+    scripted_model.script(call("confirm_booking", itinerary_id=itinerary_id))
+
+    _, top_level = await slack.send.dm(TEAM, TRAVELLER, "book it")  # not in the thread
+    await slack.settle()
+
+    # The model saw the whole DM conversation, and the request for that draft is answered in place.
+    sent = [m.get("content") for m in scripted_model.messages() if m["role"] == "user"]
+    assert sent == ["plan Berlin 3-5 Dec", "looks good", "book it"]
+    request = request_message(slack, top_level["ts"])
+    assert json.loads(str(button(request, "Confirm booking")["value"]))["i"] == itinerary_id
+    scripted_model.script(say("Booked!"))
+    await slack.send.action(TEAM, TRAVELLER, request, button(request, "Confirm booking"))
+    await slack.settle()
+    assert len(await bookings_of(db)) == 3
+    assert slack.fake.thread(TRAVELLER_DM, top_level["ts"])[-1].text == "Booked!"
+
+
+async def traveller_identity(db: Database) -> Identity:
+    identity = await resolve_identity(db, channel="slack", workspace_id=TEAM, external_user_id=TRAVELLER)
+    assert identity is not None
+    return identity

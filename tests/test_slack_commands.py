@@ -243,6 +243,18 @@ async def test_spend_answers_with_the_report_and_uploads_its_chart_to_the_dm(
     assert completed.params["channel_id"] == "D" + TRAVELLER
     assert next(iter(slack.fake.uploads.values())).startswith(b"\x89PNG")
     assert await run(slack, TRAVELLER, "spend company 2026") == (
-        "Company-wide spend is for admins; /spend alone shows your own."
+        "Company-wide spend is for admins; /travelmate spend alone shows your own."
     )
     assert "628.90" in await run(slack, ADMIN, "spend company 2026")
+
+
+async def test_a_cap_typed_as_a_bare_amount_takes_the_company_currency(slack: SlackHarness) -> None:
+    key = "policy.hotel.max_nightly_rate"
+    await run(slack, ADMIN, "prefs set currency GBP")
+    assert await run(slack, ADMIN, f"prefs set {key} 150") == (
+        f'{key} is now {{"amount": "150.00", "currency": "GBP"}}.'
+    )
+    assert await run(slack, ADMIN, "prefs set policy.trip_budget 99.5 chf") == (
+        'policy.trip_budget is now {"amount": "99.50", "currency": "CHF"}.'
+    )
+    assert "expected a nightly hotel cap" in await run(slack, ADMIN, f"prefs set {key} lots")

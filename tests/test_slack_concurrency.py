@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from storage.database import Database
-from storage.embedded import EmbeddedUrls
 from tests.fakes.scripted_model import Reply, ScriptedModel, say
-from tests.fakes.slack_api import ACME, TRAVELLER, FakeSlack, SlackHarness, acme_slack, new_ts
+from tests.fakes.slack_api import ACME, TRAVELLER, SlackHarness, new_ts
 
 THREADS = 25
 REPLIES_PER_THREAD = 2
 
 
 @pytest.fixture
-async def slack(
-    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
-) -> AsyncIterator[SlackHarness]:
-    async with acme_slack(db=db, embedded=embedded, model=scripted_model, fake=fake_slack) as harness:
-        yield harness
+def slack(acme_on_slack: SlackHarness) -> SlackHarness:
+    return acme_on_slack
 
 
 def echo(request: dict[str, Any]) -> Reply:

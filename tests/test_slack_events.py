@@ -26,6 +26,7 @@ from tests.fakes.slack_api import (
     SlackHarness,
     acme_slack,
     acme_workspace,
+    blocks_refusal,
     new_ts,
     sign,
     slack_harness,
@@ -123,10 +124,8 @@ async def test_a_dm_plans_a_draft_and_answers_with_block_kit_in_the_same_thread(
 
     (reply,) = slack.fake.thread("D" + TRAVELLER, event["ts"])
     blocks = reply.blocks
-    assert blocks[0] == {
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": "Here is your *Berlin* draft."},
-    }
+    # The model's Markdown goes in a markdown block, which Slack renders itself.
+    assert blocks[0] == {"type": "markdown", "text": "Here is your **Berlin** draft."}
     assert {
         "type": "header",
         "text": {"type": "plain_text", "text": "Berlin, 03 Dec – 05 Dec 2026", "emoji": True},
@@ -140,7 +139,7 @@ async def test_a_dm_plans_a_draft_and_answers_with_block_kit_in_the_same_thread(
         "*Day 3 · Sat 05 Dec*",
     ]
     assert ":airplane: *Flight* MUC → BER LH 1234 — 189.00 EUR" in days[0]
-    assert any("*Estimated total:* 628.90 EUR" in b.get("text", {}).get("text", "") for b in blocks)
+    assert any("*Estimated total:* 628.90 EUR" in json.dumps(b, ensure_ascii=False) for b in blocks)
 
     user = await traveller_user(db)
     assert (user.display_name, user.email, user.timezone, user.locale, user.role) == (
@@ -228,11 +227,13 @@ async def test_every_event_is_acknowledged_in_under_3_seconds_while_the_model_ta
     await slow_slack.settle()
     (answer,) = slow_slack.fake.thread("D" + TRAVELLER, event["ts"])
     assert answer.text == "Here you are, slowly." and answer.ts == placeholder.ts
+    # The mention is answered in the asker's DM; the channel gets a note only.
     (in_channel,) = slow_slack.fake.thread("C0TRIPS", mention["ts"])
-    assert in_channel.text == "Here you are, slowly."
+    assert in_channel.text.startswith("I answered <@U0ADMIN> in a direct message")
+    assert [m.text for m in slow_slack.fake.in_channel("D" + ADMIN)] == ["Here you are, slowly."]
 
 
-async def test_a_mention_in_a_channel_is_answered_in_its_thread_and_the_thread_continues_without_mentions(
+async def test_a_mention_in_a_channel_is_answered_in_a_dm_and_continues_there(
     slack: SlackHarness, scripted_model: ScriptedModel
 ) -> None:
     root = new_ts()
@@ -249,6 +250,7 @@ async def test_a_mention_in_a_channel_is_answered_in_its_thread_and_the_thread_c
     await slack.send.event(TEAM, mention)
     await slack.send.event(TEAM, as_message)
     await slack.settle()
+    # Replies in the channel's thread without a mention are colleagues talking, not the assistant's business.
     reply = {
         "type": "message",
         "channel": "C0TRIPS",
@@ -259,12 +261,18 @@ async def test_a_mention_in_a_channel_is_answered_in_its_thread_and_the_thread_c
         "thread_ts": root,
     }
     await slack.send.event(TEAM, reply)
-    # Someone else chatting in the thread without a mention is not talking to the assistant.
-    await slack.send.event(TEAM, {**reply, "user": ADMIN, "ts": new_ts(), "text": "I'll come too"})
     await slack.settle()
-    assert [m.text for m in slack.fake.thread("C0TRIPS", root)] == ["Hello! Where to?", "Berlin it is."]
+    assert [m.text for m in slack.fake.thread("C0TRIPS", root)] == [
+        "I answered <@U0TRAVEL> in a direct message, since my answers use your own trips and preferences."
+    ]
+    # The conversation goes on in the DM, where the answer was.
+    await slack.send.dm(TEAM, TRAVELLER, "Berlin please")
+    await slack.settle()
+    in_dm = [m.text for m in slack.fake.in_channel("D" + TRAVELLER)]
+    assert (in_dm[0], in_dm[-1]) == ("Hello! Where to?", "Berlin it is.")
     first_request = scripted_model.requests[0]["messages"]
     assert any(m["role"] == "user" and m["content"] == "hi there" for m in first_request)
+    assert len(scripted_model.requests) == 2
 
 
 async def test_an_assistant_thread_is_greeted_with_prompts_and_shows_a_status_while_working(
@@ -307,7 +315,7 @@ async def test_user_text_cannot_inject_mentions_or_markup(
     (reply,) = slack.fake.thread("D" + TRAVELLER, event["ts"])
     assert "<!channel>" not in reply.all_text() and "<@U0ADMIN>" not in reply.all_text()
     assert (
-        reply.blocks[0]["text"]["text"]
+        reply.blocks[0]["text"]
         == "Sure &lt;!channel&gt; &amp; &lt;@U0ADMIN&gt;, see &lt;https://evil.test|here&gt;"
     )
 
@@ -435,3 +443,21 @@ async def test_a_delivery_that_failed_before_its_ack_is_handled_when_slack_retri
     assert error_id is not None and any(error_id.group(1) in r.getMessage() for r in caplog.records)
     assert [m.text for m in slack.fake.thread("D" + TRAVELLER, event["ts"])] == ["Hello!"]
     assert len(scripted_model.requests) == 1
+
+
+async def test_model_markdown_goes_in_markdown_blocks_and_the_fake_refuses_oversized_ones(
+    slack: SlackHarness, scripted_model: ScriptedModel
+) -> None:
+    answer = (
+        "**Bold** and `LH 1234`, [Lufthansa](https://www.lufthansa.com)\n\n- one\n- two\n\n" + "x " * 9000
+    )
+    scripted_model.script(say(answer))
+    _, event = await slack.send.dm(TEAM, TRAVELLER, "tell me everything")
+    await slack.settle()
+    (reply,) = slack.fake.thread("D" + TRAVELLER, event["ts"])
+    assert [b["type"] for b in reply.blocks] == ["markdown", "markdown"]  # 18,000 characters, two blocks
+    assert reply.blocks[0]["text"].startswith(
+        "**Bold** and `LH 1234`, [Lufthansa](https://www.lufthansa.com)"
+    )
+    refused = blocks_refusal([{"type": "markdown", "text": "x" * 12001}])
+    assert refused is not None and "12001" in refused

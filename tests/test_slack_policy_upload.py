@@ -18,7 +18,7 @@ async def share(slack: SlackHarness, user: str, name: str, content: bytes, mimet
     shared = slack.fake.share_file(
         ACME, user, name, content, mimetype=mimetype, filetype=name.rsplit(".")[-1]
     )
-    response, event = await slack.send.file_share(ACME, user, shared)
+    response, event = await slack.send.file_share(ACME, user, shared, text="policy")  # offered as the policy
     assert response.status_code == 200
     await slack.settle()
     (answer,) = slack.fake.thread("D" + user, event["ts"])

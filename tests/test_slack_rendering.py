@@ -103,7 +103,12 @@ def test_a_sixty_day_trip_with_a_confirmation_fits_slack_and_keeps_its_buttons_l
 
 def test_conversation_references_from_buttons_are_checked() -> None:
     thread = SlackThread("D0TOM", "1763000000.000100", "U0TOM")
-    assert SlackThread.parse(thread.conversation) == thread
+    assert SlackThread.parse(thread.reference) == thread
+    # In a DM every thread is the one DM conversation; in a channel each thread is its own.
+    assert thread.conversation == SlackThread("D0TOM", "1763000999.000100", "U0TOM").conversation
+    assert (
+        SlackThread("C0OPS", "1.2", "U0TOM").conversation != SlackThread("C0OPS", "1.3", "U0TOM").conversation
+    )
     for forged in ("D0TOM:1.2:U0TOM:extra", "tenant-b:D0TOM:1.2:U0TOM", "D0TOM:abc:U0TOM", ""):
         with pytest.raises(InvalidInput):
             SlackThread.parse(forged)

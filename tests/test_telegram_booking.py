@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from storage.database import Database
 from storage.models import Booking, Itinerary
 from storage.preferences import set_tenant_preference
 from tests.conftest import Company
-from tests.fakes.scripted_model import call, say
+from tests.fakes.scripted_model import call, fail, say
 from tests.fakes.telegram_api import BotCall, FakeTelegramAPI
 from tests.test_agent_booking import berlin_days
 from tests.test_telegram_harness import ALEX, ROBIN, TelegramBot, telegram, telegram_api
@@ -62,8 +63,12 @@ async def ask_for_confirmation(
     draft_id = await itinerary_id(telegram.db, acme)
     telegram.model.script(call("confirm_booking", itinerary_id=draft_id))
     await telegram.deliver(say_to_bot("Book it"))
+    # Asked in a group, the request goes to the traveller's private chat (the group sees a note only).
+    private = chat_id if chat_id > 0 else ALEX.id
     (keyboard_message,) = [
-        c for c in telegram.api.calls_to("sendMessage", chat_id=chat_id) if "reply_markup" in c.params
+        c
+        for c in telegram.api.calls_to("sendMessage", chat_id=private)
+        if "inline_keyboard" in (c.params.get("reply_markup") or {})
     ]
     buttons = keyboard_message.params["reply_markup"]["inline_keyboard"][0]
     assert [b["text"] for b in buttons] == ["✅ Confirm", "✖️ Cancel"]
@@ -91,6 +96,7 @@ async def test_confirm_books_once_and_a_second_press_or_another_users_press_book
     await telegram.link(acme, ALEX)
     await telegram.link(acme, ROBIN, admin=True)
     asked = await ask_for_confirmation(telegram, acme, chat_id=GROUP)
+    assert telegram.api.texts(GROUP) == ["Alex, I answered you in our private chat."] * 2
     card = asked.params["text"]
     assert "Hotel &lt;Mitte&gt; &amp; Spa — 300.00 EUR" in card and "<b>Book this trip?</b>" in card
     assert asked.params["parse_mode"] == "HTML"
@@ -102,7 +108,7 @@ async def test_confirm_books_once_and_a_second_press_or_another_users_press_book
         ("Only the traveller who asked for this booking can confirm or cancel it.", True)
     ]
     assert await bookings(telegram.db, acme) == []
-    assert telegram.api.keyboard_of(GROUP, asked.result["message_id"]) is not None
+    assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is not None
 
     # Alex presses Confirm: booked once, buttons removed, the model's answer posted.
     telegram.model.script(say("Booked! Have a good trip."))
@@ -113,8 +119,12 @@ async def test_confirm_books_once_and_a_second_press_or_another_users_press_book
         ("hotel", "confirmed"),
         ("train", "confirmed"),
     ]
-    assert telegram.api.keyboard_of(GROUP, asked.result["message_id"]) is None
-    assert telegram.api.texts(GROUP)[-1] == "Booked! Have a good trip."
+    assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is None
+    assert telegram.api.texts(ALEX.id)[-1] == "Booked! Have a good trip."
+    assert telegram.api.texts(ALEX.id)[-2].startswith("Booked: 3 items, 628.90 EUR; reminders on ")
+    decided = telegram.api.edited_text(ALEX.id, asked.result["message_id"])
+    assert decided is not None and "Book this trip?" not in decided
+    assert re.search(r"<b>✅ Booked by .+ at \d\d:\d\d</b>", decided) and "(confirmed)" in decided
     assert len(telegram.model.requests) == model_requests + 1
 
     # A second press (or a stale Cancel) is harmless: nothing booked, no model turn, a short notice.
@@ -143,6 +153,8 @@ async def test_cancel_books_nothing_and_removes_the_buttons(
     assert await bookings(telegram.db, acme) == []
     assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is None
     assert telegram.api.texts(ALEX.id)[-1] == "No problem, I left it as a draft."
+    decided = telegram.api.edited_text(ALEX.id, asked.result["message_id"])
+    assert decided is not None and "✖️ Cancelled by" in decided and "Book this trip?" not in decided
     tool_result = [m for m in telegram.model.messages() if m["role"] == "tool"][-1]
     assert "declined" in tool_result["content"]
 
@@ -177,3 +189,72 @@ async def test_an_out_of_policy_trip_asks_for_a_justification_before_booking(
     assert [b.booking_type for b in booked] == ["flight", "hotel", "train"]
     assert {b.booking_details["justification"] for b in booked} == {"The client pays the hotel"}
     assert telegram.api.texts(ALEX.id)[-1] == "Booked, with your justification noted."
+
+
+async def test_a_model_failure_after_confirm_shows_the_booking_and_the_decided_card(
+    telegram: TelegramBot, acme: Company
+) -> None:
+    await telegram.link(acme, ALEX)
+    asked = await ask_for_confirmation(telegram, acme, chat_id=ALEX.id)
+    telegram.model.script(fail(500))
+
+    await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Confirm")))
+
+    assert len(await bookings(telegram.db, acme)) == 3
+    said = telegram.api.texts(ALEX.id)
+    assert not any("Nothing was changed" in text for text in said)
+    assert said[-1].startswith("Booked: 3 items, 628.90 EUR") and "The booking stands" in said[-1]
+    decided = telegram.api.edited_text(ALEX.id, asked.result["message_id"])
+    assert decided is not None and "✅ Booked by" in decided
+    assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is None
+
+
+async def test_a_question_while_a_booking_waits_is_answered_and_confirm_still_books_once(
+    telegram: TelegramBot, acme: Company
+) -> None:
+    await telegram.link(acme, ALEX)
+    asked = await ask_for_confirmation(telegram, acme, chat_id=ALEX.id)
+    telegram.model.script(say("Noted."), say("Berlin will be around 3 °C."))
+
+    await telegram.deliver(telegram.updates.message(ALEX, "What's the weather there?"))
+
+    assert telegram.api.texts(ALEX.id)[-1] == "Berlin will be around 3 °C."
+    assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is not None
+    telegram.model.script(say("Booked!"))
+    await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Confirm")))
+    await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Confirm")))
+    assert len(await bookings(telegram.db, acme)) == 3
+    assert alerts(telegram.api)[-1] == ("This booking was already answered.", False)
+
+
+async def test_a_new_plan_lapses_the_open_request_and_its_card_says_so(
+    telegram: TelegramBot, acme: Company
+) -> None:
+    await telegram.link(acme, ALEX)
+    asked = await ask_for_confirmation(telegram, acme, chat_id=ALEX.id)
+    munich = trip()
+    munich["destinations"] = ["Munich"]
+    telegram.model.script(say("Noted."), call("create_draft_itinerary", munich), say("Here is Munich."))
+
+    await telegram.deliver(telegram.updates.message(ALEX, "Plan Munich instead"))
+
+    lapsed = telegram.api.edited_text(ALEX.id, asked.result["message_id"])
+    assert lapsed is not None and "lapsed" in lapsed and "Book this trip?" not in lapsed
+    assert telegram.api.keyboard_of(ALEX.id, asked.result["message_id"]) is None
+    await telegram.deliver(telegram.updates.press(ALEX, asked, button(asked, "Confirm")))
+    assert await bookings(telegram.db, acme) == []
+
+
+async def test_typing_cancel_closes_the_request_and_rewrites_its_card(
+    telegram: TelegramBot, acme: Company
+) -> None:
+    await telegram.link(acme, ALEX)
+    asked = await ask_for_confirmation(telegram, acme, chat_id=ALEX.id)
+    telegram.model.script(say("Alright, not booked."))
+
+    await telegram.deliver(telegram.updates.message(ALEX, "cancel"))
+
+    decided = telegram.api.edited_text(ALEX.id, asked.result["message_id"])
+    assert decided is not None and "✖️ Cancelled by" in decided
+    assert telegram.api.texts(ALEX.id)[-2:] == ["Cancelled; nothing was booked.", "Alright, not booked."]
+    assert await bookings(telegram.db, acme) == []

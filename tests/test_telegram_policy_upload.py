@@ -49,9 +49,26 @@ async def bot(
     telegram_api.reset()
 
 
-async def send(bot: TelegramBot, person: TelegramUser, name: str, content: bytes, mime_type: str) -> str:
+async def send(
+    bot: TelegramBot,
+    person: TelegramUser,
+    name: str,
+    content: bytes,
+    mime_type: str,
+    *,
+    caption: str = "policy",
+) -> str:
     document = bot.api.add_document(content, file_name=name, mime_type=mime_type)
-    await bot.deliver(bot.updates.document(person, document))
+    await bot.deliver(
+        bot.updates.document(
+            person,
+            document["file_id"],
+            file_name=name,
+            size=len(content),
+            mime_type=mime_type,
+            caption=caption,  # "policy": the sender offers the file as the company's policy document
+        )
+    )
     return bot.api.texts(person.id)[-1]
 
 
@@ -76,6 +93,18 @@ async def test_an_admin_sends_the_policy_as_pdf_and_markdown_and_it_is_embedded(
     assert embedded_rows == [("markdown", EMBEDDING_MODEL, 384), ("pdf", EMBEDDING_MODEL, 384)]
     hits = await bot.product.commands.library.search(acme.tenant_id, "Can I expense the airport lounge?")
     assert hits[0].citation.endswith("§3.5")
+
+
+async def test_an_admins_file_without_the_word_policy_is_read_as_a_forwarded_confirmation(
+    bot: TelegramBot, owner_db: Database, acme: Company
+) -> None:
+    answer = await send(bot, ROBIN, "policy.md", NORTHWIND.read_bytes(), "text/markdown", caption="my hotel")
+    assert "Added the policy document" not in answer
+    async with owner_db.unscoped() as session:
+        documents = await session.scalar(
+            text("SELECT count(*) FROM policy_documents WHERE tenant_id = :t"), {"t": acme.tenant_id}
+        )
+    assert documents == 0
 
 
 async def test_a_travellers_document_is_refused_without_being_downloaded(bot: TelegramBot) -> None:

@@ -8,6 +8,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from telegram import MessageEntity
+from telegram.error import BadRequest
 
 from agent.conversation import MAX_MESSAGE_CHARS
 from agent.replies import AgentReply, Attachment
@@ -19,6 +21,7 @@ from storage.preferences import tenant_preferences
 from tests.conftest import Company
 from tests.fakes.scripted_model import ScriptedModel, say
 from tests.fakes.telegram_api import TOKEN, FakeTelegramAPI
+from tests.fakes.telegram_rules import utf16_length
 from tests.test_telegram_harness import (
     ALEX,
     ROBIN,
@@ -100,7 +103,7 @@ def test_a_single_word_longer_than_a_message_is_cut_without_breaking_entities() 
     assert "".join(visible_text(m) for m in messages) == word
 
 
-async def test_a_10000_character_answer_arrives_as_several_valid_html_messages(
+async def test_a_10000_character_answer_arrives_as_several_valid_messages(
     telegram: TelegramBot,
     acme: Company,
 ) -> None:
@@ -109,9 +112,11 @@ async def test_a_10000_character_answer_arrives_as_several_valid_html_messages(
     telegram.model.script(say(answer))
     await telegram.deliver(telegram.updates.message(ALEX, "Compare all hotel options"))
     sent = telegram.api.calls_to("sendMessage", chat_id=ALEX.id)
-    assert len(sent) >= 3 and {c.params["parse_mode"] for c in sent} == {"HTML"}
-    assert all(len(c.params["text"]) <= MESSAGE_LIMIT for c in sent)
-    shown = "".join(visible_text(c.params["text"]) for c in sent)
+    # The model's text goes with entities (no parse mode); the strict fake accepted every message.
+    assert len(sent) >= 3 and {c.status for c in sent} == {200}
+    assert {c.params.get("parse_mode") for c in sent} == {None}
+    assert all(utf16_length(c.params["text"]) <= MESSAGE_LIMIT for c in sent)
+    shown = "".join(c.params["text"] for c in sent)
     assert re.sub(r"\s+", "", shown) == re.sub(r"\s+", "", answer)
     typing = telegram.api.calls_to("sendChatAction", chat_id=ALEX.id)
     assert typing and typing[0].params["action"] == "typing"
@@ -193,9 +198,8 @@ async def test_photos_get_a_clear_answer(
 ) -> None:
     await telegram.link(acme, ALEX)
     await telegram.deliver(telegram.updates.photo(ALEX))
-    assert telegram.api.texts(ALEX.id) == [
-        "I can read text messages only. Tell me about your trip in words, or send /help."
-    ]
+    (answer,) = telegram.api.texts(ALEX.id)
+    assert "I cannot read text from pictures yet" in answer and "as a PDF" in answer
     assert telegram.model.requests == []
 
 
@@ -249,8 +253,9 @@ async def test_in_groups_only_mentions_and_replies_reach_the_model(
         "plan Berlin in May",
         "add Hamburg",
     ]
-    assert telegram.api.texts(group) == ["Berlin noted.", "And Hamburg."]
-    # In a group the answer quotes the message it answers.
+    # The answers go to Alex privately; the group sees a note, quoting the message it answers.
+    assert telegram.api.texts(ALEX.id) == ["Berlin noted.", "And Hamburg."]
+    assert telegram.api.texts(group) == ["Alex, I answered you in our private chat."] * 2
     assert answer.params["reply_parameters"]["message_id"] > 0
 
 
@@ -286,3 +291,36 @@ async def test_the_bot_token_never_reaches_the_logs(
     assert not [
         line for line in logged if TOKEN in line or TOKEN.split(":")[1] in line
     ]  # ...without the token
+
+
+async def test_model_markdown_renders_as_telegram_entities(telegram: TelegramBot, acme: Company) -> None:
+    await telegram.link(acme, ALEX)
+    telegram.model.script(
+        say(
+            "**Berlin** is booked: flight `LH 1234`, details at [Lufthansa](https://www.lufthansa.com).\n\n"
+            "- Hotel <Mitte> & Spa\n- Train ICE 599"
+        )
+    )
+    await telegram.deliver(telegram.updates.message(ALEX, "What is booked?"))
+    (sent,) = telegram.api.calls_to("sendMessage", chat_id=ALEX.id)
+    text, entities = sent.params["text"], sent.params["entities"]
+    assert "**" not in text and "`" not in text and "](" not in text
+    assert "Hotel <Mitte> & Spa" in text and "Train ICE 599" in text
+    shown = {(e["type"], text[e["offset"] : e["offset"] + e["length"]]) for e in entities}
+    assert {("bold", "Berlin"), ("code", "LH 1234"), ("text_link", "Lufthansa")} <= shown
+    assert next(e["url"] for e in entities if e["type"] == "text_link") == "https://www.lufthansa.com"
+
+
+async def test_the_fake_refuses_what_telegram_refuses(telegram: TelegramBot) -> None:
+    bot = telegram.application.bot
+    refused = [
+        ("<b>unclosed", {"parse_mode": "HTML"}),
+        ("a <blink>tag</blink>", {"parse_mode": "HTML"}),
+        ("fish & chips", {"parse_mode": "HTML"}),
+        ("short", {"entities": [MessageEntity("bold", 2, 10)]}),
+        ("x" * (MESSAGE_LIMIT + 1), {}),
+    ]
+    for text, options in refused:
+        with pytest.raises(BadRequest):
+            await bot.send_message(ALEX.id, text, **options)
+    await bot.send_message(ALEX.id, "fish &amp; <b>chips</b>", parse_mode="HTML")

@@ -43,8 +43,10 @@ async def test_startup_registers_the_webhook_with_its_secret_and_the_command_men
     assert webhook.params["url"] == WEBHOOK_URL and webhook.params["secret_token"] == SECRET
     assert webhook.params["allowed_updates"] == ["message", "callback_query"]
     (menu,) = telegram.api.calls_to("setMyCommands")
+    # Every command the bot answers is in the menu, /reminders, /me, /privacy, /policy and /approvals included.
     assert [c["command"] for c in menu.params["commands"]] == [
-        "start", "help", "trips", "drafts", "bookings", "spend", "prefs", "unlink",
+        "start", "help", "trips", "drafts", "bookings", "spend", "prefs", "me", "policy", "reminders", "privacy",
+        "audit", "approvals", "unlink",
     ]  # fmt: skip
     assert telegram.api.calls_to("getUpdates") == []  # webhook mode does not poll
 

@@ -81,7 +81,7 @@ async def test_memories_stay_with_their_traveller(
     async with db.tenant(globex.tenant_id) as session:
         assert await session.scalar(text("SELECT count(*) FROM travel_memories")) == 0
     assert "Usage: /me forget ID" in (await commands.run(traveller(acme), "/me forget aisle")).text
-    assert "Usage: me set KEY VALUE" in (await commands.run(traveller(acme), "/me")).text
+    assert "Usage: /me set KEY VALUE" in (await commands.run(traveller(acme), "/me")).text
 
 
 async def test_an_ended_trip_leaves_a_note_in_the_travellers_memory_once(db: Database, acme: Company) -> None:

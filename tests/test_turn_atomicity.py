@@ -66,14 +66,14 @@ def refused_requests(model: ScriptedModel) -> list[dict[str, object]]:
     return [r for r in model.responses if r.get("status") == 400]
 
 
-@pytest.mark.parametrize("then", ["no", "new message", "fresh yes"])
+@pytest.mark.parametrize("then", ["no", "new request", "fresh yes"])
 async def test_a_booking_that_fails_after_yes_is_never_replayed(
     db: Database,
     conversation: ConversationService,
     scripted_model: ScriptedModel,
     acme: Company,
     failing_once: None,
-    then: Literal["no", "new message", "fresh yes"],
+    then: Literal["no", "new request", "fresh yes"],
 ) -> None:
     itinerary_id = await open_request(conversation, scripted_model, acme)
     me = traveller(acme)
@@ -88,10 +88,14 @@ async def test_a_booking_that_fails_after_yes_is_never_replayed(
         answered = await conversation.resume(me, "c1", Decision(approved=False))
         assert answered.text == "Alright, nothing booked."
         assert await bookings(db, acme) == 0
-    elif then == "new message":
-        scripted_model.script(say("Understood."), say("Munich is sunny."))
-        answered = await conversation.handle_message(me, "c1", "How is the weather in Munich?")
-        assert answered.text == "Munich is sunny." and str(answered.lapsed) == itinerary_id
+    elif then == "new request":
+        munich = berlin_days()
+        munich["destinations"] = ["Munich"]
+        scripted_model.script(
+            say("Understood."), call("create_draft_itinerary", munich), say("Munich it is.")
+        )
+        answered = await conversation.handle_message(me, "c1", "Plan Munich on the same dates instead")
+        assert answered.text == "Munich it is." and str(answered.lapsed) == itinerary_id
         assert await bookings(db, acme) == 0
     else:
         scripted_model.script(say("Booked."))

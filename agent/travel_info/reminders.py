@@ -1,8 +1,9 @@
 """Live travel information for reminders: the hook the reminder courier calls with each claimed reminder.
 
 Every reminder of a trip gets the destination's weather over the trip's dates; a flight's reminder also
-gets that flight's status. The hook answers within its own deadline, shorter than the courier's, so a
-provider that is down or slow reads as "information unavailable" in the reminder instead of nothing.
+gets that flight's status. The hook answers within its own deadline, shorter than the courier's. Only what is
+known goes in: a provider that is missing, down or slow is logged for operators and never mentioned to the
+traveller.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class ReminderTravelNote:
             flights.append((number, reminder.service_date))
         try:
             # Shielded: a reminder that stops waiting (its deadline) leaves the shared lookup running.
-            return await asyncio.shield(self._note((destinations[0], start, end, tuple(flights))))
+            note = await asyncio.shield(self._note((destinations[0], start, end, tuple(flights))))
+            return note or None  # nothing known: the reminder goes without a travel line
         except InvalidInput as error:  # stored trip data the checks refuse; the reminder goes without it
             log.warning("reminder %s: no travel information (%s)", reminder.reminder_id, error.message)
             return None
@@ -72,7 +74,12 @@ class ReminderTravelNote:
         destination, start, end, flights = key
         task = asyncio.ensure_future(
             travel_info_for_trip(
-                self.info, destination=destination, start=start, end=end, flights=list(flights)
+                self.info,
+                destination=destination,
+                start=start,
+                end=end,
+                flights=list(flights),
+                known_only=True,
             )
         )
         self._notes[key] = (now + self.memo_seconds, task)

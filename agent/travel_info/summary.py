@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Awaitable
 
 from agent.travel_info.flight_status import normalise_flight_number
 from agent.travel_info.models import DailyForecast, FlightPhase, FlightStatus, Unavailable, Weather
 from agent.travel_info.service import TravelInfo, check_dates, date_span, place_query, short_date
 from storage.errors import InvalidInput
+
+log = logging.getLogger(__name__)
 
 MAX_FLIGHTS = 10
 MAX_DAYS_LISTED = 5  # longer stays get a range instead of one phrase per day
@@ -90,12 +93,20 @@ def describe(result: Weather | FlightStatus | Unavailable) -> str:
 
 
 async def travel_info_for_trip(
-    info: TravelInfo, *, destination: str, start: dt.date, end: dt.date, flights: list[tuple[str, dt.date]]
+    info: TravelInfo,
+    *,
+    destination: str,
+    start: dt.date,
+    end: dt.date,
+    flights: list[tuple[str, dt.date]],
+    known_only: bool = False,
 ) -> str:
     """A short summary of the destination's weather over the dates and each flight's status.
 
-    Provider faults read as "information unavailable"; malformed input (an unknown flight-number shape,
-    an end before the start) raises InvalidInput before any provider is asked.
+    Provider faults read as "information unavailable" (the traveller asked); with `known_only` (reminders,
+    which nobody asked for) they are left out and logged for operators, and the summary may be empty.
+    Malformed input (an unknown flight-number shape, an end before the start) raises InvalidInput before any
+    provider is asked.
     """
     place_query(destination)
     check_dates(start, end)
@@ -110,4 +121,8 @@ async def travel_info_for_trip(
     ]
     lookups += [info.flight_status(flight_number=number, day=day) for number, day in wanted]
     results = await asyncio.gather(*lookups)
+    if known_only:
+        for missing in (r for r in results if isinstance(r, Unavailable)):
+            log.info("travel information left out of a reminder: %s (%s)", missing.what, missing.reason)
+        results = [r for r in results if not isinstance(r, Unavailable)]
     return "; ".join(describe(result) for result in results)

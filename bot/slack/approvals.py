@@ -77,7 +77,7 @@ async def ask_approvers(
 ) -> None:
     """DM every approver the request with Approve / Reject, recording each message for the outcome."""
     blocks = approval_blocks(
-        request, traveller=caller.display_name, traveller_id=caller.user_id, conversation=thread.conversation
+        request, traveller=caller.display_name, traveller_id=caller.user_id, conversation=thread.reference
     )
     text = f"{caller.display_name} asks to book an out-of-policy trip: {request.card.title}"
     for approver in approvers:
@@ -115,7 +115,7 @@ async def deliver_reply(
     approvers = await approvers_for(channel, caller) if needs_admin else []
     messages = reply_messages(
         reply,
-        conversation=thread.conversation,
+        conversation=thread.reference,
         approvers=", ".join(mention(a.slack_user) for a in approvers) or None,
     )
     if lead:
@@ -169,6 +169,11 @@ async def decide(
         reply = await conversation.approve(
             approver, traveller, thread.conversation, decision, itinerary_id=itinerary_id
         )
+    if reply.outcome is not None:
+        # What happened, from the booking's own result, whatever the model went on to say (or failed to).
+        outcome = f"{outcome} — {escape(reply.outcome.summary)}"
+        if reply.outcome.summary not in reply.text and (reply.outcome.booked or lead is None):
+            lead = " ".join(part for part in (lead, escape(reply.outcome.summary)) if part)
     still_open = reply.confirmation is not None and reply.confirmation.itinerary_id == itinerary_id
     if not still_open:  # a booking that failed leaves the request open, asked again in the reply
         await settle_requests(

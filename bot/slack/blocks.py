@@ -1,4 +1,5 @@
-"""Block Kit rendering: itineraries day by day, confirmation and approval buttons, outcomes, long text.
+"""Block Kit rendering with slack_sdk's block models: itineraries day by day, confirmation and approval buttons,
+outcomes, long text.
 
 Every piece of text that a person or the model wrote is escaped (&, <, >), so it cannot mention
 anyone, link anywhere or break out of its section. Slack's limits are respected: 3,000 characters
@@ -14,12 +15,24 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
 from agent.cards import money_text
 from agent.replies import AgentReply, CardDay, ConfirmationRequest, ItineraryCard
 
 Block = dict[str, Any]
 
 SECTION_LIMIT = 2900  # below Slack's 3,000 so that our own markup always fits
+MARKDOWN_LIMIT = 11900  # below the markdown block's 12,000
 BLOCKS_PER_MESSAGE = 45  # below Slack's 50
 FALLBACK_LIMIT = 3000
 MANY_DAYS = 20
@@ -80,7 +93,15 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
 
 
 def mrkdwn(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return SectionBlock(text=MarkdownTextObject(text=text)).to_dict()
+
+
+def markdown_blocks(markdown: str) -> list[Block]:
+    """The model's Markdown as markdown blocks, which Slack renders itself (bold, code, links, lists).
+
+    Escaped first, so it can mention no one; CommonMark shows the entities as the characters they stand for.
+    """
+    return [MarkdownBlock(text=piece).to_dict() for piece in split_text(escape(markdown), MARKDOWN_LIMIT)]
 
 
 def text_blocks(text: str) -> list[Block]:
@@ -89,7 +110,7 @@ def text_blocks(text: str) -> list[Block]:
 
 
 def context_block(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:2000]}]}
+    return ContextBlock(elements=[MarkdownTextObject(text=text[:2000])]).to_dict()
 
 
 def slack_date(moment: dt.datetime) -> str:
@@ -127,7 +148,7 @@ def _day_text(day: CardDay) -> str:
 def itinerary_blocks(card: ItineraryCard) -> list[Block]:
     """The card day by day, with costs, policy flags and the estimated total."""
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": card.title[:150], "emoji": True}},
+        HeaderBlock(text=PlainTextObject(text=card.title[:150], emoji=True)).to_dict(),
         context_block(f"{escape(card.status.capitalize())} itinerary · `{card.itinerary_id}`"),
     ]
     day_texts = [_day_text(day) for day in card.days]
@@ -142,16 +163,14 @@ def itinerary_blocks(card: ItineraryCard) -> list[Block]:
     return blocks
 
 
-def _button(text: str, action_id: str, value: dict[str, str], style: str | None = None) -> Block:
-    button: Block = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": json.dumps(value, separators=(",", ":")),
-    }
-    if style:
-        button["style"] = style
-    return button
+def _button(text: str, action_id: str, value: dict[str, str], style: str | None = None) -> ButtonElement:
+    return ButtonElement(
+        text=text, action_id=action_id, value=json.dumps(value, separators=(",", ":")), style=style
+    )
+
+
+def _actions(*buttons: ButtonElement) -> Block:
+    return ActionsBlock(elements=list(buttons)).to_dict()
 
 
 def button_value(raw: str) -> dict[str, str]:
@@ -177,16 +196,13 @@ def confirmation_blocks(
         blocks += text_blocks(f":warning: *This trip is out of policy:*\n{reasons}")
         asked = approvers or "your company's admins"
         blocks.append(context_block(f"I asked {asked} to approve it. You can still cancel the request."))
-        blocks.append({"type": "actions", "elements": [_button("Cancel request", CANCEL, value, "danger")]})
+        blocks.append(_actions(_button("Cancel request", CANCEL, value, "danger")))
     else:
         blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    _button("Confirm booking", CONFIRM, value, "primary"),
-                    _button("Cancel", CANCEL, value, "danger"),
-                ],
-            }
+            _actions(
+                _button("Confirm booking", CONFIRM, value, "primary"),
+                _button("Cancel", CANCEL, value, "danger"),
+            )
         )
     return blocks
 
@@ -201,13 +217,7 @@ def approval_blocks(
         mrkdwn(f":raising_hand: *{escape(traveller)}* asks to book an out-of-policy trip."),
         *itinerary_blocks(request.card),
         *text_blocks(f":warning: *Out of policy:*\n{reasons}"),
-        {
-            "type": "actions",
-            "elements": [
-                _button("Approve", APPROVE, value, "primary"),
-                _button("Reject", REJECT, value, "danger"),
-            ],
-        },
+        _actions(_button("Approve", APPROVE, value, "primary"), _button("Reject", REJECT, value, "danger")),
     ]
 
 
@@ -240,7 +250,9 @@ def reply_messages(
     """An agent reply as Slack messages: its text, its cards, then the confirmation with its buttons last."""
     messages: list[SlackMessage] = []
     text = model_text(reply.text)
-    blocks = text_blocks(text) if reply.text.strip() and reply.confirmation is None else []
+    blocks: list[Block] = []
+    if reply.text.strip() and reply.confirmation is None:
+        blocks = markdown_blocks(reply.text) if reply.markdown else text_blocks(text)
     shown = {reply.confirmation.itinerary_id} if reply.confirmation else set()
     for card in reply.cards:
         if card.itinerary_id not in shown:

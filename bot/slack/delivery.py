@@ -30,27 +30,43 @@ from storage.sessions import current_tenant
 log = logging.getLogger(__name__)
 
 WORKING = "_Working on it…_"
-_THREAD = re.compile(r"^(?P<channel>[A-Z0-9]{2,32}):(?P<ts>\d{1,12}\.\d{1,8}):(?P<user>[A-Z0-9]{2,32})$")
+# The thread is empty for an answer at the top level of a DM (to a mention made in a channel).
+_THREAD = re.compile(r"^(?P<channel>[A-Z0-9]{2,32}):(?P<ts>\d{1,12}\.\d{1,8}|):(?P<user>[A-Z0-9]{2,32})$")
 
 Purpose = Literal["confirm", "approval"]
 
 
 @dataclass(frozen=True)
 class SlackThread:
-    """One person's conversation with the assistant in one Slack thread."""
+    """One person's conversation with the assistant, and the thread its answers go to.
+
+    In a channel the conversation is the thread. In a DM (channel ids starting with D) it is the whole DM: a
+    message at the top level or in any thread of it continues the same conversation, answered in its thread.
+    """
 
     channel: str
     thread_ts: str
     user: str
 
     @property
+    def in_dm(self) -> bool:
+        return self.channel.startswith("D")
+
+    @property
     def conversation(self) -> str:
-        """The conversation id: the thread, qualified by channel and by the person talking in it."""
+        """The conversation id: the thread (or the DM), qualified by channel and by the person talking."""
+        if self.in_dm:
+            return f"{self.channel}:{self.user}"
+        return f"{self.channel}:{self.thread_ts}:{self.user}"
+
+    @property
+    def reference(self) -> str:
+        """What a button carries: the conversation and the thread to answer in (`parse` reads it back)."""
         return f"{self.channel}:{self.thread_ts}:{self.user}"
 
     @classmethod
-    def parse(cls, conversation: str) -> SlackThread:
-        found = _THREAD.fullmatch(conversation)
+    def parse(cls, reference: str) -> SlackThread:
+        found = _THREAD.fullmatch(reference)
         if found is None:
             raise InvalidInput("That Slack conversation reference is not valid.")
         return cls(found["channel"], found["ts"], found["user"])
@@ -142,7 +158,7 @@ class ThreadReplier:
             except SlackApiError as error:
                 log.debug("no assistant status here (%s); using a placeholder", error.response.get("error"))
         placeholder = await self.client.chat_postMessage(
-            channel=self.channel, thread_ts=self.thread_ts, text=note
+            channel=self.channel, thread_ts=self.thread_ts or None, text=note
         )
         self.placeholder_ts = placeholder["ts"]
 
@@ -159,7 +175,7 @@ class ThreadReplier:
             else:
                 posted = await self.client.chat_postMessage(
                     channel=self.channel,
-                    thread_ts=self.thread_ts,
+                    thread_ts=self.thread_ts or None,
                     text=message.text,
                     blocks=message.blocks or None,
                 )
@@ -175,7 +191,7 @@ class ThreadReplier:
         for attachment in attachments:
             await self.client.files_upload_v2(
                 channel=self.channel,
-                thread_ts=self.thread_ts,
+                thread_ts=self.thread_ts or None,
                 file=attachment.content,
                 filename=attachment.filename,
                 title=attachment.title,
@@ -209,6 +225,14 @@ class ButtonPress:
     async def tell(self, text: str) -> None:
         """A note only the person who pressed sees."""
         await post_ephemeral(self.client, channel=self.channel, user=self.clicker, text=text)
+
+
+async def post_note(client: AsyncWebClient, *, channel: str, thread_ts: str, text: str) -> None:
+    """A short line in a channel's thread (where to find the answer); failures are logged, never raised."""
+    try:
+        await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+    except SlackApiError as error:
+        log.warning("could not post a note in a channel: %s", error.response.get("error"))
 
 
 async def post_ephemeral(client: AsyncWebClient, *, channel: str, user: str, text: str) -> None:

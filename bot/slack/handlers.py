@@ -1,13 +1,17 @@
 """Conversations in Slack: DMs, @mentions, thread replies, AI-assistant threads and Confirm / Cancel.
 
 Every listener acknowledges at once and does its work lazily (Bolt lazy listeners), so Slack gets its
-HTTP 200 well inside 3 seconds however long the model takes. The conversation is the thread.
+HTTP 200 well inside 3 seconds however long the model takes. The conversation is the traveller's DM: a
+top-level message and a reply in any thread of it (the assistant pane's threads too) continue one
+conversation, each answered in its own thread. A mention in a channel is answered in the asker's DM, with a
+short note in the channel, because the agent's answers use the asker's own trips and preferences.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any, cast
 
 from slack_bolt.async_app import AsyncApp, AsyncAssistant, AsyncSetSuggestedPrompts
@@ -17,19 +21,22 @@ from slack_bolt.context.say.async_say import AsyncSay
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.context import Context
-from agent.conversation import thread_id
+from agent.reminder_presses import press_reminder_button
 from agent.tools import Decision
+from bot.reminder_buttons import SLACK_ACTION, slack_press
 from bot.slack.approvals import ALREADY_DECIDED, decide, deliver_reply, outcome_line
 from bot.slack.blocks import CONFIRM, button_value, escape, mention
 from bot.slack.channel import SlackChannel
-from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, settle_requests
+from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, post_note, settle_requests
 from bot.slack.faults import reported_errors
+from bot.slack.files import forwarded_text
 from bot.slack.identity import CALLER
 
 NOT_CONNECTED = (
     "This Slack workspace is not connected to a TravelMate company yet. "
     "Ask your Slack admin to install TravelMate again."
 )
+MOVED_TO_DM = "I answered {} in a direct message, since my answers use your own trips and preferences."
 LAPSED = ":hourglass: This request lapsed because the conversation moved on; nothing was booked."
 SUGGESTED_PROMPTS = [
     {"title": "Plan a trip", "message": "I need to be in Berlin from 3 to 5 December for a client workshop."},
@@ -50,15 +57,6 @@ def _without_mentions(text: str, bot_user_id: str | None) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-async def has_history(channel: SlackChannel, caller: Context, conversation: str) -> bool:
-    """Whether this person already talks with the assistant in this thread (channel replies need that)."""
-    graph = channel.product.conversation.graph
-    if graph is None:
-        return False
-    snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id(caller, conversation)}})
-    return bool(snapshot.values and snapshot.values.get("messages"))
-
-
 async def converse(
     channel: SlackChannel,
     client: AsyncWebClient,
@@ -67,13 +65,18 @@ async def converse(
     thread: SlackThread,
     text: str,
     assistant: bool = False,
+    files: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """One turn: progress first, then the answer in the thread; a lapsed request loses its buttons."""
+    """One turn: progress first, then the answer in the thread; a lapsed request loses its buttons.
+
+    A shared file (a forwarded confirmation) is read and given to the agent with the message's text."""
     replier = ThreadReplier(client, thread.channel, thread.thread_ts)
     async with reported_errors(replier.say, what="message", caller=caller):
         if caller is None:
             await replier.say(NOT_CONNECTED)
             return
+        if files:
+            text = await forwarded_text(client, files, text)
         await replier.start(assistant=assistant)
         service = channel.product.conversation
         async with channel.turn(caller, thread.conversation):
@@ -100,22 +103,31 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
         text = event.get("text") or ""
         caller: Context | None = context.get(CALLER)
         in_thread = event.get("thread_ts")
-        if event.get("channel_type") == "im":
-            thread = SlackThread(event["channel"], in_thread or event["ts"], event["user"])
-        elif in_thread and f"<@{context.bot_user_id}>" not in text:
-            # A reply in a channel thread, without a mention: only a conversation already under way.
-            thread = SlackThread(event["channel"], in_thread, event["user"])
-            if caller is None or not await has_history(channel, caller, thread.conversation):
-                return
-        else:
-            return  # top-level channel chatter, or a mention (answered by app_mention)
-        await converse(channel, client, caller=caller, thread=thread, text=text)
+        if event.get("channel_type") != "im":
+            return  # channel chatter; a mention is answered by app_mention, in a DM
+        # One conversation per DM: the top level and every thread of it continue the same one.
+        thread = SlackThread(event["channel"], in_thread or event["ts"], event["user"])
+        await converse(
+            channel, client, caller=caller, thread=thread, text=text, files=event.get("files") or ()
+        )
 
     async def answer_mention(body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         event = body["event"]
-        thread = SlackThread(event["channel"], event.get("thread_ts") or event["ts"], event["user"])
+        user, where = event["user"], event.get("thread_ts") or event["ts"]
         text = _without_mentions(event.get("text") or "", context.bot_user_id)
-        await converse(channel, client, caller=context.get(CALLER), thread=thread, text=text)
+        files = event.get("files") or ()
+        if str(event["channel"]).startswith("D"):
+            thread = SlackThread(event["channel"], where, user)
+            await converse(channel, client, caller=context.get(CALLER), thread=thread, text=text, files=files)
+            return
+        # The agent answers from the asker's own trips and preferences, so never in a channel: in their DM,
+        # with a short note in the channel's thread.
+        dm = await client.conversations_open(users=user)
+        private = SlackThread(dm["channel"]["id"], "", user)
+        await converse(channel, client, caller=context.get(CALLER), thread=private, text=text, files=files)
+        await post_note(
+            client, channel=event["channel"], thread_ts=where, text=MOVED_TO_DM.format(mention(user))
+        )
 
     async def greet_assistant_thread(
         context: AsyncBoltContext, say: AsyncSay, set_suggested_prompts: AsyncSetSuggestedPrompts
@@ -134,6 +146,7 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
         body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         event = body["event"]
+        # Bolt sees every thread of a DM as an assistant thread; it is still the one DM conversation.
         thread = SlackThread(event["channel"], event["thread_ts"], event["user"])
         await converse(
             channel,
@@ -142,6 +155,7 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
             thread=thread,
             text=event.get("text") or "",
             assistant=True,
+            files=event.get("files") or (),
         )
 
     # AsyncAssistant types its lazy listeners as plain functions; ours are coroutines, which it awaits.
@@ -197,11 +211,31 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                     decision=Decision(approved=approved),
                     outcome=outcome_line(
                         ":white_check_mark:" if approved else ":x:",
-                        "Confirmed" if approved else "Cancelled",
+                        "Booked" if approved else "Cancelled",
                         press,
                         channel,
                     ),
                 )
 
+    async def answer_reminder_button(
+        body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        caller: Context | None = context.get(CALLER)
+        press = ButtonPress.of(body, client)
+        async with reported_errors(press.tell, what="reminder button", caller=caller):
+            pressed = slack_press(press.action_id, press.value)
+            if caller is None or pressed is None:
+                await press.tell(NOT_CONNECTED if caller is None else "That button is not one of mine.")
+                return
+            action, trip = pressed
+            where = f"slack:{press.channel}:{press.message_ts}"
+            said = await press_reminder_button(
+                channel.product.conversation.services, ctx=caller, trip=trip, action=action, message=where
+            )
+            await client.chat_postMessage(
+                channel=press.channel, thread_ts=press.message_ts, text=escape(said)
+            )
+
+    app.action(SLACK_ACTION)(ack=acknowledge, lazy=[answer_reminder_button])
     app.action(CONFIRM)(ack=acknowledge, lazy=[answer_confirmation])
     app.action("travel_cancel")(ack=acknowledge, lazy=[answer_confirmation])

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.models.blocks import DividerBlock, HeaderBlock, PlainTextObject
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,14 +60,14 @@ async def home_blocks(channel: SlackChannel, caller: Context) -> list[Block]:
         spend = await _spend_text(session, caller)
         preferences = await tenant_preferences(session) if caller.is_admin else None
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"{caller.display_name[:120]}'s travel"}},
+        HeaderBlock(text=PlainTextObject(text=f"{caller.display_name[:120]}'s travel")).to_dict(),
         *text_blocks(f"*Upcoming trips*\n{upcoming or '_None booked yet. Send me a DM to plan one._'}"),
         *text_blocks(f"*Drafts*\n{drafts or '_No drafts._'}"),
     ]
     blocks += text_blocks(f"*This year's spend*\n{escape(spend)}")
     if preferences is not None:
         lines = "\n".join(f"• {escape(line)}" for line in policy_lines(preferences))
-        blocks += [{"type": "divider"}, *text_blocks(f"*Company travel policy* _(admins)_\n{lines}")]
+        blocks += [DividerBlock().to_dict(), *text_blocks(f"*Company travel policy* _(admins)_\n{lines}")]
     blocks.append(
         context_block(f"Updated {slack_date(channel.now())} · `/travelmate help` lists every command")
     )

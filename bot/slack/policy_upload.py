@@ -1,4 +1,4 @@
-"""A policy file shared with the bot in a direct message: an admin's becomes the company's policy document."""
+"""A file shared with the bot in a DM with the text "policy": an admin's becomes the company's policy document."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.context import Context
-from agent.library_commands import policy_upload, require_policy_admin
+from agent.library_commands import offered_as_policy, policy_upload, require_policy_admin
 from agent.policy_reader import MAX_FILE_BYTES
 from bot.slack.blocks import escape
 from bot.slack.channel import SlackChannel
@@ -28,8 +28,14 @@ NOT_DOWNLOADED = "I could not download that file from Slack. Please share it wit
 
 
 async def shared_in_dm(body: dict[str, Any]) -> bool:
+    """A file shared in a DM with the text "policy"; other shared files are forwarded confirmations."""
     event = body.get("event") or {}
-    return event.get("channel_type") == "im" and bool(event.get("files")) and not event.get("bot_id")
+    return (
+        event.get("channel_type") == "im"
+        and bool(event.get("files"))
+        and not event.get("bot_id")
+        and offered_as_policy(str(event.get("text") or ""))
+    )
 
 
 async def download(client: AsyncWebClient, url: str) -> bytes:

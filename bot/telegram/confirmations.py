@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import logging
 import uuid
+from zoneinfo import ZoneInfo
 
 from telegram import CallbackQuery, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
+from agent.cards import itinerary_card
 from agent.context import Context
 from agent.conversation import thread_id
+from agent.replies import AgentReply, DecisionOutcome, ItineraryCard
 from agent.tools import Decision
 from bot.product import Product
 from bot.telegram.delivery import ChatTarget, send_reply, send_text, typing
 from bot.telegram.identity import TravelCallbackContext
 from bot.telegram.keyboards import ConfirmationPress, justification_prompt
-from bot.telegram.rendering import mention
+from bot.telegram.rendering import decided_lines, escape, mention, pack_messages
 from storage.awaited_justifications import ask_justification, awaited_justification, take_justification
+from storage.errors import NotFound
+from storage.itineraries import get_itinerary
+from storage.telegram_requests import close_requests, record_request
 
 log = logging.getLogger(__name__)
 
 NOT_YOURS = "Only the traveller who asked for this booking can confirm or cancel it."
 ALREADY_ANSWERED = "This booking was already answered."
 JUSTIFICATION_LIMIT = 1000
+LAPSED = "⌛ This request lapsed because the conversation moved on; nothing was booked."
 _DECLINE = {"cancel", "/cancel", "no", "stop"}
 
 
@@ -84,7 +91,13 @@ class Confirmations:
             return
         await query.answer("Booking…" if press.approved else "Cancelled.")
         await self._resume(
-            context, ctx, target, Decision(approved=press.approved), press.itinerary_id, query.from_user.id
+            context,
+            ctx,
+            target,
+            Decision(approved=press.approved),
+            press.itinerary_id,
+            query.from_user.id,
+            pressed=(chat_id, query.message.message_id),
         )
 
     async def take_justification(
@@ -133,9 +146,73 @@ class Confirmations:
         decision: Decision,
         itinerary_id: uuid.UUID,
         telegram_user_id: int,
+        *,
+        pressed: tuple[int, int] | None = None,
     ) -> None:
         async with typing(context.bot, target):
             reply = await self.product.conversation.resume(
                 ctx, str(target.chat_id), decision, itinerary_id=itinerary_id
             )
-        await send_reply(context.bot, target, reply, requester_telegram_id=telegram_user_id)
+        await self.deliver(context, ctx, target, reply, telegram_user_id, pressed=pressed)
+
+    async def deliver(
+        self,
+        context: TravelCallbackContext,
+        ctx: Context,
+        target: ChatTarget,
+        reply: AgentReply,
+        sender: int,
+        *,
+        pressed: tuple[int, int] | None = None,
+    ) -> None:
+        """Send a turn's reply: a request it let lapse, or decided (by a press or a typed "cancel"), is
+        rewritten to say so, and a new request message is recorded for its own rewrite later."""
+        if reply.lapsed is not None:
+            await self.settle(context, ctx, reply.lapsed, LAPSED)
+        if reply.outcome is not None:
+            line = self.decision_line(ctx, reply.outcome)
+            await self.settle(context, ctx, reply.outcome.itinerary_id, line, also=pressed)
+        asked = await send_reply(context.bot, target, reply, requester_telegram_id=sender)
+        if asked is not None and reply.confirmation is not None:
+            async with self.product.db.tenant(ctx.tenant_id) as session:
+                await record_request(
+                    session,
+                    chat_id=asked.chat.id,
+                    message_id=asked.message_id,
+                    itinerary_id=reply.confirmation.itinerary_id,
+                )
+
+    def decision_line(self, ctx: Context, outcome: DecisionOutcome) -> str:
+        """ "✅ Booked by Alex at 14:02", in the traveller's time zone."""
+        now = self.product.conversation.services.clock().astimezone(ZoneInfo(ctx.timezone))
+        icon = "✅" if outcome.booked else "✖️"
+        return f"{icon} {outcome.verb} by {ctx.display_name or 'the traveller'} at {now:%H:%M}"
+
+    async def settle(
+        self,
+        context: TravelCallbackContext,
+        ctx: Context,
+        itinerary_id: uuid.UUID,
+        line: str,
+        *,
+        also: tuple[int, int] | None = None,
+    ) -> None:
+        """Rewrite the trip's live request messages (and `also`) to `line`, with the trip as it is now."""
+        async with self.product.db.tenant(ctx.tenant_id) as session:
+            targets = set(await close_requests(session, itinerary_id=itinerary_id))
+            try:
+                card: ItineraryCard | None = itinerary_card(
+                    await get_itinerary(session, itinerary_id=itinerary_id)
+                )
+            except NotFound:
+                card = None
+        if also is not None:
+            targets.add(also)
+        (text, *_) = pack_messages(decided_lines(card, line)) or [escape(line)]
+        for chat_id, message_id in sorted(targets):
+            try:
+                await context.bot.edit_message_text(
+                    text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML
+                )
+            except BadRequest as error:
+                log.info("could not rewrite a request message: %s", error)

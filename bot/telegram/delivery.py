@@ -13,7 +13,14 @@ from telegram.error import TelegramError
 
 from agent.replies import AgentReply, Attachment
 from bot.telegram.keyboards import confirmation_keyboard
-from bot.telegram.rendering import confirmation_lines, escape, pack_messages, reply_lines, text_lines
+from bot.telegram.rendering import (
+    confirmation_lines,
+    escape,
+    model_messages,
+    pack_messages,
+    reply_lines,
+    text_lines,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,23 @@ async def send_html(bot: Bot, target: ChatTarget, lines: list[str]) -> list[Mess
     return sent
 
 
+async def send_markdown(bot: Bot, target: ChatTarget, markdown: str) -> list[Message]:
+    """The model's Markdown, rendered by Telegram from entities (no parse mode to get wrong)."""
+    sent = []
+    for index, (text, entities) in enumerate(model_messages(markdown)):
+        sent.append(
+            await bot.send_message(
+                target.chat_id,
+                text,
+                entities=entities or None,
+                message_thread_id=target.thread_id,
+                reply_parameters=target.reply_parameters() if index == 0 else None,
+                link_preview_options=_NO_PREVIEW,
+            )
+        )
+    return sent
+
+
 async def send_text(bot: Bot, target: ChatTarget, text: str) -> list[Message]:
     return await send_html(bot, target, text_lines(text))
 
@@ -82,18 +106,25 @@ async def send_attachment(bot: Bot, target: ChatTarget, attachment: Attachment) 
     )
 
 
-async def send_reply(bot: Bot, target: ChatTarget, reply: AgentReply, *, requester_telegram_id: int) -> None:
-    """Render one AgentReply: text and cards, then attachments, then the confirmation with its buttons."""
+async def send_reply(
+    bot: Bot, target: ChatTarget, reply: AgentReply, *, requester_telegram_id: int
+) -> Message | None:
+    """Render one AgentReply: the decision's outcome as the product states it (unless the text already
+    does), text and cards, then attachments, then the confirmation with its buttons (returned)."""
+    if reply.outcome is not None and reply.outcome.summary not in reply.text:
+        await send_html(bot, target, text_lines(reply.outcome.summary))
+    if reply.markdown and reply.confirmation is None:
+        await send_markdown(bot, target, reply.text)
     await send_html(bot, target, reply_lines(reply))
     for attachment in reply.attachments:
         await send_attachment(bot, target, attachment)
     request = reply.confirmation
     if request is None:
-        return
+        return None
     *leading, last = pack_messages(confirmation_lines(request))
     for text in leading:
         await send_html(bot, ChatTarget(target.chat_id, thread_id=target.thread_id), [text])
-    await bot.send_message(
+    return await bot.send_message(
         target.chat_id,
         last,
         parse_mode=ParseMode.HTML,

@@ -1,11 +1,13 @@
-"""Messages and commands from linked travellers: one conversation per chat, replies in Telegram HTML."""
+"""Messages and commands from linked travellers: one conversation per private chat, replies in Telegram HTML.
+
+In a group, personal answers go to the sender's private chat (bot.telegram.privately)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 
-from telegram import Message, Update
+from telegram import Update
 from telegram.error import TelegramError
 
 from bot.product import Product
@@ -13,23 +15,17 @@ from bot.telegram.addressing import (
     addresses_bot,
     command_for_bot,
     is_private,
-    replies_to_bot,
     without_mention,
 )
 from bot.telegram.confirmations import Confirmations
-from bot.telegram.delivery import ChatTarget, send_reply, send_text, typing
+from bot.telegram.delivery import ChatTarget, send_reply, typing
 from bot.telegram.identity import TravelCallbackContext
+from bot.telegram.privately import answered_privately, command_name, in_private_chat
 from storage.errors import DomainError
 
 log = logging.getLogger(__name__)
 
 COMMAND_TYPING_AFTER = 0.5  # seconds; commands are usually quicker, a /spend chart may not be
-NOT_TEXT = "I can read text messages only. Tell me about your trip in words, or send /help."
-
-
-def conversation_id(message: Message) -> str:
-    """Each chat is one conversation (the server adds tenant and channel to the thread id)."""
-    return str(message.chat.id)
 
 
 class TravelChat:
@@ -46,13 +42,21 @@ class TravelChat:
         if not (is_private(message) or addresses_bot(update, context.bot)):
             return  # group chatter not meant for the bot
         ctx = context.require_traveller()
-        target = ChatTarget.of(message)
         text = without_mention(message, context.bot)
         if await self.confirmations.take_justification(update, context, ctx, text):
             return
-        async with typing(context.bot, target):
-            reply = await self.product.conversation.handle_message(ctx, conversation_id(message), text)
-        await send_reply(context.bot, target, reply, requester_telegram_id=message.from_user.id)
+        sender = message.from_user.id
+
+        async def answer(target: ChatTarget) -> None:
+            # The conversation is the chat the answer goes to: in a group, the sender's private chat.
+            async with typing(context.bot, target):
+                reply = await self.product.conversation.handle_message(ctx, str(target.chat_id), text)
+            await self.confirmations.deliver(context, ctx, target, reply, sender)
+
+        if answered_privately(message):
+            await in_private_chat(context.bot, message, answer)
+        else:
+            await answer(ChatTarget.of(message))
 
     async def on_command(self, update: Update, context: TravelCallbackContext) -> None:
         """/help, /trips, /drafts, /bookings, /spend, /prefs (and /prefs set for admins), /me, unknown ones."""
@@ -62,17 +66,17 @@ class TravelChat:
         if not command_for_bot(message, context.bot):
             return  # `/cmd@otherbot` in a group
         ctx = context.require_traveller()
-        target = ChatTarget.of(message)
-        async with typing(context.bot, target, after=COMMAND_TYPING_AFTER):
-            reply = await self.product.commands.run(ctx, message.text)
-        await send_reply(context.bot, target, reply, requester_telegram_id=message.from_user.id)
+        text, sender = message.text, message.from_user.id
 
-    async def on_other(self, update: Update, context: TravelCallbackContext) -> None:
-        """Photos, stickers, voice: said once, clearly, in private chats or when addressed."""
-        message = update.message
-        if message is None or not (is_private(message) or replies_to_bot(message, context.bot)):
-            return
-        await send_text(context.bot, ChatTarget.of(message), NOT_TEXT)
+        async def answer(target: ChatTarget) -> None:
+            async with typing(context.bot, target, after=COMMAND_TYPING_AFTER):
+                reply = await self.product.commands.run(ctx, text)
+            await send_reply(context.bot, target, reply, requester_telegram_id=sender)
+
+        if answered_privately(message, command=command_name(text)):
+            await in_private_chat(context.bot, message, answer)
+        else:
+            await answer(ChatTarget.of(message))
 
 
 class ErrorReporter:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from telegram import BotCommand, Update
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -21,35 +22,52 @@ from telegram.ext import (
     filters,
 )
 
+from agent.commands import COMMANDS
 from bot.product import Product
 from bot.redaction import install_redaction
+from bot.reminder_buttons import TELEGRAM_PATTERN
 from bot.runtime import SetupError
 from bot.server import ChannelMount
 from bot.telegram.confirmations import Confirmations
 from bot.telegram.dedupe import DuplicateUpdates
-from bot.telegram.flood import FloodControl
+from bot.telegram.documents import ForwardedDocuments
 from bot.telegram.handlers import ErrorReporter, TravelChat
 from bot.telegram.identity import IdentityHook, TravelCallbackContext
 from bot.telegram.keyboards import CALLBACK_PATTERN
 from bot.telegram.linking import Linking
 from bot.telegram.ordering import ChatOrderedUpdates
-from bot.telegram.policy_upload import PolicyUploads
+from bot.telegram.policy_upload import POLICY_DOCUMENT, PolicyUploads
+from bot.telegram.reminders import ReminderPresses
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name, not a secret)
 ALLOWED_UPDATES = ["message", "callback_query"]
-MENU = [
-    BotCommand("start", "link your account or say hello"),
-    BotCommand("help", "what I can do"),
-    BotCommand("trips", "your upcoming trips, booked and planned"),
-    BotCommand("drafts", "your draft itineraries"),
-    BotCommand("bookings", "your bookings"),
-    BotCommand("spend", "your travel spend, e.g. /spend last quarter"),
-    BotCommand("prefs", "travel policy and your preferences"),
-    BotCommand("unlink", "unlink this Telegram account"),
-]
+
+_FAMILIES = {
+    "me": "your profile; /me set KEY VALUE changes your own preference",
+    "privacy": "your data: /privacy export, or /privacy forget-me to erase it",
+}
+
+
+def command_menu() -> list[BotCommand]:
+    """setMyCommands: every command the shared runner knows, once under its first word, and our own two."""
+    described: dict[str, str] = {}
+    for command in COMMANDS:
+        first = command.name.split()[0]
+        if command.name == first or first not in described:
+            described[first] = (
+                command.summary if command.name == first else _FAMILIES.get(first, command.summary)
+            )
+    return [
+        BotCommand("start", "link your account or say hello"),
+        *(BotCommand(name, summary[:256]) for name, summary in described.items()),
+        BotCommand("unlink", "unlink this Telegram account"),
+    ]
+
+
+MENU = command_menu()
 RUNNER_COMMANDS = ["help", "trips", "drafts", "bookings", "spend", "prefs", "policy", "me"]
 
 TelegramApplication = Application[Any, TravelCallbackContext, Any, Any, Any, Any]
@@ -69,7 +87,9 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=TravelCallbackContext))
         .concurrent_updates(ChatOrderedUpdates())
-        .rate_limiter(FloodControl())
+        # PTB's own limiter: paces sends below Telegram's limits (30/s, 20/min per group) and, after a 429,
+        # waits the retry_after Telegram names before trying again (three times at most).
+        .rate_limiter(AIORateLimiter(max_retries=3))
     )
     if not polling:
         builder = builder.updater(None)
@@ -77,6 +97,7 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
 
     confirmations = Confirmations(product)
     chat = TravelChat(product, confirmations)
+    documents = ForwardedDocuments(product, confirmations)
     linking = Linking(product)
     application.add_handler(TypeHandler(Update, DuplicateUpdates(product.db)), group=-2)
     application.add_handler(TypeHandler(Update, IdentityHook(product.db)), group=-1)
@@ -86,10 +107,12 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
             CommandHandler("unlink", linking.on_unlink),
             CommandHandler(RUNNER_COMMANDS, chat.on_command),
             CallbackQueryHandler(confirmations.on_press, pattern=CALLBACK_PATTERN),
+            CallbackQueryHandler(ReminderPresses(product).on_press, pattern=TELEGRAM_PATTERN),
             MessageHandler(filters.COMMAND, chat.on_command),
             MessageHandler(filters.TEXT, chat.on_text),
-            MessageHandler(filters.Document.ALL, PolicyUploads(product).on_document),
-            MessageHandler(filters.ALL, chat.on_other),
+            MessageHandler(POLICY_DOCUMENT, PolicyUploads(product).on_document),
+            MessageHandler(filters.Document.ALL, documents.on_document),
+            MessageHandler(filters.ALL, documents.on_other),
         ]
     )
     application.add_error_handler(ErrorReporter())

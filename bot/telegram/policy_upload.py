@@ -1,4 +1,7 @@
-"""A document sent to the bot in a private chat: an admin's becomes the company's travel-policy document."""
+"""A document captioned "policy" in a private chat: an admin's becomes the company's travel-policy document.
+
+Every other document is a forwarded booking confirmation (bot.telegram.documents).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ import logging
 
 from telegram import Update
 from telegram.error import TelegramError
+from telegram.ext import filters
 
-from agent.library_commands import policy_upload, require_policy_admin
+from agent.library_commands import POLICY_CAPTION, policy_upload, require_policy_admin
 from bot.product import Product
 from bot.telegram.addressing import is_private
 from bot.telegram.delivery import ChatTarget, send_text, typing
@@ -17,6 +21,7 @@ from storage.errors import InvalidInput
 log = logging.getLogger(__name__)
 
 BOT_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API hands bots files of at most 20 MB
+POLICY_DOCUMENT = filters.Document.ALL & filters.CaptionRegex(POLICY_CAPTION)
 
 
 class PolicyUploads:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import html
 import re
 
+import telegramify_markdown
+from telegram import MessageEntity
+
 from agent.cards import money_text
 from agent.replies import AgentReply, ConfirmationRequest, ItineraryCard
 
 MESSAGE_LIMIT = 4096
 _TOKENS = re.compile(r"\S+|\s+")
+_BRACKET = re.compile(r"<(?!https?://)")
 
 
 def escape(text: str) -> str:
@@ -62,10 +66,34 @@ def confirmation_lines(request: ConfirmationRequest) -> list[str]:
     return lines
 
 
+def decided_lines(card: ItineraryCard | None, outcome: str) -> list[str]:
+    """A request after its decision: the trip as it is now and who decided what, instead of the question."""
+    return [*(card_lines(card) if card is not None else []), "", bold(outcome)]
+
+
+def model_messages(markdown: str, limit: int = MESSAGE_LIMIT) -> list[tuple[str, list[MessageEntity]]]:
+    """The model's Markdown as Telegram text with entities (telegramify-markdown), cut into messages of at most
+    `limit` UTF-16 units with every entity inside its message. Angle brackets stay text ("Hotel <Mitte>")."""
+    kept = _BRACKET.sub(r"\\<", markdown)
+    plain, entities = telegramify_markdown.convert(kept)
+    return [
+        (
+            text,
+            [
+                MessageEntity(type=e.type, offset=e.offset, length=e.length, url=e.url, language=e.language)
+                for e in chunk
+            ],
+        )
+        for text, chunk in telegramify_markdown.split_entities(plain, entities, limit)
+        if text.strip()
+    ]
+
+
 def reply_lines(reply: AgentReply) -> list[str]:
-    """Everything of a reply that is text: its message, then its cards (the confirmation goes separately)."""
+    """Everything of a reply that is HTML text: its message (unless it is the model's Markdown, sent with
+    entities), then its cards (the confirmation goes separately)."""
     # A confirmation message says it all ("Book this trip?"), so the turn's text is left out then.
-    lines = text_lines(reply.text) if reply.confirmation is None else []
+    lines = text_lines(reply.text) if reply.confirmation is None and not reply.markdown else []
     for card in reply.cards:
         if reply.confirmation is not None and card.itinerary_id == reply.confirmation.itinerary_id:
             continue  # the confirmation message shows this card with its buttons

@@ -76,6 +76,31 @@ class Posted:
         return [e for b in self.blocks if b.get("type") == "actions" for e in b.get("elements", [])]
 
 
+# Block Kit limits Slack enforces on chat.postMessage and chat.update (it answers invalid_blocks).
+_BLOCK_TEXT_LIMITS = {"section": 3000, "markdown": 12000, "header": 150, "context": 2000}
+_BLOCK_TYPES = {"section", "markdown", "header", "context", "actions", "divider", "image", "rich_text"}
+
+
+def blocks_refusal(blocks: Any) -> str | None:
+    """Why Slack would refuse these blocks, or None: at most 50, known types, texts within their limits."""
+    if not blocks:
+        return None
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    if len(blocks) > 50:
+        return "must provide an array of no more than 50 items [json-pointer:/blocks]"
+    for index, block in enumerate(blocks):
+        kind = block.get("type")
+        if kind not in _BLOCK_TYPES:
+            return f"unsupported type: {kind} [json-pointer:/blocks/{index}/type]"
+        text = block.get("text")
+        content = text.get("text") if isinstance(text, dict) else text
+        limit = _BLOCK_TEXT_LIMITS.get(kind)
+        if limit and isinstance(content, str) and len(content) > limit:
+            return f"must be less than {limit + 1} characters [json-pointer:/blocks/{index}/text]"
+    return None
+
+
 @dataclass
 class SharedFile:
     """A file whose upload was completed: its bytes, and where it was shared (None: kept private)."""
@@ -302,6 +327,8 @@ class FakeSlack(ThreadedHttpServer):
         return f"{1764000000 + next(self._ts)}.000100"
 
     def _chat_postMessage(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+        if refused := blocks_refusal(params.get("blocks")):
+            return {"ok": False, "error": "invalid_blocks", "errors": [refused]}
         posted = Posted(
             channel=params["channel"],
             ts=self._next_ts(),
@@ -320,6 +347,8 @@ class FakeSlack(ThreadedHttpServer):
         return {"ok": True, "channel": posted.channel, "ts": posted.ts, "message": message}
 
     def _chat_update(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+        if refused := blocks_refusal(params.get("blocks")):
+            return {"ok": False, "error": "invalid_blocks", "errors": [refused]}
         for posted in self.posted:
             if posted.channel == params["channel"] and posted.ts == params["ts"]:
                 posted.text = params.get("text") or posted.text
@@ -620,11 +649,19 @@ class SlackSender:
         return await self.post("/slack/events", body, "application/json", headers)
 
     async def dm(
-        self, team_id: str, user: str, text: str, *, thread_ts: str | None = None
+        self,
+        team_id: str,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
     ) -> tuple[httpx.Response, dict[str, Any]]:
         event = dm_event(team_id, user, text)
         if thread_ts:
             event["thread_ts"] = thread_ts
+        if files:
+            event.update(subtype="file_share", files=files, upload=False)
         return await self.event(team_id, event), event
 
     async def action(
@@ -665,6 +702,9 @@ class SlackSender:
                 }
             ],
         }
+        if posted.thread_ts:  # as Slack sends it for a message inside a thread
+            payload["container"]["thread_ts"] = posted.thread_ts
+            payload["message"]["thread_ts"] = posted.thread_ts
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return await self.post("/slack/events", body, "application/x-www-form-urlencoded")
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.telegram_rules import text_refusal
 from tests.fakes.threaded_server import ThreadedHttpServer
 
 BOT_ID = 7000000001
@@ -90,10 +91,12 @@ class FakeTelegramAPI(ThreadedHttpServer):
         self._calls: list[BotCall] = []
         self._failures: dict[str, deque[Failure]] = defaultdict(deque)
         self._keyboards: dict[tuple[int, int], Any] = {}
+        self._edited: dict[tuple[int, int], str] = {}
         self._pending_updates: deque[dict[str, Any]] = deque()
         self._message_ids = itertools.count(1000)
         self._documents: dict[str, bytes] = {}  # file_id -> content of files users sent
         self._file_paths: dict[str, str] = {}  # file_path handed out by getFile -> file_id
+        self._not_started: set[int] = set()  # users who never pressed Start (or blocked the bot)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -113,6 +116,8 @@ class FakeTelegramAPI(ThreadedHttpServer):
             self._calls.clear()
             self._failures.clear()
             self._keyboards.clear()
+            self._edited.clear()
+            self._not_started.clear()
             self._pending_updates.clear()
             self._documents.clear()
             self._file_paths.clear()
@@ -181,6 +186,21 @@ class FakeTelegramAPI(ThreadedHttpServer):
     async def wait_for_async(self, method: str, count: int = 1, *, timeout: float = 10.0) -> list[BotCall]:
         return await asyncio.to_thread(self.wait_for, method, count, timeout=timeout)
 
+    def edited_text(self, chat_id: int, message_id: int) -> str | None:
+        """The text a message shows after its last successful edit (None when never edited)."""
+        with self._lock:
+            return self._edited.get((chat_id, message_id))
+
+    def never_started(self, user_id: int) -> None:
+        """A user with no private chat with the bot: Telegram refuses to write to them (403)."""
+        with self._lock:
+            self._not_started.add(user_id)
+
+    def add_file(self, file_id: str, content: bytes) -> None:
+        """A file a user sent under a chosen id, which the bot may fetch with getFile and the file URL."""
+        with self._lock:
+            self._documents[file_id] = content
+
     def keyboard_of(self, chat_id: int, message_id: int) -> Any:
         """The inline keyboard a message currently shows (None once removed)."""
         with self._lock:
@@ -219,6 +239,19 @@ class FakeTelegramAPI(ThreadedHttpServer):
                 body["parameters"] = {"retry_after": failure.retry_after}
             self._record(BotCall(method, params, files, failure.status, body))
             return web.json_response(body, status=failure.status)
+        chat = params.get("chat_id")
+        with self._lock:
+            unreachable = (
+                chat is not None and str(chat).lstrip("-").isdigit() and int(chat) in self._not_started
+            )
+        if unreachable and method.startswith("send"):
+            body = {
+                "ok": False,
+                "error_code": 403,
+                "description": "Forbidden: bot can't initiate conversation with a user",
+            }
+            self._record(BotCall(method, params, files, 403, body))
+            return web.json_response(body, status=403)
         try:
             result = self._answer(method, params, files)
         except _ApiError as error:
@@ -242,6 +275,14 @@ class FakeTelegramAPI(ThreadedHttpServer):
                 updates = [u for u in self._pending_updates if u["update_id"] >= offset]
                 self._pending_updates.clear()
             return updates
+        if method in ("sendMessage", "editMessageText"):
+            refused = text_refusal(params)
+            if refused:
+                raise _ApiError(refused)
+        if method in ("sendPhoto", "sendDocument") and params.get("caption"):
+            refused = text_refusal(params, field="caption")
+            if refused:
+                raise _ApiError(refused)
         if method in ("sendMessage", "sendPhoto", "sendDocument"):
             return self._sent(method, params, files)
         if method == "editMessageReplyMarkup":
@@ -258,9 +299,18 @@ class FakeTelegramAPI(ThreadedHttpServer):
         if method == "getFile":
             return self._get_file(str(params.get("file_id", "")))
         if method == "editMessageText":
-            return message_json(
-                int(params["chat_id"]), int(params["message_id"]), text=params.get("text", "")
-            )
+            key = (int(params["chat_id"]), int(params["message_id"]))
+            with self._lock:
+                if key not in self._keyboards:
+                    raise _ApiError("Bad Request: message to edit not found")
+                if self._edited.get(key) == params.get("text") and self._keyboards[key] == params.get(
+                    "reply_markup"
+                ):
+                    raise _ApiError("Bad Request: message is not modified")
+                # Telegram drops an inline keyboard that the edit does not send again.
+                self._keyboards[key] = params.get("reply_markup")
+                self._edited[key] = params.get("text", "")
+            return message_json(key[0], key[1], text=params.get("text", ""))
         if method in (
             "setWebhook",
             "deleteWebhook",
@@ -414,14 +464,28 @@ class Updates:
         return update
 
     def document(
-        self, user: TelegramUser, document: dict[str, Any], *, caption: str | None = None
+        self,
+        user: TelegramUser,
+        file_id: str,
+        *,
+        file_name: str,
+        size: int,
+        mime_type: str = "application/pdf",
+        caption: str | None = None,
+        chat_id: int | None = None,
     ) -> dict[str, Any]:
-        """A file sent in the user's private chat (no text; an optional caption)."""
-        update = self.message(user, "")
+        """A document a user sends (its bytes registered with FakeTelegramAPI.add_file under `file_id`)."""
+        update = self.message(user, "", chat_id=chat_id)
         message = update["message"]
         message.pop("text")
-        message["document"] = document
-        if caption:
+        message["document"] = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": size,
+        }
+        if caption is not None:
             message["caption"] = caption
         return update
 

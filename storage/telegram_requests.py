@@ -1,0 +1,37 @@
+"""Telegram messages asking to confirm a trip: recorded when sent, closed (once) when decided or lapsed."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import TelegramRequestMessage
+from storage.sessions import current_tenant
+
+
+async def record_request(
+    session: AsyncSession, *, chat_id: int, message_id: int, itinerary_id: uuid.UUID
+) -> None:
+    session.add(
+        TelegramRequestMessage(
+            tenant_id=current_tenant(session),
+            chat_id=chat_id,
+            message_id=message_id,
+            itinerary_id=itinerary_id,
+        )
+    )
+    await session.flush()
+
+
+async def close_requests(session: AsyncSession, *, itinerary_id: uuid.UUID) -> list[tuple[int, int]]:
+    """The itinerary's live request messages as (chat, message), marked decided in the same statement, so
+    that of two closers only one rewrites them."""
+    closed = await session.execute(
+        update(TelegramRequestMessage)
+        .where(TelegramRequestMessage.itinerary_id == itinerary_id, TelegramRequestMessage.decided.is_(False))
+        .values(decided=True)
+        .returning(TelegramRequestMessage.chat_id, TelegramRequestMessage.message_id)
+    )
+    return [(int(chat), int(message)) for chat, message in closed.all()]
