@@ -586,7 +586,9 @@ class SlackSender:
         button: dict[str, Any],
         *,
         trigger_id: str | None = None,
+        url: str = "/slack/events",
     ) -> httpx.Response:
+        """A press of `button` on `posted`; `url` may name another server (a replica) than the client's."""
         payload = {
             "type": "block_actions",
             "user": {"id": user, "team_id": team_id, "username": user.lower()},
@@ -617,7 +619,7 @@ class SlackSender:
             ],
         }
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-        return await self.post("/slack/events", body, "application/x-www-form-urlencoded")
+        return await self.post(url, body, "application/x-www-form-urlencoded")
 
     async def command(self, team_id: str, user: str, text: str) -> httpx.Response:
         body = urllib.parse.urlencode(
