@@ -34,7 +34,7 @@ from bot.slack.config import SlackChannelSettings, slack_channel_settings
 from bot.slack.dedupe import DeliveryCompletion, SlackDeliveries, delivery_key, skip_retried_deliveries
 from bot.slack.handlers import acknowledge, register_confirmations, register_conversations
 from bot.slack.home import register_home
-from bot.slack.identity import CallerResolver, identify_callers
+from bot.slack.identity import CallerResolver, identify_callers, identify_pending
 from bot.slack.installation_store import PostgresInstallationStore
 from bot.slack.oauth_state import RedisOAuthStateStore
 from bot.slack.workspaces import TenantDirectory
@@ -153,7 +153,9 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
     app.listener_runner.listener_completion_handler = DeliveryCompletion(deliveries)
     # A repeated delivery stops before anything else happens, even before identifying the caller.
     app.use(skip_retried_deliveries(deliveries))
-    app.use(identify_callers(CallerResolver(product.db, tenants, bootstrap_workspace=bootstrap)))
+    resolver = CallerResolver(product.db, tenants, bootstrap_workspace=bootstrap)
+    app.use(identify_callers(resolver))
+    channel.lazy.prepare = identify_pending(resolver)
     if oauth:
         # Bolt's own uninstall/revocation listeners, run lazily so that shutdown waits for the deletion.
         app.event("tokens_revoked")(ack=acknowledge, lazy=[app.default_tokens_revoked_event_listener()])

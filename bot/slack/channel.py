@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.lazy_listener.async_internals import to_runnable_function
 from slack_bolt.lazy_listener.async_runner import AsyncLazyListenerRunner
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -36,6 +38,8 @@ class TrackedLazyRunner(AsyncLazyListenerRunner):
         self.logger = logger
         self.deliveries = deliveries
         self.tasks: set[asyncio.Task[None]] = set()
+        # What each piece of lazy work needs first and the ack must not wait for (who the caller is).
+        self.prepare: Callable[[AsyncBoltContext], Awaitable[None]] | None = None
 
     def start(self, function: Callable[..., Awaitable[None]], request: AsyncBoltRequest) -> None:
         delivery: DeliveryKey | None = request.context.get(DELIVERY)
@@ -55,8 +59,13 @@ class TrackedLazyRunner(AsyncLazyListenerRunner):
         that Slack's redelivery is handled by a process that is still running."""
         finished = False
         try:
+            if self.prepare is not None:
+                await self.prepare(request.context)
             await to_runnable_function(internal_func=function, logger=self.logger, request=request)
             finished = True
+        except Exception:
+            # Nothing was answered: the delivery is left to lapse, so that a redelivery of it is handled again.
+            self.logger.exception("Slack work could not start: error id %s", uuid.uuid4().hex[:12])
         finally:
             if delivery is not None:
                 await self.deliveries.work_ended(delivery, handled=finished)

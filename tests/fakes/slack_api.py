@@ -761,8 +761,8 @@ async def acme_slack(
     """
     token = acme_workspace(fake, traveller_tz=traveller_tz)
     async with slack_harness(db=db, embedded=embedded, model=model, fake=fake, bot_token=token) as harness:
-        for user in introduced:
+        for user in introduced:  # one after the other: the first person becomes the admin
             await harness.send.command(ACME, user, "help")
-        await harness.settle()
+            await harness.settle()
         fake.responses.clear()
         yield harness
