@@ -9,27 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from storage.database import Database
-from storage.embedded import EmbeddedUrls
 from storage.processed_events import DeliveryClaims
 from tests.fakes.scripted_model import ScriptedModel, say
-from tests.fakes.slack_api import ACME, TRAVELLER, FakeSlack, SlackHarness, acme_slack, new_ts
+from tests.fakes.slack_api import ACME, TRAVELLER, SlackHarness, new_ts
+from tests.test_slack_concurrency import slack
+
+__all__ = ["slack"]  # a fixture used by name
 
 DM = "D" + TRAVELLER
-
-
-@pytest.fixture
-async def slack(
-    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
-) -> AsyncIterator[SlackHarness]:
-    async with acme_slack(db=db, embedded=embedded, model=scripted_model, fake=fake_slack) as harness:
-        yield harness
 
 
 def message(text: str) -> dict[str, Any]:
