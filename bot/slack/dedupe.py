@@ -68,8 +68,9 @@ class SlackDeliveries:
             self._renewal = asyncio.create_task(self._renew_claims())
 
     async def work_ended(self, key: DeliveryKey, *, handled: bool = True) -> None:
-        """Lazy work for the delivery ended; once all of it has, the delivery is handled (or, when the work
-        was cut short, left to lapse)."""
+        """Lazy work for the delivery ended; once all of it has, the delivery is handled, or, when the work
+        was cut short before answering, given up so that a redelivery is handled (if even that fails, the
+        claim lapses once this process stops renewing it)."""
         self._work[key] -= 1
         last = self._work[key] <= 0
         if last:
@@ -77,11 +78,15 @@ class SlackDeliveries:
         if not self._work and self._renewal is not None:
             self._renewal.cancel()
             self._renewal = None
-        if last and handled:
-            try:
+        if not last:
+            return
+        try:
+            if handled:
                 await self.claims.handled(source=key[0], event_id=key[1])
-            except (DatabaseError, OSError) as error:
-                log.warning("could not record Slack delivery %s as handled: %s", key[1], type(error).__name__)
+            else:
+                await self.claims.release(source=key[0], event_id=key[1])
+        except (DatabaseError, OSError) as error:
+            log.warning("could not record the end of Slack delivery %s: %s", key[1], type(error).__name__)
 
     async def acknowledged(self, key: DeliveryKey) -> None:
         """The ack went out; a delivery that started no lazy work is handled with it."""
