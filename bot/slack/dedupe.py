@@ -48,6 +48,7 @@ class SlackDeliveries:
     claims: DeliveryClaims
     _work: Counter[DeliveryKey] = field(default_factory=Counter)
     _renewal: asyncio.Task[None] | None = None
+    _acknowledged: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SlackDeliveries:
         """Shared by the whole process, never copied (Bolt deep-copies each request for its lazy listeners,
@@ -88,10 +89,22 @@ class SlackDeliveries:
         except (DatabaseError, OSError) as error:
             log.warning("could not record the end of Slack delivery %s: %s", key[1], type(error).__name__)
 
-    async def acknowledged(self, key: DeliveryKey) -> None:
-        """The ack went out; a delivery that started no lazy work is handled with it."""
-        if key not in self._work:
+    def acknowledged(self, key: DeliveryKey) -> None:
+        """The listener acknowledged; a delivery that starts no lazy work is handled with its ack.
+
+        Bolt starts a listener's lazy work right after this hook returns, so the check runs a moment later.
+        """
+        task = asyncio.create_task(self._handled_unless_working(key))
+        self._acknowledged.add(task)
+        task.add_done_callback(self._acknowledged.discard)
+
+    async def _handled_unless_working(self, key: DeliveryKey) -> None:
+        if key in self._work:
+            return
+        try:
             await self.claims.handled(source=key[0], event_id=key[1])
+        except (DatabaseError, OSError) as error:
+            log.warning("could not record Slack delivery %s as handled: %s", key[1], type(error).__name__)
 
     async def _renew_claims(self) -> None:
         while self._work:
@@ -136,4 +149,4 @@ class DeliveryCompletion(AsyncListenerCompletionHandler):
     async def handle(self, request: AsyncBoltRequest, response: BoltResponse | None) -> None:
         key: DeliveryKey | None = request.context.get(DELIVERY)
         if key is not None and response is not None and response.status < 300:
-            await self.deliveries.acknowledged(key)
+            self.deliveries.acknowledged(key)
