@@ -163,14 +163,16 @@ class SlackDriver:
             assert response.status_code == 200, response.text
             return replica
 
-    async def until_answered(self, body: str, held_by: list[Replica], answered: Any, what: str) -> None:
+    async def until_answered(
+        self, body: str, held_by: list[Replica], answered: Any, what: str, thread_ts: str
+    ) -> None:
         """Wait for the answer; redeliver while every replica that took the event has died without it."""
         deadline = time.monotonic() + ANSWER_SECONDS
         last_delivery = time.monotonic()
         self.outstanding[body] = held_by
         while not answered():
             assert time.monotonic() < deadline, (
-                f"no answer to {what}: {[p.text for p in self.fake.posted][-20:]}"
+                f"no answer to {what}; its thread: {[p.text for p in self.fake.posted if p.thread_ts == thread_ts]}"
             )
             if any(not r.alive for r in held_by) and time.monotonic() - last_delivery > REDELIVERY_SECONDS:
                 held_by.append(await self.deliver(body, retry=len(held_by)))
@@ -205,7 +207,9 @@ class SlackDriver:
             copies = [0, 1] if m in RETRIED else [0]
             held_by = list(await asyncio.gather(*(self.deliver(body, retry=retry) for retry in copies)))
             if text.endswith(" book"):
-                await self.until_answered(body, held_by, lambda: request_message(self, n, thread_ts), text)
+                await self.until_answered(
+                    body, held_by, lambda: request_message(self, n, thread_ts), text, thread_ts
+                )
                 await self.double_click_confirm(send, n, thread_ts)
             else:
                 expected = f"Noted: {text}"
@@ -214,6 +218,7 @@ class SlackDriver:
                     held_by,
                     lambda expected=expected: expected in answers(self, n, thread_ts),
                     text,
+                    thread_ts,
                 )
 
     async def double_click_confirm(self, send: SlackSender, n: int, thread_ts: str) -> None:

@@ -9,10 +9,11 @@ there is one, otherwise added, as the tenant's admin when it has none yet.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -207,6 +208,11 @@ class CallerResolver:
     db: Database
     tenants: TenantDirectory
     bootstrap_workspace: Callable[[AsyncWebClient, str | None], Awaitable[str | None]] | None = None
+    # Lookups of a workspace's tenant under way: requests arriving together share one (a new workspace's
+    # first burst would otherwise make as many directory reads and auth.test calls as it has requests).
+    _looking_up: dict[tuple[str | None, str | None], asyncio.Future[uuid.UUID | None]] = field(
+        default_factory=dict
+    )
 
     async def tenant_of(
         self,
@@ -238,12 +244,21 @@ class CallerResolver:
 
     async def workspace_tenant(self, client: AsyncWebClient, context: AsyncBoltContext) -> uuid.UUID | None:
         """The tenant of the request's workspace (made on first contact in single-workspace mode)."""
-        tenant = await self.tenant_of(
-            client,
-            enterprise_id=context.enterprise_id,
-            team_id=context.team_id,
-            is_enterprise_install=bool(context.is_enterprise_install),
-        )
+        key = (context.enterprise_id, context.team_id)
+        lookup = self._looking_up.get(key)
+        if lookup is None:
+            lookup = asyncio.ensure_future(
+                self.tenant_of(
+                    client,
+                    enterprise_id=context.enterprise_id,
+                    team_id=context.team_id,
+                    is_enterprise_install=bool(context.is_enterprise_install),
+                )
+            )
+            self._looking_up[key] = lookup
+            lookup.add_done_callback(lambda _: self._looking_up.pop(key, None))
+        # Shielded: one request given up must not cancel the lookup the others wait for.
+        tenant = await asyncio.shield(lookup)
         if tenant is None:
             log.warning("event from a Slack workspace that maps to no tenant")
         return tenant
