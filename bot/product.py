@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agent.checkpoints import shared_checkpoint_saver
 from agent.commands import CommandRunner
@@ -22,7 +26,7 @@ from agent.travel_info.service import TravelInfo
 from agent.travel_info.settings import TravelInfoSettings
 from bot.runtime import Endpoints
 from storage.database import Database
-from storage.quotas import Quotas
+from storage.quotas import MessageLimits, Quotas
 from storage.reminders import ScheduledReminder
 from storage.settings import Settings
 
@@ -42,8 +46,19 @@ class Product:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+REDIS_RETRIES = 2  # a command that meets a dead connection (Redis restarted) reconnects and tries again
+
+
 def redis_client(url: str) -> Redis:
-    return Redis.from_url(url)
+    """The process's Redis client. After a Redis restart its pooled connections are dead: a command retries
+    on a fresh one. While Redis is away, commands fail within about a second instead of hanging."""
+    return Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), REDIS_RETRIES),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        socket_connect_timeout=2.0,
+        socket_timeout=5.0,
+    )
 
 
 @asynccontextmanager
@@ -78,7 +93,7 @@ async def open_product(settings: Settings, endpoints: Endpoints) -> AsyncIterato
             db=db,
             embedder=embedder,
             reminders_scheduled=reminders_scheduled,
-            quotas=Quotas(redis) if redis is not None else None,
+            quotas=Quotas(redis, MessageLimits.of(settings)) if redis is not None else None,
             travel_info=travel_info,
         )
         key = settings.encryption_key.get_secret_value() if settings.encryption_key else None

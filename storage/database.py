@@ -74,16 +74,17 @@ class TenantStatements:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def run(self, tenant_id: uuid.UUID, *statements: Statement) -> list[list[tuple[Any, ...]]]:
+    async def run(self, tenant_id: uuid.UUID | None, *statements: Statement) -> list[list[tuple[Any, ...]]]:
         """Run `statements` in one transaction bound to `tenant_id`; the rows of each, in order.
 
+        With no tenant, the transaction sees no tenant row (for the few tables that hold none).
         Any error rolls the whole batch back (the pool resets a connection returned mid-transaction).
         """
         if self.pool.closed:
             await self.open()
         async with self.pool.connection() as connection, connection.pipeline():
             await connection.execute("BEGIN")
-            await connection.execute(_BIND_TENANT_RAW, (str(tenant_id),))
+            await connection.execute(_BIND_TENANT_RAW, (str(tenant_id) if tenant_id else "",))
             cursors = [await connection.execute(s.sql, s.params) for s in statements]
             await connection.execute("COMMIT")
         # A statement without rows (an INSERT with no RETURNING) has no description.

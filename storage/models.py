@@ -449,13 +449,20 @@ class AuditEntry(Base):
 
 
 class ProcessedEvent(Base):
-    """A platform delivery already handled, so that a retry has no second effect."""
+    """A platform delivery: claimed by one process until `claimed_until`, then handled, so that a retry has no
+    second effect and a delivery whose process died is handled again (storage.processed_events)."""
 
     __tablename__ = "processed_events"
+    __table_args__ = (
+        Index("processed_events_in_progress", "claimed_by", postgresql_where=text("handled_at IS NULL")),
+    )
 
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    claimed_by: Mapped[uuid.UUID | None]
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ConversationThread(Base):

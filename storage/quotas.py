@@ -9,17 +9,29 @@ rather than the clock the product runs on (so rates cannot be tested or replayed
 cannot refuse a message on two limits at once (a message the tenant limit refuses would still count against
 the user's window). What it would fix, up to twice the rate across a minute boundary, is small for an abuse
 limit whose costly part, the model's tokens, is held by the budget.
+
+While Redis cannot be reached, messages and tokens go uncounted (each time with a warning) rather than every
+traveller being refused: an outage of the counters must not stop the conversations. Counting resumes by
+itself with the first command that reaches Redis again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from storage.errors import DomainError
+from storage.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class LimitReached(DomainError):
@@ -30,8 +42,18 @@ class LimitReached(DomainError):
 
 @dataclass(frozen=True)
 class MessageLimits:
+    """Messages one person, and one tenant together, may send the agent per minute."""
+
     per_user_per_minute: int = 20
     per_tenant_per_minute: int = 600
+
+    @classmethod
+    def of(cls, settings: Settings) -> MessageLimits:
+        """The limits set by TRAVELMATE_MESSAGES_PER_USER_PER_MINUTE and ..._PER_TENANT_PER_MINUTE."""
+        return cls(
+            per_user_per_minute=settings.messages_per_user_per_minute,
+            per_tenant_per_minute=settings.messages_per_tenant_per_minute,
+        )
 
 
 class Quotas:
@@ -43,6 +65,10 @@ class Quotas:
 
     async def admit_message(self, *, tenant_id: uuid.UUID, user_id: uuid.UUID, now: dt.datetime) -> None:
         """Count one message, or refuse it (uncounted) when the user or the tenant is over the limit."""
+        async with _counted_while_reachable("a message"):
+            await self._admit_message(tenant_id=tenant_id, user_id=user_id, now=now)
+
+    async def _admit_message(self, *, tenant_id: uuid.UUID, user_id: uuid.UUID, now: dt.datetime) -> None:
         window = now.strftime("%Y%m%d%H%M")
         user_key, tenant_key = f"rate:user:{user_id}:{window}", f"rate:tenant:{tenant_id}:{window}"
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -78,27 +104,31 @@ class Quotas:
         own estimate fit the budget (a turn alone is admitted while any budget is left). The estimate is the
         tenant's recent turns' real cost. `release` gives the reservation back once the real count is spent.
         """
-        if not budget:
-            return TokenReservation(self._reserved_key(tenant_id, now), 0)
         used, reserved = self._token_key(tenant_id, now), self._reserved_key(tenant_id, now)
-        estimate = max(MIN_TURN_ESTIMATE, int(await self.redis.get(self._estimate_key(tenant_id)) or 0))
-        admitted = await self.redis.eval(  # type: ignore[misc]
-            _RESERVE, 2, used, reserved, str(budget), str(estimate), str(2 * 86400)
-        )
-        if not admitted:
-            raise LimitReached(BUDGET_USED_UP)
-        return TokenReservation(reserved, estimate)
+        reservation = TokenReservation(reserved, 0)  # admitted, reserving nothing, when Redis is away
+        if not budget:
+            return reservation
+        async with _counted_while_reachable("a turn's token reservation"):
+            estimate = max(MIN_TURN_ESTIMATE, int(await self.redis.get(self._estimate_key(tenant_id)) or 0))
+            admitted = await self.redis.eval(  # type: ignore[misc]
+                _RESERVE, 2, used, reserved, str(budget), str(estimate), str(2 * 86400)
+            )
+            if not admitted:
+                raise LimitReached(BUDGET_USED_UP)
+            reservation = TokenReservation(reserved, estimate)
+        return reservation
 
     async def release(self, reservation: TokenReservation) -> None:
         if reservation.tokens:
-            await self.redis.decrby(reservation.key, reservation.tokens)
+            async with _counted_while_reachable("a token reservation's release"):
+                await self.redis.decrby(reservation.key, reservation.tokens)
 
     async def spend_tokens(self, *, tenant_id: uuid.UUID, tokens: int, now: dt.datetime) -> None:
         """Count a turn's real tokens, and learn from them what the tenant's next turn will likely cost."""
         if tokens <= 0:
             return
         key = self._token_key(tenant_id, now)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with _counted_while_reachable("a turn's tokens"), self.redis.pipeline(transaction=True) as pipe:
             pipe.incrby(key, tokens)
             pipe.expire(key, 2 * 86400)
             pipe.eval(_LEARN_ESTIMATE, 1, self._estimate_key(tenant_id), str(tokens), str(7 * 86400))
@@ -115,6 +145,15 @@ class Quotas:
     @staticmethod
     def _estimate_key(tenant_id: uuid.UUID) -> str:
         return f"tokens:estimate:{tenant_id}"
+
+
+@asynccontextmanager
+async def _counted_while_reachable(what: str) -> AsyncIterator[None]:
+    """Run a Redis count; while Redis cannot be reached, let the request through uncounted, with a warning."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        log.warning("Redis is unreachable (%s): %s went uncounted", type(error).__name__, what)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     embedding_model: str | None = Field(default=None, alias="TRAVELMATE_EMBEDDING_MODEL")
     embedding_dimensions: int = Field(default=1536, ge=1, le=16000, alias="TRAVELMATE_EMBEDDING_DIMENSIONS")
 
+    # Abuse limits: messages to the agent per minute, of one person and of one company (tenant) together.
+    messages_per_user_per_minute: int = Field(
+        default=20, ge=1, le=100_000, alias="TRAVELMATE_MESSAGES_PER_USER_PER_MINUTE"
+    )
+    messages_per_tenant_per_minute: int = Field(
+        default=600, ge=1, le=1_000_000, alias="TRAVELMATE_MESSAGES_PER_TENANT_PER_MINUTE"
+    )
+
     # Slack.
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")

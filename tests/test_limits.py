@@ -18,6 +18,7 @@ from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from storage.preferences import set_tenant_preference
 from storage.quotas import MessageLimits, Quotas
+from storage.settings import Settings
 from tests.conftest import NOW, Company, chat_model, traveller
 from tests.fakes.scripted_model import ScriptedModel, say
 
@@ -104,3 +105,23 @@ async def test_thirty_concurrent_turns_against_a_two_turn_budget_reach_the_model
     assert 1 <= len(answered) <= 2 and len(scripted_model.requests) - before == len(answered)
     assert len(answered) + len(refused) == 30
     assert int(await redis.get(f"tokens:reserved:{acme.tenant_id}:{NOW:%Y%m%d}") or 0) == 0  # all released
+
+
+async def test_the_company_message_limit_is_a_setting_and_counts_everyone_of_the_company(
+    db: Database, embedded: EmbeddedUrls, redis: Redis, scripted_model: ScriptedModel, acme: Company
+) -> None:
+    settings = Settings(TRAVELMATE_MESSAGES_PER_TENANT_PER_MINUTE=3)
+    assert MessageLimits.of(settings) == MessageLimits(per_user_per_minute=20, per_tenant_per_minute=3)
+    services = AgentServices(db=db, clock=lambda: NOW, quotas=Quotas(redis, MessageLimits.of(settings)))
+    scripted_model.responder = lambda _request: say("Sure.")
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        service = ConversationService(
+            services=services,
+            graph=build_graph(model=chat_model(scripted_model), services=services, checkpointer=saver),
+        )
+        people = [traveller(acme), traveller(acme, role="admin"), traveller(acme)]
+        answered = [(await service.handle_message(p, f"c{n}", "hello")).text for n, p in enumerate(people)]
+        refused = await service.handle_message(traveller(acme, role="admin"), "c9", "one more")
+    assert answered == ["Sure."] * 3
+    assert refused.text.startswith("Your company is sending more messages than its limit allows.")
+    assert len(scripted_model.requests) == 3

@@ -368,7 +368,7 @@ async def test_processed_events_hold_no_tenant_data(
             .all()
         )
         rows = (await session.execute(text("SELECT source FROM processed_events"))).scalars().all()
-    assert list(columns) == ["event_id", "received_at", "source"]
+    assert list(columns) == ["claimed_by", "claimed_until", "event_id", "handled_at", "received_at", "source"]
     assert list(rows) == ["slack"]
 
 

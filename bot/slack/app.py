@@ -31,21 +31,24 @@ from bot.slack.blocks import APPROVE, REJECT
 from bot.slack.channel import SlackChannel
 from bot.slack.commands import register_commands
 from bot.slack.config import SlackChannelSettings, slack_channel_settings
-from bot.slack.dedupe import delivery_key, forget_delivery, skip_retried_deliveries
+from bot.slack.dedupe import DeliveryCompletion, SlackDeliveries, delivery_key, skip_retried_deliveries
 from bot.slack.handlers import acknowledge, register_confirmations, register_conversations
 from bot.slack.home import register_home
-from bot.slack.identity import CallerResolver, identify_callers
+from bot.slack.identity import CallerResolver, identify_callers, identify_pending
 from bot.slack.installation_store import PostgresInstallationStore
 from bot.slack.oauth_state import RedisOAuthStateStore
 from bot.slack.policy_upload import register_policy_uploads
 from bot.slack.workspaces import TenantDirectory
-from storage.database import Database
 from storage.errors import DomainError
+from storage.processed_events import DeliveryClaims
 from storage.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
 RATE_LIMIT_RETRIES = 3
+# Every listener's ack function only acknowledges and all work is lazy, so the ack runs inline: Bolt's
+# other mode runs it as a task and polls for it every 10 ms, which cost each ack at least that much.
+ACK_INLINE = True
 
 
 class SlackSetupError(DomainError):
@@ -117,6 +120,7 @@ def _oauth_app(
         installation_store_bot_only=True,
         oauth_settings=oauth_settings,
         request_verification_enabled=True,
+        process_before_response=ACK_INLINE,
     )
     return app
 
@@ -134,7 +138,7 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
         app = _oauth_app(product, options, client, signing_secret, tenants)
     elif settings.slack_bot_token is not None:
         client = web_client(settings.slack_api_url, _secret(settings.slack_bot_token))
-        app = AsyncApp(signing_secret=signing_secret, client=client)
+        app = AsyncApp(signing_secret=signing_secret, client=client, process_before_response=ACK_INLINE)
 
         async def own_workspace(request_client: AsyncWebClient, team_id: str | None) -> str | None:
             about = await request_client.auth_test()
@@ -146,12 +150,17 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
             "Slack needs SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (OAuth installs) or SLACK_BOT_TOKEN (one workspace)."
         )
 
-    channel = SlackChannel(product=product, options=options, tenants=tenants)
-    # Keep every lazy task referenced, so shutdown can wait for work in progress.
+    deliveries = SlackDeliveries(DeliveryClaims(product.db.statements))
+    channel = SlackChannel(product=product, options=options, tenants=tenants, deliveries=deliveries)
+    # Keep every lazy task referenced, so shutdown can wait for work in progress; a delivery is handled
+    # when its lazy work has ended, or with its ack when it started none.
     app.listener_runner.lazy_listener_runner = channel.lazy
+    app.listener_runner.listener_completion_handler = DeliveryCompletion(deliveries)
     # A repeated delivery stops before anything else happens, even before identifying the caller.
-    app.use(skip_retried_deliveries(product.db))
-    app.use(identify_callers(CallerResolver(product.db, tenants, bootstrap_workspace=bootstrap)))
+    app.use(skip_retried_deliveries(deliveries))
+    resolver = CallerResolver(product.db, tenants, bootstrap_workspace=bootstrap)
+    app.use(identify_callers(resolver))
+    channel.lazy.prepare = identify_pending(resolver)
     if oauth:
         # Bolt's own uninstall/revocation listeners, run lazily so that shutdown waits for the deletion.
         app.event("tokens_revoked")(ack=acknowledge, lazy=[app.default_tokens_revoked_event_listener()])
@@ -164,7 +173,7 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
     register_home(app, channel)
     # Every other event is acknowledged, so that Slack does not retry what we do not handle.
     app.event(re.compile(".*"))(acknowledge)
-    app.error(report_errors(product.db))
+    app.error(report_errors(deliveries))
 
     socket_mode = None
     if settings.slack_app_token is not None:
@@ -174,7 +183,7 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
     return SlackApp(app=app, channel=channel, oauth=oauth, socket_mode=socket_mode)
 
 
-def report_errors(db: Database) -> Callable[..., Awaitable[BoltResponse]]:
+def report_errors(deliveries: SlackDeliveries) -> Callable[..., Awaitable[BoltResponse]]:
     """Bolt's error handler: an error before the ack is logged with an id and answered with a 500."""
 
     async def report_listener_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
@@ -188,7 +197,7 @@ def report_errors(db: Database) -> Callable[..., Awaitable[BoltResponse]]:
         # Nothing was done for it yet, so Slack's retry must not be taken for a repeat.
         key = delivery_key(body)
         if key is not None:
-            await forget_delivery(db, source=key[0], event_id=key[1])
+            await deliveries.release(key)
         return BoltResponse(status=500, body=f"error id {error_id}")
 
     return report_listener_error

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.lazy_listener.async_internals import to_runnable_function
 from slack_bolt.lazy_listener.async_runner import AsyncLazyListenerRunner
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -17,6 +19,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from agent.context import Context
 from bot.product import Product
 from bot.slack.config import SlackChannelSettings
+from bot.slack.dedupe import DELIVERY, DeliveryKey, SlackDeliveries
 from bot.slack.workspaces import TenantDirectory
 
 log = logging.getLogger(__name__)
@@ -31,16 +34,41 @@ class TrackedLazyRunner(AsyncLazyListenerRunner):
     lets shutdown wait for work in progress, and tests wait until the channel is idle.
     """
 
-    def __init__(self, logger: logging.Logger) -> None:
+    def __init__(self, logger: logging.Logger, deliveries: SlackDeliveries) -> None:
         self.logger = logger
+        self.deliveries = deliveries
         self.tasks: set[asyncio.Task[None]] = set()
+        # What each piece of lazy work needs first and the ack must not wait for (who the caller is).
+        self.prepare: Callable[[AsyncBoltContext], Awaitable[None]] | None = None
 
     def start(self, function: Callable[..., Awaitable[None]], request: AsyncBoltRequest) -> None:
-        task = asyncio.ensure_future(
-            to_runnable_function(internal_func=function, logger=self.logger, request=request)
-        )
+        delivery: DeliveryKey | None = request.context.get(DELIVERY)
+        if delivery is not None:
+            self.deliveries.work_started(delivery)
+        task = asyncio.ensure_future(self._run(function, request, delivery))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def _run(
+        self,
+        function: Callable[..., Awaitable[None]],
+        request: AsyncBoltRequest,
+        delivery: DeliveryKey | None,
+    ) -> None:
+        """The lazy work, then its delivery counted as handled; work cut short leaves its claim to lapse, so
+        that Slack's redelivery is handled by a process that is still running."""
+        finished = False
+        try:
+            if self.prepare is not None:
+                await self.prepare(request.context)
+            await to_runnable_function(internal_func=function, logger=self.logger, request=request)
+            finished = True
+        except Exception:
+            # Nothing was answered: the delivery is left to lapse, so that a redelivery of it is handled again.
+            self.logger.exception("Slack work could not start: error id %s", uuid.uuid4().hex[:12])
+        finally:
+            if delivery is not None:
+                await self.deliveries.work_ended(delivery, handled=finished)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> TrackedLazyRunner:
         """The runner is shared by the whole process, never copied.
@@ -70,8 +98,12 @@ class SlackChannel:
     product: Product
     options: SlackChannelSettings
     tenants: TenantDirectory
-    lazy: TrackedLazyRunner = field(default_factory=lambda: TrackedLazyRunner(log))
+    deliveries: SlackDeliveries
+    lazy: TrackedLazyRunner = field(init=False)
     _turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_TURNS))
+
+    def __post_init__(self) -> None:
+        self.lazy = TrackedLazyRunner(log, self.deliveries)
 
     def now(self) -> dt.datetime:
         return self.product.conversation.services.clock()

@@ -1,16 +1,19 @@
-"""Who is talking: Bolt middleware that turns the Slack workspace and user into a verified Context.
+"""Who is talking: the Slack workspace and user turned into a verified Context.
 
-It runs before every handler. A Slack user seen for the first time is provisioned from users.info
-(name, email, time zone): linked to the tenant user with the same email if there is one, otherwise
-added, as the tenant's admin when it has none yet.
+Bolt middleware finds the workspace's tenant before the ack (a workspace that maps to none is refused
+there). The person is resolved after the ack, before the lazy work runs (`identify_pending`), so that the
+ack never waits for a database session or for users.info. A Slack user seen for the first time is
+provisioned from users.info (name, email, time zone): linked to the tenant user with the same email if
+there is one, otherwise added, as the tenant's admin when it has none yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +36,7 @@ from storage.tenants import Email, add_user, find_user_by_email, get_user, list_
 log = logging.getLogger(__name__)
 
 CALLER = "caller"  # the key of the verified Context in Bolt's context
+PENDING_CALLER = "pending_caller"  # (tenant, Slack user) whose Context the lazy work resolves
 _LOCALE_FALLBACK = "en"
 _EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 
@@ -138,11 +142,12 @@ async def provision_user(
 ) -> TenantUser:
     """The tenant user behind a Slack account, linked (and added if needed) exactly once.
 
-    An advisory lock per Slack account serialises two first contacts arriving together.
+    An advisory lock per workspace serialises first contacts arriving together: the same person is linked
+    once, and of several new people at once only the first becomes the admin of a tenant that has none.
     """
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"slack-identity:{workspace}:{slack_user}"},
+        {"key": f"slack-identity:{workspace}"},
     )
     linked = await linked_user(session, workspace=workspace, slack_user=slack_user)
     if linked is not None:
@@ -203,6 +208,11 @@ class CallerResolver:
     db: Database
     tenants: TenantDirectory
     bootstrap_workspace: Callable[[AsyncWebClient, str | None], Awaitable[str | None]] | None = None
+    # Lookups of a workspace's tenant under way: requests arriving together share one (a new workspace's
+    # first burst would otherwise make as many directory reads and auth.test calls as it has requests).
+    _looking_up: dict[tuple[str | None, str | None], asyncio.Future[uuid.UUID | None]] = field(
+        default_factory=dict
+    )
 
     async def tenant_of(
         self,
@@ -229,16 +239,39 @@ class CallerResolver:
     async def resolve(
         self, client: AsyncWebClient, context: AsyncBoltContext, slack_user: str
     ) -> Context | None:
-        is_org = bool(context.is_enterprise_install)
-        workspace = workspace_key(
-            enterprise_id=context.enterprise_id, team_id=context.team_id, is_enterprise_install=is_org
-        )
-        tenant = await self.tenant_of(
-            client, enterprise_id=context.enterprise_id, team_id=context.team_id, is_enterprise_install=is_org
-        )
+        tenant = await self.workspace_tenant(client, context)
+        return await self.person(client, context, tenant, slack_user) if tenant is not None else None
+
+    async def workspace_tenant(self, client: AsyncWebClient, context: AsyncBoltContext) -> uuid.UUID | None:
+        """The tenant of the request's workspace (made on first contact in single-workspace mode)."""
+        key = (context.enterprise_id, context.team_id)
+        lookup = self._looking_up.get(key)
+        if lookup is None:
+            lookup = asyncio.ensure_future(
+                self.tenant_of(
+                    client,
+                    enterprise_id=context.enterprise_id,
+                    team_id=context.team_id,
+                    is_enterprise_install=bool(context.is_enterprise_install),
+                )
+            )
+            self._looking_up[key] = lookup
+            lookup.add_done_callback(lambda _: self._looking_up.pop(key, None))
+        # Shielded: one request given up must not cancel the lookup the others wait for.
+        tenant = await asyncio.shield(lookup)
         if tenant is None:
             log.warning("event from a Slack workspace that maps to no tenant")
-            return None
+        return tenant
+
+    async def person(
+        self, client: AsyncWebClient, context: AsyncBoltContext, tenant: uuid.UUID, slack_user: str
+    ) -> Context | None:
+        """The Context of a Slack user in the workspace's tenant, provisioned on first contact."""
+        workspace = workspace_key(
+            enterprise_id=context.enterprise_id,
+            team_id=context.team_id,
+            is_enterprise_install=bool(context.is_enterprise_install),
+        )
         async with self.db.tenant(tenant) as session:
             user = await linked_user(session, workspace=workspace, slack_user=slack_user)
         if user is not None:
@@ -252,7 +285,8 @@ class CallerResolver:
 
 
 def identify_callers(resolver: CallerResolver) -> Callable[..., Awaitable[BoltResponse | None]]:
-    """The global middleware: puts the caller's Context in `context["caller"]` before any listener runs."""
+    """The global middleware: notes the workspace's tenant and the acting Slack user before any listener
+    runs; `identify_pending` turns them into the caller's Context (`context["caller"]`) for the lazy work."""
 
     async def identify_caller(
         context: AsyncBoltContext,
@@ -262,9 +296,23 @@ def identify_callers(resolver: CallerResolver) -> Callable[..., Awaitable[BoltRe
     ) -> BoltResponse | None:
         slack_user = acting_user(body, context)
         if slack_user is not None:
-            caller = await resolver.resolve(client, context, slack_user)
-            if caller is not None:
-                context[CALLER] = caller
+            tenant = await resolver.workspace_tenant(client, context)
+            if tenant is not None:
+                context[PENDING_CALLER] = (tenant, slack_user)
         return await next_()
 
     return identify_caller
+
+
+def identify_pending(resolver: CallerResolver) -> Callable[[AsyncBoltContext], Awaitable[None]]:
+    """Before lazy work: the caller noted by `identify_callers`, as a verified Context in `context["caller"]`."""
+
+    async def identify(context: AsyncBoltContext) -> None:
+        pending: tuple[uuid.UUID, str] | None = context.get(PENDING_CALLER)
+        if pending is None or context.get(CALLER) is not None:
+            return
+        caller = await resolver.person(context.client, context, *pending)
+        if caller is not None:
+            context[CALLER] = caller
+
+    return identify

@@ -672,7 +672,9 @@ class SlackSender:
         button: dict[str, Any],
         *,
         trigger_id: str | None = None,
+        url: str = "/slack/events",
     ) -> httpx.Response:
+        """A press of `button` on `posted`; `url` may name another server (a replica) than the client's."""
         payload = {
             "type": "block_actions",
             "user": {"id": user, "team_id": team_id, "username": user.lower()},
@@ -706,7 +708,7 @@ class SlackSender:
             payload["container"]["thread_ts"] = posted.thread_ts
             payload["message"]["thread_ts"] = posted.thread_ts
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-        return await self.post("/slack/events", body, "application/x-www-form-urlencoded")
+        return await self.post(url, body, "application/x-www-form-urlencoded")
 
     async def file_share(
         self, team_id: str, user: str, shared: dict[str, Any], *, text: str = ""
@@ -860,8 +862,8 @@ async def acme_slack(
     """
     token = acme_workspace(fake, traveller_tz=traveller_tz)
     async with slack_harness(db=db, embedded=embedded, model=model, fake=fake, bot_token=token) as harness:
-        for user in introduced:
+        for user in introduced:  # one after the other: the first person becomes the admin
             await harness.send.command(ACME, user, "help")
-        await harness.settle()
+            await harness.settle()
         fake.responses.clear()
         yield harness
