@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agent.context import Context
 from agent.replies import AgentReply, ConfirmationRequest
 from agent.tools import Decision
+from bot.slack.approval_requests import ask_waiting_approvers
 from bot.slack.blocks import (
     APPROVE,
     SlackMessage,
@@ -111,7 +112,8 @@ async def deliver_reply(
 ) -> None:
     """Post a reply in the traveller's thread; a confirmation is recorded, and approvers asked when needed."""
     request = reply.confirmation
-    needs_admin = request is not None and request.violations and request.action in ("justify", "approve")
+    # Booked now and approved later, or only a warning: the traveller confirms, the chain follows.
+    needs_admin = request is not None and (request.needs_approval or request.needs_justification)
     approvers = await approvers_for(channel, caller) if needs_admin else []
     messages = reply_messages(
         reply,
@@ -181,6 +183,8 @@ async def decide(
     await deliver_reply(
         channel, client, caller=traveller, thread=thread, reply=reply, replier=replier, lead=lead
     )
+    # A trip booked now for approval later is put to its first approver at once.
+    await ask_waiting_approvers(channel.product.db, client, tenant_id=traveller.tenant_id, now=channel.now())
 
 
 def answer_as_approver(channel: SlackChannel) -> Any:

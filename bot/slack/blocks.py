@@ -175,6 +175,7 @@ def confirmation_blocks(
     if request.violations:
         reasons = "\n".join(f"• {escape(reason)}" for reason in request.violations)
         blocks += text_blocks(f":warning: *This trip is out of policy:*\n{reasons}")
+    if request.needs_approval or request.needs_justification:
         asked = approvers or "your company's admins"
         blocks.append(context_block(f"I asked {asked} to approve it. You can still cancel the request."))
         blocks.append({"type": "actions", "elements": [_button("Cancel request", CANCEL, value, "danger")]})
