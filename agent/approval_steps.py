@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.approval_chain import ApprovalChain, manager_of, trip_spend_by_currency
-from storage.audit import Actor, record_audit
-from storage.models import TenantUser
+from storage.audit import SYSTEM, Actor, record_audit
+from storage.models import AuditEntry, TenantUser
 from storage.policy_verdicts import OpenApproval, decide_step, open_approvals
 from storage.traveller_messages import post_to_console
 from storage.trip_changes import cancel_trip
@@ -96,6 +96,44 @@ async def asked_for(
     ]
 
 
+@dataclass(frozen=True)
+class StepRequest:
+    """One open step to put to the people who may answer it now."""
+
+    trip: OpenApproval
+    escalated: bool
+    traveller: str
+    approvers: list[TenantUser]
+
+    def sentence(self) -> str:
+        """Whose trip, which, and who is asked: the first line of every channel's request."""
+        asked = ASKED[self.trip.step] + (", escalated after the timeout" if self.escalated else "")
+        return (
+            f"{self.traveller}'s trip of {self.trip.start_date:%d %b %Y} ({str(self.trip.itinerary_id)[:8]}) "
+            f"was booked and waits for approval (asked: {asked})."
+        )
+
+
+async def step_requests(
+    session: AsyncSession, *, chain: ApprovalChain, now: dt.datetime, itinerary_id: uuid.UUID | None = None
+) -> list[StepRequest]:
+    """Every open step (or the one trip's) with who may answer it now."""
+    requests = []
+    for trip in await open_approvals(session):
+        if itinerary_id is not None and trip.itinerary_id != itinerary_id:
+            continue
+        traveller = await session.scalar(select(TenantUser).where(TenantUser.user_id == trip.user_id))
+        requests.append(
+            StepRequest(
+                trip,
+                chain.escalated(trip.since, now),
+                traveller.display_name if traveller else "A traveller",
+                await asked_for(session, trip, chain=chain, now=now),
+            )
+        )
+    return requests
+
+
 async def decide_trip(
     session: AsyncSession,
     *,
@@ -143,3 +181,47 @@ async def decide_trip(
 def waiting_trip(trips: list[OpenApproval], *, itinerary_id: uuid.UUID, step: str) -> OpenApproval | None:
     """The trip a button was sent for, if that same step still waits for the person pressing it."""
     return next((t for t in trips if t.itinerary_id == itinerary_id and t.step == step), None)
+
+
+def escalation_notice(trip: OpenApproval) -> str:
+    """What the traveller is told when their trip's step waited past the timeout."""
+    return (
+        f"Your trip of {trip.start_date:%d %b %Y} ({str(trip.itinerary_id)[:8]}) waited past the timeout "
+        f"for {ASKED[trip.step]}; an admin may answer it now."
+    )
+
+
+async def escalate_overdue(
+    session: AsyncSession, *, chain: ApprovalChain, now: dt.datetime
+) -> list[OpenApproval]:
+    """The steps that passed the timeout since the last run: each is audited once and the traveller told.
+
+    Run by the clock; the channels then put each returned trip to the admins.
+    """
+    escalated = []
+    for trip in await open_approvals(session):
+        if not chain.escalated(trip.since, now) or trip.since is None:
+            continue
+        since = trip.since.isoformat()
+        seen = await session.scalar(
+            select(AuditEntry.audit_id).where(
+                AuditEntry.action == "policy.escalate",
+                AuditEntry.entity_id == str(trip.itinerary_id),
+                AuditEntry.details["step"].astext == trip.step,
+                AuditEntry.details["since"].astext == since,
+            )
+        )
+        if seen is not None:
+            continue
+        await record_audit(
+            session,
+            actor=SYSTEM,
+            action="policy.escalate",
+            entity="itinerary",
+            entity_id=str(trip.itinerary_id),
+            details={"step": trip.step, "since": since, "escalated": True},
+        )
+        if trip.user_id is not None:
+            await post_to_console(session, user_id=trip.user_id, body=escalation_notice(trip))
+        escalated.append(trip)
+    return escalated

@@ -135,7 +135,7 @@ async def test_manager_then_finance_approve_from_their_dms_once_each(
     trip = itinerary_id[:8]
     assert await statuses(db) == {"confirmed"}
     (ask,) = asked(slack, MANAGER)
-    assert "*Tom Traveller*'s trip" in ask.all_text() and f"({trip})" in ask.all_text()
+    assert f"Tom Traveller's trip of 03 Dec 2026 ({trip}) was booked" in ask.all_text()
     assert "hotel cap: 100.00 EUR a night; this stay is 150.00 EUR a night" in ask.all_text()
     assert [b["text"]["text"] for b in ask.buttons()] == ["Approve", "Reject"]
     assert asked(slack, CFO) == [] and asked(slack, ADMIN) == []

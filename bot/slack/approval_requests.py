@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from agent.approval_steps import ASKED, STALE, asked_for, decide_trip, waiting_for, waiting_trip
+from agent.approval_steps import STALE, StepRequest, decide_trip, step_requests, waiting_for, waiting_trip
 from agent.context import Context
 from bot.slack.blocks import escape
 from bot.slack.channel import SlackChannel
@@ -39,7 +39,6 @@ from storage.approval_chain import ApprovalChain
 from storage.database import Database
 from storage.identities import identities_of
 from storage.models import SlackRequestMessage
-from storage.policy_verdicts import OpenApproval, open_approvals
 from storage.preferences import tenant_preferences
 from storage.tenants import get_user
 
@@ -49,18 +48,13 @@ CHAIN_APPROVE, CHAIN_REJECT = "chain_approve", "chain_reject"
 ACTIONS = re.compile(f"^({CHAIN_APPROVE}|{CHAIN_REJECT})$")
 
 
-def request_blocks(trip: OpenApproval, *, traveller: str, escalated: bool) -> list[Block]:
+def request_blocks(request: StepRequest) -> list[Block]:
     """What an approver reads: whose trip, when, why it needs approval, and the two buttons."""
+    trip = request.trip
     value = json.dumps({"i": str(trip.itinerary_id), "s": trip.step}, separators=(",", ":"))
-    asked = ASKED[trip.step] + (", escalated after the timeout" if escalated else "")
     reasons = "\n".join(f"• {escape(reason)}" for reason in trip.reasons) or "• (no reason recorded)"
     return [
-        SectionBlock(
-            text=MarkdownTextObject(
-                text=f":raising_hand: *{escape(traveller)}*'s trip of {trip.start_date:%d %b %Y} "
-                f"({str(trip.itinerary_id)[:8]}) was booked and waits for approval (asked: {asked})."
-            )
-        ),
+        SectionBlock(text=MarkdownTextObject(text=f":raising_hand: {escape(request.sentence())}")),
         SectionBlock(text=MarkdownTextObject(text=f":warning: *Out of policy:*\n{reasons}")),
         ActionsBlock(
             elements=[
@@ -84,13 +78,9 @@ async def ask_waiting_approvers(
     asked = 0
     async with db.tenant(tenant_id) as session:
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
-        for trip in await open_approvals(session):
-            escalated = chain.escalated(trip.since, now)
-            traveller = await get_user(session, user_id=trip.user_id) if trip.user_id else None
-            blocks = request_blocks(
-                trip, traveller=traveller.display_name if traveller else "A traveller", escalated=escalated
-            )
-            for approver in await asked_for(session, trip, chain=chain, now=now):
+        for request in await step_requests(session, chain=chain, now=now):
+            trip, blocks = request.trip, request_blocks(request)
+            for approver in request.approvers:
                 for identity in await identities_of(session, user_id=approver.user_id):
                     if identity.channel != "slack":
                         continue

@@ -13,6 +13,7 @@ from agent.context import Context
 from agent.conversation import thread_id
 from agent.tools import Decision
 from bot.product import Product
+from bot.telegram.approval_requests import ask_approvers
 from bot.telegram.delivery import ChatTarget, send_reply, send_text, typing
 from bot.telegram.identity import TravelCallbackContext
 from bot.telegram.keyboards import ConfirmationPress, justification_prompt
@@ -139,3 +140,11 @@ class Confirmations:
                 ctx, str(target.chat_id), decision, itinerary_id=itinerary_id
             )
         await send_reply(context.bot, target, reply, requester_telegram_id=telegram_user_id)
+        # A trip booked now for approval later is put to its first approver at once.
+        await ask_approvers(
+            self.product.db,
+            context.bot,
+            tenant_id=ctx.tenant_id,
+            now=self.product.conversation.services.clock(),
+            itinerary_id=itinerary_id,
+        )

@@ -25,6 +25,7 @@ from bot.product import Product
 from bot.redaction import install_redaction
 from bot.runtime import SetupError
 from bot.server import ChannelMount
+from bot.telegram.approval_requests import CHAIN_PATTERN, ChainRequests
 from bot.telegram.confirmations import Confirmations
 from bot.telegram.dedupe import DuplicateUpdates
 from bot.telegram.flood import FloodControl
@@ -76,6 +77,8 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
     application: TelegramApplication = builder.build()
 
     confirmations = Confirmations(product)
+    chain_requests = ChainRequests(product)
+    product.extras["telegram_approvals"] = chain_requests
     chat = TravelChat(product, confirmations)
     linking = Linking(product)
     application.add_handler(TypeHandler(Update, DuplicateUpdates(product.db)), group=-2)
@@ -86,6 +89,7 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
             CommandHandler("unlink", linking.on_unlink),
             CommandHandler(RUNNER_COMMANDS, chat.on_command),
             CallbackQueryHandler(confirmations.on_press, pattern=CALLBACK_PATTERN),
+            CallbackQueryHandler(chain_requests.on_press, pattern=CHAIN_PATTERN),
             MessageHandler(filters.COMMAND, chat.on_command),
             MessageHandler(filters.TEXT, chat.on_text),
             MessageHandler(filters.Document.ALL, PolicyUploads(product).on_document),
