@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from agent.approval_steps import ASKED
-from bot.slack.approval_requests import ask_waiting_approvers
+from bot.approval_escalation import escalate_approvals
 from storage.audit import Actor
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
@@ -191,10 +191,14 @@ async def test_a_step_past_the_timeout_goes_to_the_admins_and_the_managers_butto
     client = AsyncWebClient(base_url=slack.fake.base_url, token=slack.token)  # type: ignore[attr-defined]
     identity = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=ADMIN)
     assert identity is not None
-    assert await ask_waiting_approvers(db, client, tenant_id=identity.tenant_id, now=clock[0]) == 0
+    tenant = identity.tenant_id
+    assert await escalate_approvals(db, tenant_id=tenant, now=clock[0], slack=client) == 0
     clock[0] = NOW + dt.timedelta(hours=25)
-    assert await ask_waiting_approvers(db, client, tenant_id=identity.tenant_id, now=clock[0]) == 1
-    assert await ask_waiting_approvers(db, client, tenant_id=identity.tenant_id, now=clock[0]) == 0
+    assert await escalate_approvals(db, tenant_id=tenant, now=clock[0], slack=client) == 1
+    assert await escalate_approvals(db, tenant_id=tenant, now=clock[0], slack=client) == 0
+    assert told(slack)[-1].endswith(
+        "waited past the timeout for the traveller's manager; an admin may answer it now."
+    )
     (escalated,) = asked(slack, ADMIN)
     assert "escalated after the timeout" in escalated.all_text()
     await press(slack, ADMIN, escalated, "Approve")
@@ -207,3 +211,35 @@ async def test_a_step_past_the_timeout_goes_to_the_admins_and_the_managers_butto
         "policy.approve itinerary" in log
         and "(manager step, escalated after the timeout; finance next)" in log
     )
+
+
+async def test_the_manager_comes_from_the_slack_profile_when_no_admin_named_one(
+    db: Database,
+    embedded: EmbeddedUrls,
+    scripted_model: ScriptedModel,
+    fake_slack: FakeSlack,
+    clock: list[dt.datetime],
+) -> None:
+    token = acme_workspace(fake_slack)
+    fake_slack.add_user(ACME, CFO, "Carl Finance", email="cfo@acme.test")
+    fake_slack.set_profile_field(ACME, TRAVELLER, "Manager", MANAGER)
+    async with slack_harness(
+        db=db,
+        embedded=embedded,
+        model=scripted_model,
+        fake=fake_slack,
+        bot_token=token,
+        clock=lambda: clock[0],
+    ) as slack:
+        for user in (ADMIN, MANAGER, CFO, TRAVELLER):
+            await slack.send.command(ACME, user, "help")
+        await slack.settle()
+        admin = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=ADMIN)
+        assert admin is not None
+        async with db.tenant(admin.tenant_id) as session:
+            for key, value in CHAIN.items():
+                await set_tenant_preference(session, actor=Actor.user(admin.user_id), key=key, value=value)
+        await book_for_later(slack, db, scripted_model)
+        (ask,) = asked(slack, MANAGER)  # Olga, Tom's manager in his Slack profile, is asked first
+        assert "(asked: the traveller's manager)" in ask.all_text() and asked(slack, CFO) == []
+        assert "user.manager user" in await audit_lines(slack)

@@ -36,6 +36,7 @@ from bot.slack.channel import SlackChannel
 from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, record_request, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.identity import CALLER, load_caller
+from bot.slack.reporting_line import adopt_manager_from_profile
 from storage.identities import identities_of
 from storage.tenants import list_users
 
@@ -166,6 +167,8 @@ async def decide(
     await replier.start()
     conversation = channel.product.conversation
     if approver is None:
+        if decision.approved:  # the approval chain starts with the manager, from Slack when none is named
+            await adopt_manager_from_profile(channel.product.db, client, traveller=traveller)
         reply = await conversation.resume(traveller, thread.conversation, decision, itinerary_id=itinerary_id)
     else:
         reply = await conversation.approve(
