@@ -36,6 +36,7 @@ from bot.slack.channel import SlackChannel
 from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, record_request, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.identity import CALLER, load_caller
+from bot.slack.justifications import await_justification
 from bot.slack.reporting_line import adopt_manager_from_profile
 from storage.identities import identities_of
 from storage.tenants import list_users
@@ -114,7 +115,7 @@ async def deliver_reply(
     """Post a reply in the traveller's thread; a confirmation is recorded, and approvers asked when needed."""
     request = reply.confirmation
     # Booked now and approved later, or only a warning: the traveller confirms, the chain follows.
-    needs_admin = request is not None and (request.needs_approval or request.needs_justification)
+    needs_admin = request is not None and request.needs_approval
     approvers = await approvers_for(channel, caller) if needs_admin else []
     messages = reply_messages(
         reply,
@@ -136,6 +137,8 @@ async def deliver_reply(
             itinerary_id=request.itinerary_id,
             purpose="confirm",
         )
+    if request.needs_justification:
+        await await_justification(channel, caller=caller, thread=thread, itinerary_id=request.itinerary_id)
     if request.violations and approvers:
         await ask_approvers(
             channel, client, caller=caller, thread=thread, request=request, approvers=approvers

@@ -20,11 +20,12 @@ from agent.context import Context
 from agent.conversation import thread_id
 from agent.tools import Decision
 from bot.slack.approvals import ALREADY_DECIDED, decide, deliver_reply, outcome_line
-from bot.slack.blocks import CONFIRM, button_value, escape, mention
+from bot.slack.blocks import ASK_REASON, CONFIRM, button_value, escape, mention
 from bot.slack.channel import SlackChannel
 from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.identity import CALLER
+from bot.slack.justifications import take_justification_reply
 
 NOT_CONNECTED = (
     "This Slack workspace is not connected to a TravelMate company yet. "
@@ -73,6 +74,10 @@ async def converse(
     async with reported_errors(replier.say, what="message", caller=caller):
         if caller is None:
             await replier.say(NOT_CONNECTED)
+            return
+        if await take_justification_reply(
+            channel, client, caller=caller, thread=thread, text=text, decide=decide
+        ):
             return
         await replier.start(assistant=assistant)
         service = channel.product.conversation
@@ -183,7 +188,10 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                 if approved and pending.violations and pending.action == "block":
                     await press.tell("This trip cannot be booked under your company's travel policy.")
                     return
-                if approved and pending.violations and pending.action != "warn" and not pending.approve_later:
+                if approved and pending.needs_justification:
+                    await press.tell(f"This trip is out of policy. {ASK_REASON}")
+                    return
+                if approved and pending.needs_approval:
                     await press.tell(
                         "This trip is out of policy, so an admin of your company has to approve it."
                     )

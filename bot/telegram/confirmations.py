@@ -11,6 +11,7 @@ from telegram.error import BadRequest
 
 from agent.context import Context
 from agent.conversation import thread_id
+from agent.justifications import ASK_AGAIN, justification_decision
 from agent.tools import Decision
 from bot.product import Product
 from bot.telegram.approval_requests import ask_approvers
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 
 NOT_YOURS = "Only the traveller who asked for this booking can confirm or cancel it."
 ALREADY_ANSWERED = "This booking was already answered."
-JUSTIFICATION_LIMIT = 1000
-_DECLINE = {"cancel", "/cancel", "no", "stop"}
 
 
 async def remove_keyboard(query: CallbackQuery) -> None:
@@ -106,12 +105,9 @@ class Confirmations:
         ):
             return False  # in groups only a reply to the prompt is the justification
         target = ChatTarget.of(message)
-        if not text.strip() or len(text) > JUSTIFICATION_LIMIT:
-            await send_text(
-                context.bot,
-                target,
-                f"Please reply with a justification of 1 to {JUSTIFICATION_LIMIT:,} characters, or reply cancel.",
-            )
+        decision = justification_decision(text)
+        if decision is None:
+            await send_text(context.bot, target, ASK_AGAIN)
             return True
         async with self.product.db.tenant(ctx.tenant_id) as session:
             taken = await take_justification(
@@ -119,10 +115,6 @@ class Confirmations:
             )
         if not taken:
             return True  # answered a moment ago through another message
-        if text.strip().lower() in _DECLINE:
-            decision = Decision(approved=False)
-        else:
-            decision = Decision(approved=True, justification=text.strip())
         await self._resume(context, ctx, target, decision, awaited.itinerary_id, message.from_user.id)
         return True
 
