@@ -156,6 +156,10 @@ class TelegramChats:
                 self._initialized = True
         return self.bot
 
+    async def ready(self) -> Bot:
+        """The initialised bot, for other messages of the worker (approval requests)."""
+        return await self._ready_bot()
+
     async def send(self, recipient: Recipient, text: str) -> None:
         if not recipient.chat_id:
             raise PermanentFailure("telegram:no_chat")

@@ -8,14 +8,15 @@ shows every step.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from agent.approval_steps import ASKED
-from bot.approval_escalation import escalate_approvals
+from bot.approval_escalation import escalate_every_company
+from bot.reminder_delivery import ReminderChannels, SlackDirectMessages
 from storage.audit import Actor
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
@@ -184,18 +185,27 @@ async def test_a_rejection_at_either_step_cancels_the_trip_and_tom_is_told(
 
 
 async def test_a_step_past_the_timeout_goes_to_the_admins_and_the_managers_button_goes_stale(
-    slack: SlackHarness, db: Database, scripted_model: ScriptedModel, clock: list[dt.datetime]
+    slack: SlackHarness,
+    db: Database,
+    worker_db: Database,
+    scripted_model: ScriptedModel,
+    clock: list[dt.datetime],
 ) -> None:
     await book_for_later(slack, db, scripted_model)
     (manager_ask,) = asked(slack, MANAGER)
-    client = AsyncWebClient(base_url=slack.fake.base_url, token=slack.token)  # type: ignore[attr-defined]
-    identity = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=ADMIN)
-    assert identity is not None
-    tenant = identity.tenant_id
-    assert await escalate_approvals(db, tenant_id=tenant, now=clock[0], slack=client) == 0
-    clock[0] = NOW + dt.timedelta(hours=25)
-    assert await escalate_approvals(db, tenant_id=tenant, now=clock[0], slack=client) == 1
-    assert await escalate_approvals(db, tenant_id=tenant, now=clock[0], slack=client) == 0
+    token: str = slack.token  # type: ignore[attr-defined]
+
+    async def installed(_tenant: uuid.UUID, workspace: str) -> str | None:
+        return token if workspace == ACME else None
+
+    channels = ReminderChannels({"slack": SlackDirectMessages(api_url=slack.fake.base_url, tokens=installed)})
+    try:  # the worker's cron, with the worker's own Slack client
+        assert await escalate_every_company(worker_db, channels, now=clock[0]) == 0
+        clock[0] = NOW + dt.timedelta(hours=25)
+        assert await escalate_every_company(worker_db, channels, now=clock[0]) == 1
+        assert await escalate_every_company(worker_db, channels, now=clock[0]) == 0
+    finally:
+        await channels.close()
     assert told(slack)[-1].endswith(
         "waited past the timeout for the traveller's manager; an admin may answer it now."
     )

@@ -14,14 +14,15 @@ import pytest
 from sqlalchemy import select
 
 from agent.approval_steps import ASKED
-from bot.approval_escalation import escalate_approvals
+from bot.approval_escalation import escalate_every_company
+from bot.reminder_delivery import ReminderChannels, TelegramChats
 from storage.audit import Actor
 from storage.database import Database
 from storage.identities import link_identity
 from storage.models import Booking
 from tests.conftest import Company
 from tests.fakes.scripted_model import say
-from tests.fakes.telegram_api import BotCall, TelegramUser
+from tests.fakes.telegram_api import TOKEN, BotCall, TelegramUser
 from tests.test_approval_chain import CHAIN, colleague
 from tests.test_policy_scenarios import set_policy
 from tests.test_telegram_booking import ask_for_confirmation, button
@@ -153,16 +154,19 @@ async def test_a_rejection_at_either_step_cancels_the_trip_and_alex_is_told(
 
 
 async def test_a_step_past_the_timeout_goes_to_the_admin_and_the_managers_button_goes_stale(
-    chain: TelegramBot, acme: Company
+    chain: TelegramBot, acme: Company, worker_db: Database
 ) -> None:
     itinerary = await book_for_later(chain, acme)
     (manager_ask,) = requests_to(chain, MARTA)
     now = dt.datetime.now(dt.UTC)
-    bot = chain.application.bot
-    assert await escalate_approvals(chain.db, tenant_id=acme.tenant_id, now=now, telegram=bot) == 0
     later = now + dt.timedelta(hours=25)
-    assert await escalate_approvals(chain.db, tenant_id=acme.tenant_id, now=later, telegram=bot) == 1
-    assert await escalate_approvals(chain.db, tenant_id=acme.tenant_id, now=later, telegram=bot) == 0
+    channels = ReminderChannels({"telegram": TelegramChats(token=TOKEN, api_url=chain.api.base_url)})
+    try:  # the worker's cron, with the worker's database role and its own Telegram client
+        assert await escalate_every_company(worker_db, channels, now=now) == 0
+        assert await escalate_every_company(worker_db, channels, now=later) == 1
+        assert await escalate_every_company(worker_db, channels, now=later) == 0
+    finally:
+        await channels.close()
     assert told(chain)[-1].endswith(
         "waited past the timeout for the traveller's manager; an admin may answer it now."
     )

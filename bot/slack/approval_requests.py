@@ -66,7 +66,12 @@ def request_blocks(request: StepRequest) -> list[Block]:
 
 
 async def ask_waiting_approvers(
-    db: Database, client: AsyncWebClient, *, tenant_id: uuid.UUID, now: dt.datetime
+    db: Database,
+    client: AsyncWebClient,
+    *,
+    tenant_id: uuid.UUID,
+    now: dt.datetime,
+    workspace_id: str | None = None,
 ) -> int:
     """DM everyone who may answer an open step and holds no live request for it; returns how many were asked.
 
@@ -82,7 +87,7 @@ async def ask_waiting_approvers(
             trip, blocks = request.trip, request_blocks(request)
             for approver in request.approvers:
                 for identity in await identities_of(session, user_id=approver.user_id):
-                    if identity.channel != "slack":
+                    if identity.channel != "slack" or workspace_id not in (None, identity.workspace_id):
                         continue
                     try:
                         dm = (await client.conversations_open(users=identity.external_user_id))["channel"][
@@ -116,11 +121,21 @@ async def ask_waiting_approvers(
 
 
 async def tell_traveller(
-    db: Database, client: AsyncWebClient, *, tenant_id: uuid.UUID, user_id: uuid.UUID, text: str
+    db: Database,
+    client: AsyncWebClient,
+    *,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    text: str,
+    workspace_id: str | None = None,
 ) -> None:
     """The outcome in the traveller's Slack DM, when they have a Slack account (the console has it anyway)."""
     async with db.tenant(tenant_id) as session:
-        accounts = [i for i in await identities_of(session, user_id=user_id) if i.channel == "slack"]
+        accounts = [
+            i
+            for i in await identities_of(session, user_id=user_id)
+            if i.channel == "slack" and workspace_id in (None, i.workspace_id)
+        ]
     for account in accounts:
         try:
             dm = (await client.conversations_open(users=account.external_user_id))["channel"]["id"]
