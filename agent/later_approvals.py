@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.approval_steps import ASKED, decide_trip, waiting_for
 from agent.context import Context
 from agent.replies import AgentReply
-from storage.approval_chain import ApprovalChain
-from storage.audit import Actor, record_audit
+from storage.approval_chain import ApprovalChain, name_manager
+from storage.audit import Actor
 from storage.database import Database
 from storage.errors import Forbidden, InvalidInput, NotFound
 from storage.models import TenantUser
@@ -73,14 +73,12 @@ async def _name_manager(session: AsyncSession, ctx: Context, emails: list[str]) 
     manager = await _colleague(session, emails[1])
     if traveller.user_id == manager.user_id:
         raise InvalidInput("A traveller cannot approve their own trips.")
-    traveller.manager_id = manager.user_id
-    await record_audit(
+    await name_manager(
         session,
         actor=Actor.user(ctx.user_id),
-        action="user.manager",
-        entity="user",
-        entity_id=str(traveller.user_id),
-        details={"manager": str(manager.user_id)},
+        traveller=traveller,
+        manager_id=manager.user_id,
+        source="admin",
     )
     return AgentReply.say(f"{manager.display_name} now approves the trips of {traveller.display_name} first.")
 

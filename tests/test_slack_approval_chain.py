@@ -7,6 +7,7 @@ shows every step.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -36,24 +37,48 @@ from tests.fakes.slack_api import (
     acme_workspace,
     slack_harness,
 )
+from tests.test_approval_chain import CHAIN as CONSOLE_CHAIN
 from tests.test_slack_buttons import button, plan_and_ask_to_book, request_message
 from tests.test_slack_commands import run
 
 CFO = "U0CFO"
 MANAGER = OTHER  # Olga manages Tom
-CHAIN = {
-    "policy.hotel.max_nightly_rate": {"amount": 100, "currency": "EUR"},
-    "policy.actions": {"hotel_cap": "approve"},
-    "policy.approve_later": True,
-    "policy.approval.finance_threshold": {"amount": 300, "currency": "EUR"},
-    "policy.approval.finance_approvers": ["cfo@acme.test"],
-    "policy.approval.timeout_hours": 24,
-}
+CHAIN = {**CONSOLE_CHAIN, "policy.hotel.max_nightly_rate": {"amount": 100, "currency": "EUR"}}
 
 
 @pytest.fixture
 async def clock() -> list[dt.datetime]:
     return [NOW]
+
+
+@contextlib.asynccontextmanager
+async def acme_with_a_chain(
+    db: Database,
+    embedded: EmbeddedUrls,
+    model: ScriptedModel,
+    fake: FakeSlack,
+    clock: list[dt.datetime],
+    *,
+    manager_in_profile: bool = False,
+) -> AsyncIterator[SlackHarness]:
+    """Acme's workspace with Carl (finance) too, everyone introduced, and the company's approval chain."""
+    token = acme_workspace(fake)
+    fake.add_user(ACME, CFO, "Carl Finance", email="cfo@acme.test")
+    if manager_in_profile:
+        fake.set_profile_field(ACME, TRAVELLER, "Manager", MANAGER)
+    async with slack_harness(
+        db=db, embedded=embedded, model=model, fake=fake, bot_token=token, clock=lambda: clock[0]
+    ) as harness:
+        for user in (ADMIN, MANAGER, CFO, TRAVELLER):
+            await harness.send.command(ACME, user, "help")
+        await harness.settle()
+        admin = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=ADMIN)
+        assert admin is not None
+        async with db.tenant(admin.tenant_id) as session:
+            for key, value in CHAIN.items():
+                await set_tenant_preference(session, actor=Actor.user(admin.user_id), key=key, value=value)
+        harness.token = token  # type: ignore[attr-defined]
+        yield harness
 
 
 @pytest.fixture
@@ -64,28 +89,9 @@ async def slack(
     fake_slack: FakeSlack,
     clock: list[dt.datetime],
 ) -> AsyncIterator[SlackHarness]:
-    token = acme_workspace(fake_slack)
-    fake_slack.add_user(ACME, CFO, "Carl Finance", email="cfo@acme.test")
-    async with slack_harness(
-        db=db,
-        embedded=embedded,
-        model=scripted_model,
-        fake=fake_slack,
-        bot_token=token,
-        clock=lambda: clock[0],
-    ) as harness:
-        for user in (ADMIN, MANAGER, CFO, TRAVELLER):
-            await harness.send.command(ACME, user, "help")
-        await harness.settle()
-        admin = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=ADMIN)
-        assert admin is not None
-        async with db.tenant(admin.tenant_id) as session:
-            for key, value in CHAIN.items():
-                await set_tenant_preference(session, actor=Actor.user(admin.user_id), key=key, value=value)
+    async with acme_with_a_chain(db, embedded, scripted_model, fake_slack, clock) as harness:
         named = await run(harness, ADMIN, "approvals manager tom@acme.test olga@acme.test")
         assert named == "Olga Other now approves the trips of Tom Traveller first."
-        fake_slack.responses.clear()
-        harness.token = token  # type: ignore[attr-defined]
         yield harness
 
 
@@ -230,25 +236,9 @@ async def test_the_manager_comes_from_the_slack_profile_when_no_admin_named_one(
     fake_slack: FakeSlack,
     clock: list[dt.datetime],
 ) -> None:
-    token = acme_workspace(fake_slack)
-    fake_slack.add_user(ACME, CFO, "Carl Finance", email="cfo@acme.test")
-    fake_slack.set_profile_field(ACME, TRAVELLER, "Manager", MANAGER)
-    async with slack_harness(
-        db=db,
-        embedded=embedded,
-        model=scripted_model,
-        fake=fake_slack,
-        bot_token=token,
-        clock=lambda: clock[0],
+    async with acme_with_a_chain(
+        db, embedded, scripted_model, fake_slack, clock, manager_in_profile=True
     ) as slack:
-        for user in (ADMIN, MANAGER, CFO, TRAVELLER):
-            await slack.send.command(ACME, user, "help")
-        await slack.settle()
-        admin = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=ADMIN)
-        assert admin is not None
-        async with db.tenant(admin.tenant_id) as session:
-            for key, value in CHAIN.items():
-                await set_tenant_preference(session, actor=Actor.user(admin.user_id), key=key, value=value)
         await book_for_later(slack, db, scripted_model)
         (ask,) = asked(slack, MANAGER)  # Olga, Tom's manager in his Slack profile, is asked first
         assert "(asked: the traveller's manager)" in ask.all_text() and asked(slack, CFO) == []

@@ -6,32 +6,20 @@ tests/test_telegram_booking.py): no admin is asked; the reason is audited with t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from storage.database import Database
-from storage.embedded import EmbeddedUrls
 from tests.fakes.scripted_model import ScriptedModel, say
-from tests.fakes.slack_api import ACME, ADMIN, TRAVELLER, FakeSlack, SlackHarness, acme_slack
+from tests.fakes.slack_api import ACME, ADMIN, TRAVELLER, SlackHarness
 from tests.test_slack_buttons import (
     ADMIN_DM,
     TRAVELLER_DM,
     bookings_of,
     plan_and_ask_to_book,
     request_message,
+    slack,
 )
 from tests.test_slack_commands import run
 
-
-@pytest.fixture
-async def slack(
-    db: Database, embedded: EmbeddedUrls, scripted_model: ScriptedModel, fake_slack: FakeSlack
-) -> AsyncIterator[SlackHarness]:
-    async with acme_slack(
-        db=db, embedded=embedded, model=scripted_model, fake=fake_slack, introduced=(ADMIN,)
-    ) as h:
-        yield h
+__all__ = ["slack"]  # the fixture, used by name
 
 
 async def test_a_reply_in_the_thread_justifies_and_books_without_asking_an_admin(

@@ -15,7 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from agent.context import Context
-from storage.audit import Actor, record_audit
+from storage.approval_chain import name_manager
+from storage.audit import Actor
 from storage.database import Database
 from storage.identities import identities_of
 from storage.models import ChannelIdentity
@@ -75,14 +76,12 @@ async def adopt_manager_from_profile(
             if manager is None or manager == traveller.user_id:
                 continue
             user = await get_user(session, user_id=traveller.user_id)
-            user.manager_id = manager
-            await record_audit(
+            await name_manager(
                 session,
                 actor=Actor.user(traveller.user_id),
-                action="user.manager",
-                entity="user",
-                entity_id=str(traveller.user_id),
-                details={"manager": str(manager), "source": "slack profile"},
+                traveller=user,
+                manager_id=manager,
+                source="slack profile",
             )
             return manager
     return None
