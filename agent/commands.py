@@ -60,8 +60,17 @@ class SlashCommand:
 
 
 def _why(details: dict[str, Any] | None) -> str:
-    """For a policy decision: how many rules it let through and the justification given, if any."""
+    (
+        """For a policy decision: how many rules it let through and the justification given, if any; for an
+    answer in an approval chain, its step."""
+        ""
+    )
     reasons = (details or {}).get("reasons")
+    step = (details or {}).get("step")
+    if isinstance(step, str) and details is not None:  # one step of a trip's approval chain
+        escalated = ", escalated after the timeout" if details.get("escalated") else ""
+        following = f"; {details['next']} next" if details.get("next") else ""
+        return f" ({step} step{escalated}{following})"
     if not isinstance(reasons, list):
         return ""
     justification = (details or {}).get("justification")

@@ -11,21 +11,19 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.approval_steps import ASKED, decide_trip, waiting_for
 from agent.context import Context
 from agent.replies import AgentReply
-from storage.approval_chain import ApprovalChain, manager_of, trip_spend_by_currency
-from storage.audit import Actor, record_audit
+from storage.approval_chain import ApprovalChain, name_manager
+from storage.audit import Actor
 from storage.database import Database
 from storage.errors import Forbidden, InvalidInput, NotFound
 from storage.models import TenantUser
-from storage.policy_verdicts import OpenApproval, decide_step, open_approvals
+from storage.policy_verdicts import OpenApproval
 from storage.preferences import tenant_preferences
 from storage.tenants import find_user_by_email, get_user
-from storage.traveller_messages import post_to_console
-from storage.trip_changes import cancel_trip
 
 USAGE = "approvals, approvals approve TRIP or approvals reject TRIP (TRIP: the first 8 characters of its id)"
-ASKED = {"manager": "the traveller's manager", "finance": "finance", "admin": "an admin"}
 
 
 async def approvals_command(db: Database, ctx: Context, rest: str, *, now: dt.datetime) -> AgentReply:
@@ -36,68 +34,20 @@ async def approvals_command(db: Database, ctx: Context, rest: str, *, now: dt.da
             return await _name_manager(session, ctx, words[1:])
         caller = await get_user(session, user_id=ctx.user_id)
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
-        mine = [
-            trip
-            for trip in await open_approvals(session)
-            if chain.may_answer(
-                trip.step,
-                trip.since,
-                caller=caller,
-                manager=await manager_of(session, user_id=trip.user_id),
-                now=now,
-            )
-        ]
+        mine = await waiting_for(session, caller=caller, chain=chain, now=now)
         if not words:
             return AgentReply.say(_listing(mine, chain, now))
         if len(words) != 2 or words[0].lower() not in ("approve", "reject"):
             raise InvalidInput(f"Write {USAGE}.")
-        approved = words[0].lower() == "approve"
         trip = _trip(words[1], mine)
         if trip is None:
             return AgentReply.say(
                 f"No trip {words[1]} is waiting for your approval; it may have been answered already."
             )
-        spent = await trip_spend_by_currency(session, itinerary_id=trip.itinerary_id)
-        following = chain.next_step(trip.step, needs_finance=chain.needs_finance(spent)) if approved else None
-        decided = await decide_step(
-            session,
-            itinerary_id=trip.itinerary_id,
-            step=trip.step,
-            approved=approved,
-            approver=ctx.user_id,
-            next_step=following,
-            now=now,
+        outcome = await decide_trip(
+            session, caller=caller, trip=trip, approved=words[0].lower() == "approve", chain=chain, now=now
         )
-        if not decided:
-            return AgentReply.say(f"Trip {words[1]} was answered a moment ago; nothing changed.")
-        await record_audit(
-            session,
-            actor=Actor.user(ctx.user_id),
-            action="policy.approve" if approved else "policy.reject",
-            entity="itinerary",
-            entity_id=str(trip.itinerary_id),
-            details={"step": trip.step, "escalated": chain.escalated(trip.since, now), "next": following},
-        )
-        if not approved:
-            await cancel_trip(
-                session, actor=Actor.user(ctx.user_id), user_id=None, itinerary_id=trip.itinerary_id
-            )
-        if trip.user_id is not None:
-            await post_to_console(session, user_id=trip.user_id, body=_outcome(trip, approved, following))
-    short = str(trip.itinerary_id)[:8]
-    if following:
-        return AgentReply.say(f"Trip {short} approved; {ASKED[following]} approves next.")
-    return AgentReply.say(f"Trip {short} approved." if approved else f"Trip {short} rejected and cancelled.")
-
-
-def _outcome(trip: OpenApproval, approved: bool, following: str | None) -> str:
-    """What the traveller is told of one step of their trip's approval."""
-    which = f"Your trip of {trip.start_date:%d %b %Y} ({str(trip.itinerary_id)[:8]})"
-    if not approved:
-        return f"{which} was rejected by {ASKED[trip.step]} and is cancelled."
-    if following:
-        return f"{which} was approved by {ASKED[trip.step]}; {ASKED[following]} approves next."
-    return f"{which} is approved."
+    return AgentReply.say(outcome.reply())
 
 
 def _listing(mine: list[OpenApproval], chain: ApprovalChain, now: dt.datetime) -> str:
@@ -123,14 +73,12 @@ async def _name_manager(session: AsyncSession, ctx: Context, emails: list[str]) 
     manager = await _colleague(session, emails[1])
     if traveller.user_id == manager.user_id:
         raise InvalidInput("A traveller cannot approve their own trips.")
-    traveller.manager_id = manager.user_id
-    await record_audit(
+    await name_manager(
         session,
         actor=Actor.user(ctx.user_id),
-        action="user.manager",
-        entity="user",
-        entity_id=str(traveller.user_id),
-        details={"manager": str(manager.user_id)},
+        traveller=traveller,
+        manager_id=manager.user_id,
+        source="admin",
     )
     return AgentReply.say(f"{manager.display_name} now approves the trips of {traveller.display_name} first.")
 

@@ -162,6 +162,10 @@ class TelegramChats:
                 self._initialized = True
         return self.bot
 
+    async def ready(self) -> Bot:
+        """The initialised bot, for other messages of the worker (approval requests)."""
+        return await self._ready_bot()
+
     async def send(self, recipient: Recipient, text: str, *, trip: uuid.UUID | None = None) -> None:
         """A message; a trip's reminder carries its inline keyboard (Snooze 1 day, Mute this trip, Show bookings)."""
         if not recipient.chat_id:

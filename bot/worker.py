@@ -32,6 +32,7 @@ from agent.travel_info.reminders import reminder_travel_notes
 from agent.travel_info.service import TravelInfo
 from agent.travel_info.settings import TravelInfoSettings
 from agent.travel_info.watch import FlightWatch
+from bot.approval_escalation import escalate_every_company
 from bot.maintenance_jobs import DELIVERY_IDS_KEPT, expire_tenant_data, flights_to_watch, watch_tenant_flights
 from bot.reminder_courier import (
     BATCH_SIZE,
@@ -263,6 +264,12 @@ async def refresh_exchange_rates(ctx: dict[str, Any]) -> str:
     return f"ECB rates of {published}" if published else "ECB rates not refreshed"
 
 
+async def escalate_overdue_approvals(ctx: dict[str, Any]) -> int:
+    """Approval steps left past each company's timeout: the admins asked, the travellers told, once."""
+    courier: ReminderCourier = ctx["courier"]
+    return await escalate_every_company(ctx["db"], courier.channels, now=_utcnow())
+
+
 def _functions(tuning: WorkerTuning) -> list[Function]:
     return [
         # keep_result=0: a finished job leaves no result key, so the sweeper can queue its id again if needed.
@@ -295,6 +302,7 @@ def _crons(tuning: WorkerTuning) -> list[CronJob]:
             timeout=tuning.job_timeout,
         ),
         cron(queue_retention, hour=tuning.retention_hour, minute=30, second=0, timeout=tuning.job_timeout),
+        cron(escalate_overdue_approvals, minute=set(range(0, 60, 10)), second=0, timeout=tuning.job_timeout),
         *(
             [
                 cron(

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.audit import Actor, record_audit
 from storage.exchange_rates import reference_rates
 from storage.models import Booking, TenantUser
 from storage.money import Money
@@ -97,3 +98,18 @@ async def manager_of(session: AsyncSession, *, user_id: uuid.UUID | None) -> uui
         await session.scalar(select(TenantUser).where(TenantUser.user_id == user_id)) if user_id else None
     )
     return traveller.manager_id if traveller else None
+
+
+async def name_manager(
+    session: AsyncSession, *, actor: Actor, traveller: TenantUser, manager_id: uuid.UUID, source: str
+) -> None:
+    """Record who approves the traveller's trips first, audited with where it came from."""
+    traveller.manager_id = manager_id
+    await record_audit(
+        session,
+        actor=actor,
+        action="user.manager",
+        entity="user",
+        entity_id=str(traveller.user_id),
+        details={"manager": str(manager_id), "source": source},
+    )

@@ -172,6 +172,7 @@ async def test_an_out_of_policy_trip_is_approved_by_an_admin_from_the_dm_and_the
     await slack.send.command(
         TEAM, ADMIN, 'prefs set policy.hotel.max_nightly_rate {"amount":100,"currency":"EUR"}'
     )
+    await slack.send.command(TEAM, ADMIN, 'prefs set policy.actions {"hotel_cap":"approve"}')
     await slack.settle()
     thread_ts, itinerary_id = await plan_and_ask_to_book(slack, db, scripted_model)
 
@@ -227,6 +228,8 @@ async def test_a_rejected_trip_books_nothing_and_the_traveller_is_told(
     assert slack.fake.responses[-1]["text"] == (
         'policy.hotel.max_nightly_rate is now {"amount": "100.00", "currency": "EUR"}.'
     )
+    await slack.send.command(TEAM, ADMIN, 'prefs set policy.actions {"hotel_cap":"approve"}')
+    await slack.settle()
     thread_ts, _ = await plan_and_ask_to_book(slack, db, scripted_model)
     (ask,) = slack.fake.in_channel(ADMIN_DM)
     scripted_model.script(say("Sorry, your admin did not approve the trip."))

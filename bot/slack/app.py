@@ -26,6 +26,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.product import Product
+from bot.slack.approval_requests import register_chain_requests
 from bot.slack.approvals import answer_as_approver
 from bot.slack.blocks import APPROVE, REJECT
 from bot.slack.channel import SlackChannel
@@ -169,6 +170,7 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
     register_conversations(app, channel)
     register_confirmations(app, channel)
     app.action(re.compile(f"^({APPROVE}|{REJECT})$"))(ack=acknowledge, lazy=[answer_as_approver(channel)])
+    register_chain_requests(app, channel, acknowledge)
     register_commands(app, channel)
     register_home(app, channel)
     # Every other event is acknowledged, so that Slack does not retry what we do not handle.

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agent.context import Context
 from agent.replies import AgentReply, ConfirmationRequest
 from agent.tools import Decision
+from bot.slack.approval_requests import ask_waiting_approvers
 from bot.slack.blocks import (
     APPROVE,
     SlackMessage,
@@ -35,6 +36,8 @@ from bot.slack.channel import SlackChannel
 from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, record_request, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.identity import CALLER, load_caller
+from bot.slack.justifications import await_justification
+from bot.slack.reporting_line import adopt_manager_from_profile
 from storage.identities import identities_of
 from storage.tenants import list_users
 
@@ -111,7 +114,8 @@ async def deliver_reply(
 ) -> None:
     """Post a reply in the traveller's thread; a confirmation is recorded, and approvers asked when needed."""
     request = reply.confirmation
-    needs_admin = request is not None and request.violations and request.action in ("justify", "approve")
+    # Booked now and approved later, or only a warning: the traveller confirms, the chain follows.
+    needs_admin = request is not None and request.needs_approval
     approvers = await approvers_for(channel, caller) if needs_admin else []
     messages = reply_messages(
         reply,
@@ -133,6 +137,8 @@ async def deliver_reply(
             itinerary_id=request.itinerary_id,
             purpose="confirm",
         )
+    if request.needs_justification:
+        await await_justification(channel, caller=caller, thread=thread, itinerary_id=request.itinerary_id)
     if request.violations and approvers:
         await ask_approvers(
             channel, client, caller=caller, thread=thread, request=request, approvers=approvers
@@ -164,6 +170,8 @@ async def decide(
     await replier.start()
     conversation = channel.product.conversation
     if approver is None:
+        if decision.approved:  # the approval chain starts with the manager, from Slack when none is named
+            await adopt_manager_from_profile(channel.product.db, client, traveller=traveller)
         reply = await conversation.resume(traveller, thread.conversation, decision, itinerary_id=itinerary_id)
     else:
         reply = await conversation.approve(
@@ -186,6 +194,8 @@ async def decide(
     await deliver_reply(
         channel, client, caller=traveller, thread=thread, reply=reply, replier=replier, lead=lead
     )
+    # A trip booked now for approval later is put to its first approver at once.
+    await ask_waiting_approvers(channel.product.db, client, tenant_id=traveller.tenant_id, now=channel.now())
 
 
 def answer_as_approver(channel: SlackChannel) -> Any:

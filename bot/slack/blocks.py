@@ -39,6 +39,7 @@ MANY_DAYS = 20
 
 CONFIRM, CANCEL = "travel_confirm", "travel_cancel"
 APPROVE, REJECT = "travel_approve", "travel_reject"
+ASK_REASON = "Reply in this thread with a short justification to book it, or press Cancel."
 
 _KIND_ICONS = {
     "flight": ":airplane:",
@@ -194,8 +195,18 @@ def confirmation_blocks(
     if request.violations:
         reasons = "\n".join(f"• {escape(reason)}" for reason in request.violations)
         blocks += text_blocks(f":warning: *This trip is out of policy:*\n{reasons}")
-        asked = approvers or "your company's admins"
-        blocks.append(context_block(f"I asked {asked} to approve it. You can still cancel the request."))
+    asked = approvers or "your company's admins"
+    stopped = {
+        "approve": f"I asked {asked} to approve it. You can still cancel the request.",
+        "justify": ASK_REASON,
+        "block": "This trip cannot be booked under your company's travel policy.",
+    }
+    if (
+        request.needs_approval
+        or request.needs_justification
+        or (request.violations and request.action == "block")
+    ):
+        blocks.append(context_block(stopped[str(request.action)]))  # what the traveller does next
         blocks.append(_actions(_button("Cancel request", CANCEL, value, "danger")))
     else:
         blocks.append(

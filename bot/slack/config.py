@@ -21,6 +21,7 @@ DEFAULT_BOT_SCOPES = (
     "mpim:history",
     "users:read",
     "users:read.email",
+    "users.profile:read",  # the Manager field of a traveller's profile, for the approval chain
 )
 
 

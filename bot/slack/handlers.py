@@ -25,12 +25,13 @@ from agent.reminder_presses import press_reminder_button
 from agent.tools import Decision
 from bot.reminder_buttons import SLACK_ACTION, slack_press
 from bot.slack.approvals import ALREADY_DECIDED, decide, deliver_reply, outcome_line
-from bot.slack.blocks import CONFIRM, button_value, escape, mention
+from bot.slack.blocks import ASK_REASON, CONFIRM, button_value, escape, mention
 from bot.slack.channel import SlackChannel
 from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, post_note, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.files import forwarded_text
 from bot.slack.identity import CALLER
+from bot.slack.justifications import take_justification_reply
 
 NOT_CONNECTED = (
     "This Slack workspace is not connected to a TravelMate company yet. "
@@ -77,6 +78,10 @@ async def converse(
             return
         if files:
             text = await forwarded_text(client, files, text)
+        elif await take_justification_reply(
+            channel, client, caller=caller, thread=thread, text=text, decide=decide
+        ):
+            return
         await replier.start(assistant=assistant)
         service = channel.product.conversation
         async with channel.turn(caller, thread.conversation):
@@ -197,7 +202,10 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                 if approved and pending.violations and pending.action == "block":
                     await press.tell("This trip cannot be booked under your company's travel policy.")
                     return
-                if approved and pending.violations and pending.action != "warn" and not pending.approve_later:
+                if approved and pending.needs_justification:
+                    await press.tell(f"This trip is out of policy. {ASK_REASON}")
+                    return
+                if approved and pending.needs_approval:
                     await press.tell(
                         "This trip is out of policy, so an admin of your company has to approve it."
                     )

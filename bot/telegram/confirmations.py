@@ -13,9 +13,11 @@ from telegram.error import BadRequest
 from agent.cards import itinerary_card
 from agent.context import Context
 from agent.conversation import thread_id
+from agent.justifications import ASK_AGAIN, justification_decision
 from agent.replies import AgentReply, DecisionOutcome, ItineraryCard
 from agent.tools import Decision
 from bot.product import Product
+from bot.telegram.approval_requests import ask_approvers
 from bot.telegram.delivery import ChatTarget, send_reply, send_text, typing
 from bot.telegram.identity import TravelCallbackContext
 from bot.telegram.keyboards import ConfirmationPress, justification_prompt
@@ -29,9 +31,7 @@ log = logging.getLogger(__name__)
 
 NOT_YOURS = "Only the traveller who asked for this booking can confirm or cancel it."
 ALREADY_ANSWERED = "This booking was already answered."
-JUSTIFICATION_LIMIT = 1000
 LAPSED = "⌛ This request lapsed because the conversation moved on; nothing was booked."
-_DECLINE = {"cancel", "/cancel", "no", "stop"}
 
 
 async def remove_keyboard(query: CallbackQuery) -> None:
@@ -118,12 +118,9 @@ class Confirmations:
         ):
             return False  # in groups only a reply to the prompt is the justification
         target = ChatTarget.of(message)
-        if not text.strip() or len(text) > JUSTIFICATION_LIMIT:
-            await send_text(
-                context.bot,
-                target,
-                f"Please reply with a justification of 1 to {JUSTIFICATION_LIMIT:,} characters, or reply cancel.",
-            )
+        decision = justification_decision(text)
+        if decision is None:
+            await send_text(context.bot, target, ASK_AGAIN)
             return True
         async with self.product.db.tenant(ctx.tenant_id) as session:
             taken = await take_justification(
@@ -131,10 +128,6 @@ class Confirmations:
             )
         if not taken:
             return True  # answered a moment ago through another message
-        if text.strip().lower() in _DECLINE:
-            decision = Decision(approved=False)
-        else:
-            decision = Decision(approved=True, justification=text.strip())
         await self._resume(context, ctx, target, decision, awaited.itinerary_id, message.from_user.id)
         return True
 
@@ -154,6 +147,14 @@ class Confirmations:
                 ctx, str(target.chat_id), decision, itinerary_id=itinerary_id
             )
         await self.deliver(context, ctx, target, reply, telegram_user_id, pressed=pressed)
+        # A trip booked now for approval later is put to its first approver at once.
+        await ask_approvers(
+            self.product.db,
+            context.bot,
+            tenant_id=ctx.tenant_id,
+            now=self.product.conversation.services.clock(),
+            itinerary_id=itinerary_id,
+        )
 
     async def deliver(
         self,

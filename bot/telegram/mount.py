@@ -28,6 +28,7 @@ from bot.redaction import install_redaction
 from bot.reminder_buttons import TELEGRAM_PATTERN
 from bot.runtime import SetupError
 from bot.server import ChannelMount
+from bot.telegram.approval_requests import CHAIN_PATTERN, ChainRequests
 from bot.telegram.confirmations import Confirmations
 from bot.telegram.dedupe import DuplicateUpdates
 from bot.telegram.documents import ForwardedDocuments
@@ -96,6 +97,8 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
     application: TelegramApplication = builder.build()
 
     confirmations = Confirmations(product)
+    chain_requests = ChainRequests(product)
+    product.extras["telegram_approvals"] = chain_requests
     chat = TravelChat(product, confirmations)
     documents = ForwardedDocuments(product, confirmations)
     linking = Linking(product)
@@ -108,6 +111,7 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
             CommandHandler(RUNNER_COMMANDS, chat.on_command),
             CallbackQueryHandler(confirmations.on_press, pattern=CALLBACK_PATTERN),
             CallbackQueryHandler(ReminderPresses(product).on_press, pattern=TELEGRAM_PATTERN),
+            CallbackQueryHandler(chain_requests.on_press, pattern=CHAIN_PATTERN),
             MessageHandler(filters.COMMAND, chat.on_command),
             MessageHandler(filters.TEXT, chat.on_text),
             MessageHandler(POLICY_DOCUMENT, PolicyUploads(product).on_document),

@@ -129,6 +129,8 @@ class Workspace:
     bot_user_id: str
     bot_id: str
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Custom profile fields (team.profile.get): id -> {"id", "label", "type", ...}
+    profile_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,6 +215,29 @@ class FakeSlack(ThreadedHttpServer):
                 "is_bot": False,
                 "profile": profile,
             }
+
+    def set_profile_field(
+        self, team_id: str, user_id: str, label: str, value: str, *, kind: str = "user"
+    ) -> None:
+        """A custom profile field of the workspace (e.g. Manager, of type user) and one user's value in it."""
+        with self._lock:
+            workspace = self.workspaces[team_id]
+            field_id = next(
+                (f["id"] for f in workspace.profile_fields.values() if f["label"] == label),
+                f"Xf{len(workspace.profile_fields) + 1:08d}",
+            )
+            workspace.profile_fields[field_id] = {
+                "id": field_id,
+                "ordering": len(workspace.profile_fields),
+                "label": label,
+                "hint": "",
+                "type": kind,
+                "possible_values": None,
+                "options": None,
+                "is_hidden": False,
+            }
+            profile = workspace.users[user_id]["profile"]
+            profile.setdefault("fields", {})[field_id] = {"value": value, "alt": ""}
 
     def issue_token(self, team_id: str) -> str:
         token = f"xoxb-{team_id}-{secrets.token_hex(12)}"
@@ -319,6 +344,18 @@ class FakeSlack(ThreadedHttpServer):
     def _users_info(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         user = self._team(token).users.get(params.get("user", ""))
         return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+
+    def _users_profile_get(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+        """Like Slack: the profile with its custom fields (an empty object when none are set)."""
+        user = self._team(token).users.get(params.get("user", ""))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        profile = {**user["profile"], "fields": dict(user["profile"].get("fields") or {})}
+        return {"ok": True, "profile": profile}
+
+    def _team_profile_get(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+        fields = sorted(self._team(token).profile_fields.values(), key=lambda f: f["ordering"])
+        return {"ok": True, "profile": {"fields": fields, "sections": []}}
 
     def _conversations_open(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         return {"ok": True, "channel": {"id": "D" + str(params["users"]).split(",")[0]}}

@@ -1,0 +1,89 @@
+"""Escalating approval steps left past the timeout: audited once, the admins asked, the traveller told.
+
+Run by the clock (the worker, or a test's fake clock) for one company; it reaches people in Slack and on
+Telegram where this process can, and always in the console.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+from telegram import Bot
+
+from agent.approval_steps import escalate_overdue, escalation_notice
+from bot.reminder_delivery import ReminderChannels, SlackDirectMessages, TelegramChats
+from bot.slack.approval_requests import ask_waiting_approvers, tell_traveller
+from bot.telegram.approval_requests import ask_approvers, send_to_chats
+from storage.approval_chain import ApprovalChain
+from storage.database import Database
+from storage.maintenance import every_tenant
+from storage.models import ChannelWorkspace
+from storage.preferences import tenant_preferences
+
+
+async def escalate_approvals(
+    db: Database,
+    *,
+    tenant_id: uuid.UUID,
+    now: dt.datetime,
+    slack: AsyncWebClient | None = None,
+    slack_workspace: str | None = None,
+    telegram: Bot | None = None,
+) -> int:
+    """The company's steps that just passed the timeout, put to the admins; returns how many escalated.
+
+    `slack` is a client of the company's workspace `slack_workspace` (None: every Slack account).
+    """
+    async with db.tenant(tenant_id) as session:
+        chain = ApprovalChain.from_preferences(await tenant_preferences(session))
+        escalated = await escalate_overdue(session, chain=chain, now=now)
+    for trip in escalated:
+        notice = escalation_notice(trip)
+        if slack is not None:
+            await ask_waiting_approvers(db, slack, tenant_id=tenant_id, now=now, workspace_id=slack_workspace)
+            if trip.user_id is not None:
+                await tell_traveller(
+                    db,
+                    slack,
+                    tenant_id=tenant_id,
+                    user_id=trip.user_id,
+                    text=notice,
+                    workspace_id=slack_workspace,
+                )
+        if telegram is not None:
+            await ask_approvers(
+                db,
+                telegram,
+                tenant_id=tenant_id,
+                now=now,
+                itinerary_id=trip.itinerary_id,
+                escalated_only=True,
+            )
+            if trip.user_id is not None:
+                await send_to_chats(db, telegram, tenant_id=tenant_id, user_id=trip.user_id, text=notice)
+    return len(escalated)
+
+
+async def escalate_every_company(db: Database, channels: ReminderChannels, *, now: dt.datetime) -> int:
+    """The worker's cron: every company's overdue steps, through the channels this worker reaches."""
+    telegram_chats = channels.senders.get("telegram")
+    telegram = await telegram_chats.ready() if isinstance(telegram_chats, TelegramChats) else None
+    slack_dms = channels.senders.get("slack")
+    escalated = 0
+    async for tenant_id in every_tenant(db):
+        slack, workspace = None, None
+        if isinstance(slack_dms, SlackDirectMessages):
+            async with db.tenant(tenant_id) as session:
+                workspace = await session.scalar(
+                    select(ChannelWorkspace.team_id).where(ChannelWorkspace.channel == "slack").limit(1)
+                )
+            token = await slack_dms.tokens(tenant_id, workspace) if workspace else None
+            if token:
+                slack = AsyncWebClient(token=token, base_url=slack_dms.client.base_url)
+        escalated += await escalate_approvals(
+            db, tenant_id=tenant_id, now=now, slack=slack, slack_workspace=workspace, telegram=telegram
+        )
+    return escalated

@@ -1,0 +1,209 @@
+"""Approval-chain requests in Slack: a DM with Approve / Reject to whoever must answer the trip's step now.
+
+A press decides through the same function as `/approvals approve|reject`, so a double click acts once and a
+stale button (the step was answered, or moved on after an escalation) answers with a sentence and changes
+nothing. The answered messages are edited to show the decision; the traveller is told in their Slack DM;
+whoever approves next is asked in turn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import uuid
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    MarkdownTextObject,
+    SectionBlock,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+
+from agent.approval_steps import STALE, StepRequest, decide_trip, step_requests, waiting_for, waiting_trip
+from agent.context import Context
+from bot.slack.blocks import escape
+from bot.slack.channel import SlackChannel
+from bot.slack.delivery import ButtonPress, record_request, settle_requests
+from bot.slack.faults import reported_errors
+from bot.slack.identity import CALLER
+from storage.approval_chain import ApprovalChain
+from storage.database import Database
+from storage.identities import identities_of
+from storage.models import SlackRequestMessage
+from storage.preferences import tenant_preferences
+from storage.tenants import get_user
+
+log = logging.getLogger(__name__)
+
+CHAIN_APPROVE, CHAIN_REJECT = "chain_approve", "chain_reject"
+ACTIONS = re.compile(f"^({CHAIN_APPROVE}|{CHAIN_REJECT})$")
+
+
+def request_blocks(request: StepRequest) -> list[Block]:
+    """What an approver reads: whose trip, when, why it needs approval, and the two buttons."""
+    trip = request.trip
+    value = json.dumps({"i": str(trip.itinerary_id), "s": trip.step}, separators=(",", ":"))
+    reasons = "\n".join(f"• {escape(reason)}" for reason in trip.reasons) or "• (no reason recorded)"
+    return [
+        SectionBlock(text=MarkdownTextObject(text=f":raising_hand: {escape(request.sentence())}")),
+        SectionBlock(text=MarkdownTextObject(text=f":warning: *Out of policy:*\n{reasons}")),
+        ActionsBlock(
+            elements=[
+                ButtonElement(text="Approve", action_id=CHAIN_APPROVE, value=value, style="primary"),
+                ButtonElement(text="Reject", action_id=CHAIN_REJECT, value=value, style="danger"),
+            ]
+        ),
+    ]
+
+
+async def ask_waiting_approvers(
+    db: Database,
+    client: AsyncWebClient,
+    *,
+    tenant_id: uuid.UUID,
+    now: dt.datetime,
+    workspace_id: str | None = None,
+) -> int:
+    """DM everyone who may answer an open step and holds no live request for it; returns how many were asked.
+
+    A decision settles every live request of the trip, so the next step's approvers are asked afresh.
+
+    Run after a trip is booked for later approval, after each answer, and by the clock: a step past the
+    timeout is then also put to the company's admins.
+    """
+    asked = 0
+    async with db.tenant(tenant_id) as session:
+        chain = ApprovalChain.from_preferences(await tenant_preferences(session))
+        for request in await step_requests(session, chain=chain, now=now):
+            trip, blocks = request.trip, request_blocks(request)
+            for approver in request.approvers:
+                for identity in await identities_of(session, user_id=approver.user_id):
+                    if identity.channel != "slack" or workspace_id not in (None, identity.workspace_id):
+                        continue
+                    try:
+                        dm = (await client.conversations_open(users=identity.external_user_id))["channel"][
+                            "id"
+                        ]
+                        if await session.scalar(
+                            select(SlackRequestMessage.message_ts).where(
+                                SlackRequestMessage.itinerary_id == trip.itinerary_id,
+                                SlackRequestMessage.channel_id == dm,
+                                SlackRequestMessage.decided.is_(False),
+                            )
+                        ):
+                            continue
+                        posted = await client.chat_postMessage(
+                            channel=dm,
+                            text=f"A trip waits for your approval ({str(trip.itinerary_id)[:8]}).",
+                            blocks=blocks,
+                        )
+                    except SlackApiError as error:
+                        log.warning("could not ask an approver: %s", error.response.get("error"))
+                        continue
+                    await record_request(
+                        session,
+                        channel_id=str(posted["channel"]),
+                        message_ts=str(posted["ts"]),
+                        itinerary_id=trip.itinerary_id,
+                        purpose="approval",
+                    )
+                    asked += 1
+    return asked
+
+
+async def tell_traveller(
+    db: Database,
+    client: AsyncWebClient,
+    *,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    text: str,
+    workspace_id: str | None = None,
+) -> None:
+    """The outcome in the traveller's Slack DM, when they have a Slack account (the console has it anyway)."""
+    async with db.tenant(tenant_id) as session:
+        accounts = [
+            i
+            for i in await identities_of(session, user_id=user_id)
+            if i.channel == "slack" and workspace_id in (None, i.workspace_id)
+        ]
+    for account in accounts:
+        try:
+            dm = (await client.conversations_open(users=account.external_user_id))["channel"]["id"]
+            await client.chat_postMessage(channel=dm, text=escape(text))
+        except SlackApiError as error:
+            log.warning("could not tell the traveller: %s", error.response.get("error"))
+
+
+def answer_chain_press(channel: SlackChannel) -> Any:
+    """The lazy listener of the chain's Approve / Reject."""
+
+    async def decide_chain_step(
+        body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        caller: Context | None = context.get(CALLER)
+        press = ButtonPress.of(body, client)
+        async with reported_errors(press.tell, what="approval", caller=caller):
+            if caller is None:
+                await press.tell(STALE)
+                return
+            value = json.loads(press.value)
+            itinerary_id, step = uuid.UUID(str(value["i"])), str(value["s"])
+            db, now = channel.product.db, channel.now()
+            async with db.tenant(caller.tenant_id) as session:
+                approver = await get_user(session, user_id=caller.user_id)
+                chain = ApprovalChain.from_preferences(await tenant_preferences(session))
+                mine = await waiting_for(session, caller=approver, chain=chain, now=now)
+                trip = waiting_trip(mine, itinerary_id=itinerary_id, step=step)
+                outcome = (
+                    await decide_trip(
+                        session,
+                        caller=approver,
+                        trip=trip,
+                        approved=press.action_id == CHAIN_APPROVE,
+                        chain=chain,
+                        now=now,
+                    )
+                    if trip is not None
+                    else None
+                )
+            if outcome is None or not outcome.decided:
+                await press.tell(STALE)
+                return
+            icon = ":white_check_mark:" if outcome.approved else ":no_entry:"
+            await settle_requests(
+                db,
+                client,
+                tenant_id=caller.tenant_id,
+                itinerary_id=itinerary_id,
+                outcome=f"{icon} {escape(outcome.decided_line())}",
+                also=[(press.channel, press.message_ts)] if press.message_ts else [],
+            )
+            if outcome.trip.user_id is not None:
+                await tell_traveller(
+                    db,
+                    client,
+                    tenant_id=caller.tenant_id,
+                    user_id=outcome.trip.user_id,
+                    text=outcome.notice(),
+                )
+            await ask_waiting_approvers(db, client, tenant_id=caller.tenant_id, now=now)
+
+    return decide_chain_step
+
+
+def register_chain_requests(app: AsyncApp, channel: SlackChannel, acknowledge: Any) -> None:
+    """Approve / Reject of the chain, acknowledged at once and decided lazily."""
+    app.action(ACTIONS)(ack=acknowledge, lazy=[answer_chain_press(channel)])
+
+
+__all__ = ["ask_waiting_approvers", "register_chain_requests", "request_blocks"]
