@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 import pytest
+from slack_bolt.lazy_listener.async_internals import to_runnable_function
 from slack_bolt.lazy_listener.async_runner import AsyncLazyListenerRunner
 from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlalchemy import text
@@ -30,6 +31,7 @@ __all__ = ["slack"]  # a fixture used by name
 
 DM = "D" + TRAVELLER
 WORDS = "plan Berlin for the client workshop"
+LEASE = 2.0  # the dying replica's claims lapse this long after its ack
 
 
 class DiesAfterTheAck(AsyncLazyListenerRunner):
@@ -40,6 +42,22 @@ class DiesAfterTheAck(AsyncLazyListenerRunner):
 
     def start(self, function: Any, request: AsyncBoltRequest) -> None:
         return None
+
+
+class DiesAfterAnswering(AsyncLazyListenerRunner):
+    """A process killed right after its answer went out, before it recorded the delivery as handled."""
+
+    def __init__(self, prepare: Any) -> None:
+        self.logger = logging.getLogger(__name__)
+        self.prepare = prepare
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self, function: Any, request: AsyncBoltRequest) -> None:
+        async def answer() -> None:
+            await self.prepare(request.context)
+            await to_runnable_function(internal_func=function, logger=self.logger, request=request)
+
+        self.tasks.append(asyncio.ensure_future(answer()))
 
 
 def message() -> dict[str, Any]:
@@ -66,11 +84,11 @@ async def kept_row(owner_db: Database, event_id: str) -> tuple[bytes | None, boo
 
 
 async def acknowledged_by_a_dying_replica(slack: SlackHarness, body: str) -> int:
-    """Another replica (its own app and claims, claims that lapse in 0.5 s) acknowledges `body` and dies."""
+    """Another replica (its own app and claims, claims that lapse after LEASE) acknowledges `body` and dies."""
     dying = build_slack_app(slack.product)
     dying.app.listener_runner.lazy_listener_runner = DiesAfterTheAck()
     claims = dying.channel.deliveries.claims
-    dying.channel.deliveries.claims = DeliveryClaims(claims.statements, seconds=0.5, box=claims.box)
+    dying.channel.deliveries.claims = DeliveryClaims(claims.statements, seconds=LEASE, box=claims.box)
     headers = {**sign(SIGNING_SECRET, body), "Content-Type": "application/json"}
     response = await dying.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
     return response.status
@@ -92,7 +110,7 @@ async def test_an_event_acknowledged_by_a_replica_that_died_is_answered_once_by_
     assert WORDS.encode() not in kept  # the traveller's words are sealed at rest
 
     assert await survivor.sweep() == 0  # the claim still stands: the replica may be alive and working
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(LEASE + 0.1)
     # Two survivors sweep at once: exactly one takes the delivery over.
     other = build_slack_app(slack.product).sweeper
     taken = await asyncio.gather(survivor.sweep(), other.sweep())
@@ -126,7 +144,7 @@ async def test_a_request_older_than_the_signature_window_is_given_up_and_logged_
     short_window = SlackDeliveries(DeliveryClaims(claims.statements, box=claims.box, request_seconds=0.3))
     sweeper = LapsedDeliverySweeper(built.app, short_window)
 
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(LEASE + 0.1)
     with caplog.at_level(logging.WARNING, logger="bot.slack.lapsed"):
         assert await sweeper.sweep() == 0
     await slack.settle()
@@ -134,3 +152,33 @@ async def test_a_request_older_than_the_signature_window_is_given_up_and_logged_
     assert any(event_id in r.getMessage() and "not answered" in r.getMessage() for r in caplog.records)
     assert await kept_row(owner_db, event_id) == (None, False)  # nothing of the traveller's words is kept
     assert slack.fake.thread(DM, event["ts"]) == [] and scripted_model.requests == []
+
+
+async def test_an_event_whose_answer_was_out_before_its_replica_died_is_not_answered_again(
+    slack: SlackHarness, scripted_model: ScriptedModel, owner_db: Database
+) -> None:
+    scripted_model.responder = lambda _request: say("Here is your Berlin plan.")
+    survivor: LapsedDeliverySweeper = slack.product.extras["slack_sweeper"]
+    await survivor.stop()
+    event = message()
+    body = slack.send.event_body(ACME, event)
+    event_id = str(json.loads(body)["event_id"])
+    # The replica answered, then died before recording the delivery as handled.
+    dying = build_slack_app(slack.product)
+    claims = dying.channel.deliveries.claims
+    dying.channel.deliveries.claims = DeliveryClaims(claims.statements, seconds=LEASE, box=claims.box)
+    runner = DiesAfterAnswering(dying.channel.lazy.prepare)
+    dying.app.listener_runner.lazy_listener_runner = runner
+    headers = {**sign(SIGNING_SECRET, body), "Content-Type": "application/json"}
+    assert (await dying.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))).status == 200
+    await asyncio.gather(*runner.tasks)
+    assert [p.text for p in slack.fake.thread(DM, event["ts"])] == ["Here is your Berlin plan."]
+    assert (await kept_row(owner_db, event_id))[1] is False
+
+    await asyncio.sleep(LEASE + 0.1)
+    assert await survivor.sweep() == 1
+    await slack.settle()
+
+    assert [p.text for p in slack.fake.thread(DM, event["ts"])] == ["Here is your Berlin plan."]
+    assert len(scripted_model.requests) == 1
+    assert await kept_row(owner_db, event_id) == (None, True)
