@@ -83,10 +83,13 @@ async def kept_row(owner_db: Database, event_id: str) -> tuple[bytes | None, boo
     return (bytes(row[0]) if row[0] is not None else None), bool(row[1])
 
 
-async def acknowledged_by_a_dying_replica(slack: SlackHarness, body: str) -> int:
-    """Another replica (its own app and claims, claims that lapse after LEASE) acknowledges `body` and dies."""
+async def acknowledged_by_a_dying_replica(
+    slack: SlackHarness, body: str, death: AsyncLazyListenerRunner | None = None
+) -> int:
+    """Another replica (its own app and claims, claims that lapse after LEASE) acknowledges `body` and dies,
+    right after the ack unless `death` says when."""
     dying = build_slack_app(slack.product)
-    dying.app.listener_runner.lazy_listener_runner = DiesAfterTheAck()
+    dying.app.listener_runner.lazy_listener_runner = death or DiesAfterTheAck()
     claims = dying.channel.deliveries.claims
     dying.channel.deliveries.claims = DeliveryClaims(claims.statements, seconds=LEASE, box=claims.box)
     headers = {**sign(SIGNING_SECRET, body), "Content-Type": "application/json"}
@@ -112,9 +115,9 @@ async def test_an_event_acknowledged_by_a_replica_that_died_is_answered_once_by_
     assert await survivor.sweep() == 0  # the claim still stands: the replica may be alive and working
     await asyncio.sleep(LEASE + 0.1)
     # Two survivors sweep at once: exactly one takes the delivery over.
-    other = build_slack_app(slack.product).sweeper
-    taken = await asyncio.gather(survivor.sweep(), other.sweep())
-    await slack.settle()
+    other = build_slack_app(slack.product)
+    taken = await asyncio.gather(survivor.sweep(), other.sweeper.sweep())
+    await asyncio.gather(slack.settle(), other.channel.settle())
     await asyncio.sleep(0.2)  # a second answer, if any, would be posted now
 
     assert sorted(taken) == [0, 1]
@@ -164,13 +167,8 @@ async def test_an_event_whose_answer_was_out_before_its_replica_died_is_not_answ
     body = slack.send.event_body(ACME, event)
     event_id = str(json.loads(body)["event_id"])
     # The replica answered, then died before recording the delivery as handled.
-    dying = build_slack_app(slack.product)
-    claims = dying.channel.deliveries.claims
-    dying.channel.deliveries.claims = DeliveryClaims(claims.statements, seconds=LEASE, box=claims.box)
-    runner = DiesAfterAnswering(dying.channel.lazy.prepare)
-    dying.app.listener_runner.lazy_listener_runner = runner
-    headers = {**sign(SIGNING_SECRET, body), "Content-Type": "application/json"}
-    assert (await dying.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))).status == 200
+    runner = DiesAfterAnswering(slack.product.extras["slack"].lazy.prepare)
+    assert await acknowledged_by_a_dying_replica(slack, body, runner) == 200
     await asyncio.gather(*runner.tasks)
     assert [p.text for p in slack.fake.thread(DM, event["ts"])] == ["Here is your Berlin plan."]
     assert (await kept_row(owner_db, event_id))[1] is False
