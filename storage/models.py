@@ -455,6 +455,7 @@ class ProcessedEvent(Base):
     __tablename__ = "processed_events"
     __table_args__ = (
         Index("processed_events_in_progress", "claimed_by", postgresql_where=text("handled_at IS NULL")),
+        Index("processed_events_requests", "request_at", postgresql_where=text("request IS NOT NULL")),
     )
 
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -463,6 +464,9 @@ class ProcessedEvent(Base):
     claimed_by: Mapped[uuid.UUID | None]
     claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The request to re-run while the delivery is unhandled (sealed when a key is set), for a few minutes only.
+    request: Mapped[bytes | None] = mapped_column(LargeBinary)
+    request_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ConversationThread(Base):

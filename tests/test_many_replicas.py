@@ -1,7 +1,8 @@
 """Three `serve` and two `worker` processes on one PostgreSQL and one Redis: a thousand Slack events over a
 hundred conversations, each to a random replica, with Slack's retries and double clicks on Confirm sent to
 two replicas at once: every message answered once, in order, every trip booked once. Then the same with one
-`serve` replica SIGKILLed in the middle: what it held is redelivered and answered, nothing lost or doubled.
+`serve` replica SIGKILLed in the middle. As Slack does, the driver delivers again only what got no 200: what
+the dead replica had acknowledged is run again by a surviving replica, nothing lost or doubled.
 """
 
 from __future__ import annotations
@@ -51,11 +52,8 @@ BOOKING_EVERY = 10
 ANSWER_SECONDS = 120.0
 # The killed run: fewer conversations, one replica killed once a third of their messages are answered.
 KILLED_RUN_CONVERSATIONS = max(1, CONVERSATIONS // 3)
-# Slack redelivers an event it does not consider delivered (immediately, after a minute, after five minutes).
-# The driver redelivers every event the killed replica held, every few seconds until it is answered: those
-# that arrive while the dead replica's claim still stands (15 s) are acknowledged without an answer, the
-# first one after it has lapsed is answered.
-REDELIVERY_SECONDS = 5.0
+# Slack redelivers only an event it got no 200 for. What the killed replica acknowledged is never resent: a
+# surviving replica's sweeper runs it again once the dead replica's claim (15 s) has lapsed.
 DRAFTED = re.compile(r"Itinerary [0-9a-f-]{36} \(draft\)")
 
 
@@ -101,7 +99,7 @@ def respond(request: dict[str, Any]) -> Reply:
         result = str(messages[-1]["content"])
         if answered_tool(messages) == "create_draft_itinerary" and DRAFTED.search(result):
             return with_references(call("confirm_booking", itinerary_id=LATEST_DRAFT), request)
-        return say(f"Booked: {said}" if result.startswith("Booked ") else f"Tool said: {result}")
+        return say(f"Booked: {said}" if result.startswith("Booked") else f"Tool said: {result}")
     if said.endswith(" book"):
         return call("create_draft_itinerary", future_trip())
     return say(f"Noted: {said}")
@@ -132,8 +130,8 @@ def replicas(
 
 @dataclass
 class SlackDriver:
-    """Plays Slack: each event to a random live replica, delivered again (X-Slack-Retry-Num) when no replica
-    acknowledged it, or when the replica that took it died before it was answered."""
+    """Plays Slack: each event to a random live replica, delivered again (X-Slack-Retry-Num) only when it got
+    no response (the replica died with the request), never once a replica answered 200."""
 
     http: httpx.AsyncClient
     running: Deployment
@@ -158,6 +156,7 @@ class SlackDriver:
                 if replica.alive:
                     raise
                 retry += 1  # the replica died with the request: Slack got no answer and delivers it again
+                self.redelivered += 1
                 continue
             self.statuses.append(response.status_code)
             assert response.status_code == 200, response.text
@@ -166,24 +165,19 @@ class SlackDriver:
     async def until_answered(
         self, body: str, held_by: list[Replica], answered: Any, what: str, thread_ts: str
     ) -> None:
-        """Wait for the answer; redeliver while every replica that took the event has died without it."""
+        """Wait for the answer, without delivering again what was acknowledged (Slack would not)."""
         deadline = time.monotonic() + ANSWER_SECONDS
-        last_delivery = time.monotonic()
         self.outstanding[body] = held_by
         while not answered():
             assert time.monotonic() < deadline, (
                 f"no answer to {what}; its thread: {[p.text for p in self.fake.posted if p.thread_ts == thread_ts]}"
             )
-            if any(not r.alive for r in held_by) and time.monotonic() - last_delivery > REDELIVERY_SECONDS:
-                held_by.append(await self.deliver(body, retry=len(held_by)))
-                self.redelivered += 1
-                last_delivery = time.monotonic()
             await asyncio.sleep(0.1)
         del self.outstanding[body]
 
-    def held_only_by(self, replica: Replica) -> bool:
-        """Whether some event not answered yet was delivered to `replica` alone."""
-        return any(all(r is replica for r in held) for held in self.outstanding.values())
+    def held_only_by(self, replica: Replica) -> list[str]:
+        """The events not answered yet that were delivered to `replica` alone."""
+        return [body for body, held in self.outstanding.items() if all(r is replica for r in held)]
 
     def thread(self, n: int, thread_ts: str) -> list[Posted]:
         return self.fake.thread(dm(n), thread_ts)
@@ -258,11 +252,12 @@ def request_message(driver: SlackDriver, n: int, thread_ts: str) -> Posted | Non
 
 async def run_conversations(
     driver: SlackDriver, conversations: int, *, kill_after: int | None = None
-) -> None:
+) -> list[str]:
     """All conversations at once; with `kill_after`, one serve replica is SIGKILLed once that many messages
-    are answered, at a moment when it holds events that are not answered yet."""
+    are answered, at a moment when it alone holds events it acknowledged and did not answer yet: those."""
     send = SlackSender(driver.http, SIGNING_SECRET, driver.fake)
     talks = asyncio.gather(*(driver.converse(send, n, MESSAGES) for n in range(conversations)))
+    orphaned: list[str] = []
     if kill_after is not None:
         victim = driver.running.serve[0]
         while sum(
@@ -270,8 +265,10 @@ async def run_conversations(
         ) < kill_after or not driver.held_only_by(victim):
             await asyncio.sleep(0.005)
         victim.kill()
+        orphaned = driver.held_only_by(victim)
     await talks
     await asyncio.sleep(2)  # a doubled answer, if any, would arrive now
+    return orphaned
 
 
 async def assert_each_message_answered_once_in_order(
@@ -284,7 +281,9 @@ async def assert_each_message_answered_once_in_order(
         plain = MESSAGES - 1 if books(n) else MESSAGES
         assert answers(driver, n, thread_ts) == [f"Noted: c{n} m{m}" for m in range(plain)]
         if books(n):
-            assert answers(driver, n, thread_ts, "Booked:") == [f"Booked: c{n} m{MESSAGES - 1} book"]
+            # The product states the outcome once, and the model's answer follows it once.
+            assert len(answers(driver, n, thread_ts, "Booked: 3 items")) == 1
+            assert answers(driver, n, thread_ts, "Booked: c") == [f"Booked: c{n} m{MESSAGES - 1} book"]
     # Each conversation's history holds all of its messages, in order, when its last message is answered.
     asked = [[m["content"] for m in r["messages"] if m["role"] == "user"] for r in scripted_model.requests]
     for n in range(conversations):
@@ -336,11 +335,13 @@ async def test_a_serve_replica_killed_mid_run_loses_nothing_and_doubles_nothing(
     conversations = KILLED_RUN_CONVERSATIONS
     async with driver_client() as http:
         driver = SlackDriver(http, replicas, fake_slack)
-        await run_conversations(driver, conversations, kill_after=conversations * MESSAGES // 3)
+        orphaned = await run_conversations(driver, conversations, kill_after=conversations * MESSAGES // 3)
 
     killed, *survivors = replicas.serve
     assert not killed.alive and set(driver.statuses) == {200}
-    assert driver.redelivered >= 1  # it held unanswered events, and their redeliveries were answered
+    # The dead replica had acknowledged events it never answered; nobody delivered them again, and the
+    # assertions below find each answered once: a surviving replica ran them again from their kept requests.
+    assert orphaned
     await assert_each_message_answered_once_in_order(
         driver, scripted_model, conversations, exact_history=False
     )

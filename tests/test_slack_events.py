@@ -367,9 +367,19 @@ async def test_processed_events_hold_no_tenant_data(
             .scalars()
             .all()
         )
-        rows = (await session.execute(text("SELECT source FROM processed_events"))).scalars().all()
-    assert list(columns) == ["claimed_by", "claimed_until", "event_id", "handled_at", "received_at", "source"]
-    assert list(rows) == ["slack"]
+        rows = (await session.execute(text("SELECT source, request FROM processed_events"))).all()
+    assert list(columns) == [
+        "claimed_by",
+        "claimed_until",
+        "event_id",
+        "handled_at",
+        "received_at",
+        "request",
+        "request_at",
+        "source",
+    ]
+    # The request (the traveller's words) is kept only until the delivery is handled.
+    assert [tuple(row) for row in rows] == [("slack", None)]
 
 
 async def test_socket_mode_runs_when_an_app_token_is_set(

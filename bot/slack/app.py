@@ -37,6 +37,7 @@ from bot.slack.handlers import acknowledge, register_confirmations, register_con
 from bot.slack.home import register_home
 from bot.slack.identity import CallerResolver, identify_callers, identify_pending
 from bot.slack.installation_store import PostgresInstallationStore
+from bot.slack.lapsed import LapsedDeliverySweeper, kept_request
 from bot.slack.oauth_state import RedisOAuthStateStore
 from bot.slack.policy_upload import register_policy_uploads
 from bot.slack.workspaces import TenantDirectory
@@ -66,6 +67,7 @@ class SlackApp:
     channel: SlackChannel
     oauth: bool
     socket_mode: AsyncSocketModeHandler | None
+    sweeper: LapsedDeliverySweeper
 
 
 def web_client(base_url: str, token: str | None = None) -> AsyncWebClient:
@@ -151,14 +153,17 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
             "Slack needs SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (OAuth installs) or SLACK_BOT_TOKEN (one workspace)."
         )
 
-    deliveries = SlackDeliveries(DeliveryClaims(product.db.statements))
+    # The kept requests hold the traveller's words: sealed when a key is set.
+    key = _secret(settings.encryption_key)
+    box = SecretBox(key, purpose="Kept Slack requests") if key else None
+    deliveries = SlackDeliveries(DeliveryClaims(product.db.statements, box=box))
     channel = SlackChannel(product=product, options=options, tenants=tenants, deliveries=deliveries)
     # Keep every lazy task referenced, so shutdown can wait for work in progress; a delivery is handled
     # when its lazy work has ended, or with its ack when it started none.
     app.listener_runner.lazy_listener_runner = channel.lazy
     app.listener_runner.listener_completion_handler = DeliveryCompletion(deliveries)
     # A repeated delivery stops before anything else happens, even before identifying the caller.
-    app.use(skip_retried_deliveries(deliveries))
+    app.use(skip_retried_deliveries(deliveries, kept_request))
     resolver = CallerResolver(product.db, tenants, bootstrap_workspace=bootstrap)
     app.use(identify_callers(resolver))
     channel.lazy.prepare = identify_pending(resolver)
@@ -182,7 +187,8 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
         socket_mode = AsyncSocketModeHandler(
             app, app_token=_secret(settings.slack_app_token), web_client=client
         )
-    return SlackApp(app=app, channel=channel, oauth=oauth, socket_mode=socket_mode)
+    sweeper = LapsedDeliverySweeper(app, deliveries)
+    return SlackApp(app=app, channel=channel, oauth=oauth, socket_mode=socket_mode, sweeper=sweeper)
 
 
 def report_errors(deliveries: SlackDeliveries) -> Callable[..., Awaitable[BoltResponse]]:

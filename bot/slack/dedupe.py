@@ -7,7 +7,9 @@ A delivery is claimed by this process when it arrives, and counts as handled onl
 started for it (the turn and its answer) has ended; meanwhile the claim is renewed. So a repeat that
 arrives while the work runs is acknowledged without a second answer, a repeat of a handled delivery is
 acknowledged and ignored, and a repeat of a delivery whose process died mid-turn is handled again once its
-claim has lapsed. The ids go into processed_events, which has no tenant column and no tenant data.
+claim has lapsed. The ids go into processed_events, which has no tenant column. The request itself is kept
+with the claim for a few minutes (sealed when a key is set), so that a live process runs again a delivery
+whose process acknowledged it and died (bot.slack.lapsed); it is cleared once the delivery is handled.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from storage.processed_events import DeliveryClaims
 log = logging.getLogger(__name__)
 
 DELIVERY = "delivery"  # Bolt context key: the (source, id) this request claimed
+TAKEN_OVER = (
+    "delivery_taken_over"  # Bolt context key: the (source, id) this process took over, already claimed
+)
 DeliveryKey = tuple[str, str]
 
 
@@ -56,8 +61,8 @@ class SlackDeliveries:
         memo[id(self)] = self
         return self
 
-    async def claim(self, key: DeliveryKey) -> bool:
-        return await self.claims.claim(source=key[0], event_id=key[1])
+    async def claim(self, key: DeliveryKey, request: bytes | None = None) -> bool:
+        return await self.claims.claim(source=key[0], event_id=key[1], request=request)
 
     async def release(self, key: DeliveryKey) -> None:
         await self.claims.release(source=key[0], event_id=key[1])
@@ -116,9 +121,11 @@ class SlackDeliveries:
                 log.warning("could not renew Slack delivery claims: %s", type(error).__name__)
 
 
-def skip_retried_deliveries(deliveries: SlackDeliveries) -> Callable[..., Awaitable[BoltResponse | None]]:
+def skip_retried_deliveries(
+    deliveries: SlackDeliveries, kept: Callable[[AsyncBoltRequest], bytes]
+) -> Callable[..., Awaitable[BoltResponse | None]]:
     """Global middleware: a delivery handled, or in hand in some process, is acknowledged with 200 and goes
-    no further."""
+    no further; one claimed here keeps `kept(request)` with its claim."""
 
     async def skip_retried_delivery(
         body: dict[str, Any], req: AsyncBoltRequest, next_: Callable[[], Awaitable[BoltResponse | None]]
@@ -126,7 +133,11 @@ def skip_retried_deliveries(deliveries: SlackDeliveries) -> Callable[..., Awaita
         key = delivery_key(body)
         if key is None:
             return await next_()
-        if not await deliveries.claim(key):
+        if req.context.get(TAKEN_OVER) == key:
+            # Run again from its kept request; this process claimed it when taking it over.
+            req.context[DELIVERY] = key
+            return await next_()
+        if not await deliveries.claim(key, kept(req)):
             retry = next(iter(req.headers.get("x-slack-retry-num") or []), "none")
             log.info("skipped a repeated Slack delivery %s (retry %s)", key[1], retry)
             return BoltResponse(status=200, body="")

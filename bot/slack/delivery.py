@@ -30,6 +30,7 @@ from storage.sessions import current_tenant
 log = logging.getLogger(__name__)
 
 WORKING = "_Working on it…_"
+ANSWERING = "travelmate_answering"  # metadata type of a placeholder: which delivery it answers
 # The thread is empty for an answer at the top level of a DM (to a mention made in a channel).
 _THREAD = re.compile(r"^(?P<channel>[A-Z0-9]{2,32}):(?P<ts>\d{1,12}\.\d{1,8}|):(?P<user>[A-Z0-9]{2,32})$")
 
@@ -147,8 +148,16 @@ class ThreadReplier:
     thread_ts: str
     placeholder_ts: str | None = None
     posted: list[tuple[str, SlackMessage]] = field(default_factory=list)
+    delivery: str | None = None  # the Slack delivery answered, named in each message's metadata
 
-    async def start(self, *, assistant: bool = False, note: str = WORKING) -> None:
+    async def start(
+        self, *, assistant: bool = False, note: str = WORKING, delivery: str | None = None
+    ) -> None:
+        """Show progress; the placeholder and the answers name the `delivery` they answer (message metadata),
+        so that a process running the delivery again after this one died finds them (`answered_before`)."""
+        self.delivery = delivery
+        if self.placeholder_ts is not None:
+            return  # the placeholder of an earlier run of the same delivery
         if assistant:
             try:
                 await self.client.assistant_threads_setStatus(
@@ -158,9 +167,35 @@ class ThreadReplier:
             except SlackApiError as error:
                 log.debug("no assistant status here (%s); using a placeholder", error.response.get("error"))
         placeholder = await self.client.chat_postMessage(
-            channel=self.channel, thread_ts=self.thread_ts or None, text=note
+            channel=self.channel, thread_ts=self.thread_ts or None, text=note, metadata=self._metadata()
         )
         self.placeholder_ts = placeholder["ts"]
+
+    def _metadata(self) -> dict[str, Any] | None:
+        return (
+            {"event_type": ANSWERING, "event_payload": {"delivery": self.delivery}} if self.delivery else None
+        )
+
+    async def answered_before(self, delivery: str) -> bool:
+        """For a delivery run again because the process that took it died: True when that process's answer
+        is out already; otherwise its placeholder, if it posted one, becomes this run's."""
+        try:
+            replies = await self.client.conversations_replies(
+                channel=self.channel, ts=self.thread_ts, include_all_metadata=True
+            )
+        except SlackApiError as error:
+            log.warning("could not look for an earlier answer: %s", error.response.get("error"))
+            return False
+        for message in replies.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (
+                metadata.get("event_type") == ANSWERING
+                and metadata.get("event_payload", {}).get("delivery") == delivery
+            ):
+                if message.get("text") != WORKING:
+                    return True
+                self.placeholder_ts = str(message["ts"])
+        return False
 
     async def deliver(self, messages: Sequence[SlackMessage]) -> list[tuple[str, SlackMessage]]:
         """Post the messages in order (the first replaces the placeholder); returns (ts, message) pairs."""
@@ -178,6 +213,7 @@ class ThreadReplier:
                     thread_ts=self.thread_ts or None,
                     text=message.text,
                     blocks=message.blocks or None,
+                    metadata=self._metadata(),
                 )
                 ts = posted["ts"]
             self.posted.append((ts, message))

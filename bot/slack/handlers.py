@@ -27,6 +27,7 @@ from bot.reminder_buttons import SLACK_ACTION, slack_press
 from bot.slack.approvals import ALREADY_DECIDED, decide, deliver_reply, outcome_line
 from bot.slack.blocks import ASK_REASON, CONFIRM, button_value, escape, mention
 from bot.slack.channel import SlackChannel
+from bot.slack.dedupe import DELIVERY, TAKEN_OVER, DeliveryKey
 from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, post_note, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.files import forwarded_text
@@ -67,12 +68,17 @@ async def converse(
     text: str,
     assistant: bool = False,
     files: Sequence[dict[str, Any]] = (),
+    delivery: str | None = None,
+    taken_over: bool = False,
 ) -> None:
     """One turn: progress first, then the answer in the thread; a lapsed request loses its buttons.
 
-    A shared file (a forwarded confirmation) is read and given to the agent with the message's text."""
+    A shared file (a forwarded confirmation) is read and given to the agent with the message's text. A
+    delivery `taken_over` from a process that died is not answered twice when that process's answer is out."""
     replier = ThreadReplier(client, thread.channel, thread.thread_ts)
     async with reported_errors(replier.say, what="message", caller=caller):
+        if taken_over and delivery is not None and await replier.answered_before(delivery):
+            return
         if caller is None:
             await replier.say(NOT_CONNECTED)
             return
@@ -82,7 +88,7 @@ async def converse(
             channel, client, caller=caller, thread=thread, text=text, decide=decide
         ):
             return
-        await replier.start(assistant=assistant)
+        await replier.start(assistant=assistant, delivery=delivery)
         service = channel.product.conversation
         async with channel.turn(caller, thread.conversation):
             reply = await service.handle_message(caller, thread.conversation, text)
@@ -112,8 +118,16 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
             return  # channel chatter; a mention is answered by app_mention, in a DM
         # One conversation per DM: the top level and every thread of it continue the same one.
         thread = SlackThread(event["channel"], in_thread or event["ts"], event["user"])
+        key: DeliveryKey | None = context.get(DELIVERY)
         await converse(
-            channel, client, caller=caller, thread=thread, text=text, files=event.get("files") or ()
+            channel,
+            client,
+            caller=caller,
+            thread=thread,
+            text=text,
+            files=event.get("files") or (),
+            delivery=key[1] if key else None,
+            taken_over=context.get(TAKEN_OVER) is not None,
         )
 
     async def answer_mention(body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
@@ -153,6 +167,7 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
         event = body["event"]
         # Bolt sees every thread of a DM as an assistant thread; it is still the one DM conversation.
         thread = SlackThread(event["channel"], event["thread_ts"], event["user"])
+        key: DeliveryKey | None = context.get(DELIVERY)
         await converse(
             channel,
             client,
@@ -161,6 +176,8 @@ def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:
             text=event.get("text") or "",
             assistant=True,
             files=event.get("files") or (),
+            delivery=key[1] if key else None,
+            taken_over=context.get(TAKEN_OVER) is not None,
         )
 
     # AsyncAssistant types its lazy listeners as plain functions; ours are coroutines, which it awaits.

@@ -20,9 +20,11 @@ SHUTDOWN_GRACE_SECONDS = 20.0
 
 
 def slack_mount(product: Product) -> ChannelMount:
-    """The Slack channel of this process. Its shared state is kept in `product.extras["slack"]`."""
+    """The Slack channel of this process. Its shared state is kept in `product.extras["slack"]`, and the sweeper
+    that runs again what died processes acknowledged in `product.extras["slack_sweeper"]`."""
     built = build_slack_app(product)
     product.extras["slack"] = built.channel
+    product.extras["slack_sweeper"] = built.sweeper
     handler = AsyncSlackRequestHandler(built.app)
 
     async def slack_endpoint(request: Request) -> Response:
@@ -43,11 +45,13 @@ def slack_mount(product: Product) -> ChannelMount:
         log.info("Slack Socket Mode connected")
 
     async def startup() -> None:
+        built.sweeper.start()
         if built.socket_mode is not None:
             # In the background, so that the server (and /healthz) is up while Slack is unreachable.
             connecting.append(asyncio.create_task(connect_socket_mode()))
 
     async def shutdown() -> None:
+        await built.sweeper.stop()
         if built.socket_mode is not None:
             for task in connecting:
                 task.cancel()
