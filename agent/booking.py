@@ -18,7 +18,7 @@ from agent.context import Context
 from agent.planning import TravelDate, local_today, policy_in_force, within_travel_dates
 from agent.replies import ConfirmationRequest
 from agent.trip_verdict import TripVerdict, evaluate_trip
-from storage.approval_chain import ApprovalChain, manager_of
+from storage.approval_chain import ASKED, ApprovalChain, manager_of
 from storage.audit import Actor, record_audit
 from storage.bookings import create_booking, find_by_reference, list_bookings
 from storage.errors import Conflict, InvalidInput, NotFound, PolicyViolation
@@ -30,6 +30,7 @@ from storage.plans import PolicyVerdict, TravelItem
 from storage.policy_verdicts import store_verdict
 from storage.preferences import tenant_preferences
 from storage.reminders import ScheduledReminder, schedule_reminders
+from storage.trip_approvals import held_for_approval, request_approval
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class BookingOutcome:
     bookings: list[Booking]
     reminders: list[ScheduledReminder]
     already_booked: bool = False
+    # Held as a draft until its approvers say yes: the step asked first ("manager", "finance" or "admin").
+    held_for: str | None = None
 
 
 async def trip_verdict(
@@ -85,6 +88,7 @@ async def confirmation_request(
     if view.itinerary.status != DRAFT:
         raise Conflict(f"That itinerary is {view.itinerary.status} and cannot be booked.")
     _check_dates(view)
+    await _refuse_held(session, itinerary_id=itinerary_id)
     bookable = [item for day in view.days for item in day.items if item.bookable]
     if not bookable:
         raise InvalidInput("That draft has no flight, hotel, train or car to book yet.")
@@ -94,6 +98,7 @@ async def confirmation_request(
     verdict = await trip_verdict(session, ctx=ctx, view=view, now=now)
     _refuse_past(view, verdict)
     card = itinerary_card(view, verdict)
+    needs_chain = bool(verdict.violations) and verdict.action == "approve"
     return ConfirmationRequest(
         itinerary_id=itinerary_id,
         requested_by=ctx.user_id,
@@ -103,7 +108,23 @@ async def confirmation_request(
         card=card,
         action=verdict.action,
         approve_later=verdict.approve_later,
+        first_approver=await _first_approver(session, ctx=ctx, verdict=verdict) if needs_chain else None,
     )
+
+
+async def _refuse_held(session: AsyncSession, *, itinerary_id: uuid.UUID) -> None:
+    held = await held_for_approval(session, itinerary_id=itinerary_id)
+    if held is not None:
+        raise Conflict(
+            f"That trip already waits for approval (asked: {ASKED[held.step]}); it is booked once approved. "
+            "Changing the draft withdraws the request."
+        )
+
+
+async def held_trip_spend(session: AsyncSession, *, itinerary_id: uuid.UUID) -> dict[str, Decimal]:
+    """What a draft held for approval would cost, per currency as priced."""
+    view = await get_itinerary(session, itinerary_id=itinerary_id)
+    return trip_totals([item for day in view.days for item in day.items if item.bookable])
 
 
 async def book_itinerary(
@@ -126,26 +147,33 @@ async def book_itinerary(
     if view.itinerary.status != DRAFT:
         raise Conflict(f"That itinerary is {view.itinerary.status} and cannot be booked.")
     _check_dates(view)
+    await _refuse_held(session, itinerary_id=itinerary_id)
     verdict = await trip_verdict(session, ctx=ctx, view=view, now=now)
     _refuse_past(view, verdict)
     violations = verdict.violations
     justified = bool((justification or "").strip())
-    later = _gate(verdict, justified=justified, approved=approved_by is not None)
-    preferences = await tenant_preferences(session)
+    mode = _gate(verdict, justified=justified, approved=approved_by is not None)
+    why = justification.strip() if justified and justification else None
     actor = Actor.user(ctx.user_id)
-    first_step = (
-        await _first_approver(session, ctx=ctx, verdict=verdict, preferences=preferences) if later else None
-    )
-    if violations:
+    first_step = await _first_approver(session, ctx=ctx, verdict=verdict) if mode != "now" else None
+    if violations and approved_by is None:  # an approver's yes was audited by its step of the chain
         await _audit_decision(
-            session,
-            ctx=ctx,
-            itinerary_id=itinerary_id,
-            verdict=verdict,
-            justification=justification if justified else None,
-            approved_by=approved_by,
-            later=later,
+            session, ctx=ctx, itinerary_id=itinerary_id, verdict=verdict, justification=why, mode=mode
         )
+    if first_step is not None:
+        await request_approval(
+            session,
+            itinerary_id=itinerary_id,
+            booked=mode == "later",
+            step=first_step,
+            reasons=violations,
+            policy_version=verdict.policy_version,
+            justification=why,
+            now=now,
+        )
+    if mode == "hold":
+        return BookingOutcome(itinerary_id, [], [], held_for=first_step)
+    preferences = await tenant_preferences(session)
     bookings, reminders = [], []
     for day in verdict.days:
         for index, item in enumerate(day.items):
@@ -153,7 +181,6 @@ async def book_itinerary(
                 continue
             service_date = item.depart_at.date() if item.depart_at else day.date
             booked_under = _booked_verdict(item.policy, verdict.reasons)
-            why = justification if violations else None
             booking = await create_booking(
                 session,
                 actor=actor,
@@ -164,7 +191,7 @@ async def book_itinerary(
                     item,
                     verdict=booked_under,
                     service_date=service_date,
-                    justification=why,
+                    justification=why if violations else None,
                     approved_by=approved_by,
                     item_ref=f"day{day.day_number}.{index + 1}",
                 ),
@@ -174,11 +201,9 @@ async def book_itinerary(
                 booking_id=booking.booking_id,
                 verdict=booked_under,
                 policy_version=verdict.policy_version,
-                justification=why,
+                justification=why if violations else None,
                 approved_by=approved_by,
-                approval="pending" if later else None,
-                approval_step=first_step,
-                now=now,
+                approval="pending" if mode == "later" else None,
             )
             bookings.append(booking)
             reminders += await schedule_reminders(
@@ -193,36 +218,42 @@ async def book_itinerary(
     return BookingOutcome(itinerary_id, bookings, reminders)
 
 
-def _gate(verdict: TripVerdict, *, justified: bool, approved: bool) -> bool:
-    """Refuse what the company's policy does not let through: the same rule in every channel.
+Gate = Literal["now", "later", "hold"]
 
-    True when the trip is booked now and its approval is owed afterwards (the company allows that).
+
+def _gate(verdict: TripVerdict, *, justified: bool, approved: bool) -> Gate:
+    """What the company's policy lets happen to the trip now: the same rule in every channel.
+
+    "now": booked; "later": booked now and approved afterwards (the company allows that); "hold": kept as
+    a draft and put to the approval chain, booked once its last approver says yes. A blocked trip, or one
+    that needs a justification it did not get, is refused.
     """
     reasons = "; ".join(verdict.violations)
     if verdict.action == "block":
         raise PolicyViolation(f"This trip cannot be booked under the company's policy ({reasons}).")
-    if verdict.action == "approve" and not approved and verdict.approve_later:
-        return True
     if verdict.action == "approve" and not approved:
-        raise PolicyViolation(
-            f"This trip is out of policy ({reasons}). An admin must approve it before it is booked."
-        )
+        return "later" if verdict.approve_later else "hold"
     if verdict.action == "justify" and not justified and not approved:
         raise PolicyViolation(
             f"This trip is out of policy ({reasons}). A justification is needed to book it."
         )
-    return False
+    return "now"
 
 
-async def _first_approver(
-    session: AsyncSession, *, ctx: Context, verdict: TripVerdict, preferences: dict[str, Any]
-) -> str:
+async def _first_approver(session: AsyncSession, *, ctx: Context, verdict: TripVerdict) -> str:
     """The traveller's manager when they have one, else finance above the threshold, else an admin."""
-    chain = ApprovalChain.from_preferences(preferences)
+    chain = ApprovalChain.from_preferences(await tenant_preferences(session))
     spent = trip_totals([item for day in verdict.days for item in day.items if item.bookable])
     return chain.first_step(
         manager=await manager_of(session, user_id=ctx.user_id), needs_finance=chain.needs_finance(spent)
     )
+
+
+_DECISION_EVENTS: dict[Gate, str] = {
+    "now": "policy.warn",
+    "later": "policy.approve_later",
+    "hold": "policy.request",
+}
 
 
 async def _audit_decision(
@@ -232,29 +263,26 @@ async def _audit_decision(
     itinerary_id: uuid.UUID,
     verdict: TripVerdict,
     justification: str | None,
-    approved_by: uuid.UUID | None,
-    later: bool,
+    mode: Gate,
 ) -> None:
-    """Who let an out-of-policy trip through, when (the entry's time), why, under which policy."""
-    details = {
+    """Who let an out-of-policy trip through (or asked for its approval), when, why, under which policy."""
+    details: dict[str, Any] = {
         "action": verdict.action,
         "reasons": verdict.violations,
         "policy_version": verdict.policy_version,
     }
-    if approved_by is not None:
-        actor, event = Actor.user(approved_by), "policy.approve"
-    elif later:
-        actor, event = Actor.user(ctx.user_id), "policy.approve_later"
-    elif justification:
-        actor, event, details = (
-            Actor.user(ctx.user_id),
-            "policy.justify",
-            {**details, "justification": justification},
-        )
-    else:
-        actor, event = Actor.user(ctx.user_id), "policy.warn"
+    event = _DECISION_EVENTS[mode]
+    if justification:
+        details["justification"] = justification
+        if mode == "now":
+            event = "policy.justify"
     await record_audit(
-        session, actor=actor, action=event, entity="itinerary", entity_id=str(itinerary_id), details=details
+        session,
+        actor=Actor.user(ctx.user_id),
+        action=event,
+        entity="itinerary",
+        entity_id=str(itinerary_id),
+        details=details,
     )
 
 
@@ -389,6 +417,11 @@ async def record_external_booking(
 
 def outcome_text(outcome: BookingOutcome) -> str:
     """The booking's own result in one line, as the product states it to the traveller."""
+    if outcome.held_for:
+        return (
+            f"Sent for approval to {ASKED[outcome.held_for].replace('the traveller', 'your')}; nothing is "
+            "booked until the last approver says yes, and you will be told each answer."
+        )
     if outcome.already_booked:
         return f"Already booked: {len(outcome.bookings)} items; nothing new was booked."
     totals: dict[str, Decimal] = defaultdict(Decimal)

@@ -182,7 +182,9 @@ class CommandRunner:
             "privacy": self.privacy,
             "reminders": self.reminders,
             "audit": self.audit,
-            "approvals": lambda c, r: approvals_command(self.db, c, r, now=self.clock()),
+            "approvals": lambda c, r: approvals_command(
+                self.db, c, r, now=self.clock(), reminders_scheduled=self.reminders_scheduled
+            ),
         }
         handler = handlers.get(name)
         if handler is None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from agent.replies import TurnOutput
+from storage.models import TenantUser
 
 Role = Literal["admin", "traveler"]
 Channel = Literal["console", "slack", "telegram"]
@@ -47,3 +48,16 @@ class Context:
             facts=facts,
             output=TurnOutput(),
         )
+
+
+def user_context(user: TenantUser, *, channel: Channel) -> Context:
+    """The Context of a verified tenant user: role, time zone and locale come from the database."""
+    return Context(
+        tenant_id=user.tenant_id,
+        user_id=user.user_id,
+        role="admin" if user.role == "admin" else "traveler",
+        channel=channel,
+        timezone=user.timezone,
+        locale=user.locale,
+        display_name=user.display_name,
+    )

@@ -212,24 +212,7 @@ class ConversationService:
         self, ctx: Context, conversation: str, decision: Decision, *, itinerary_id: uuid.UUID | None = None
     ) -> AgentReply:
         """Carry a yes or no to the pending confirmation. Only its requester may answer; a stale answer is ignored."""
-        return await self._answer(ctx, conversation, decision, itinerary_id=itinerary_id, approver=None)
-
-    async def approve(
-        self,
-        approver: Context,
-        requester: Context,
-        conversation: str,
-        decision: Decision,
-        *,
-        itinerary_id: uuid.UUID,
-    ) -> AgentReply:
-        """An admin's answer to a traveller's out-of-policy booking; the booking stays the traveller's."""
-        if not approver.is_admin or approver.tenant_id != requester.tenant_id:
-            raise Forbidden("Only an admin of the traveller's company can approve an out-of-policy trip.")
-        approved = decision.model_copy(update={"approved_by": approver.user_id})
-        return await self._answer(
-            requester, conversation, approved, itinerary_id=itinerary_id, approver=approver
-        )
+        return await self._answer(ctx, conversation, decision, itinerary_id=itinerary_id)
 
     async def _answer(
         self,
@@ -238,7 +221,6 @@ class ConversationService:
         decision: Decision,
         *,
         itinerary_id: uuid.UUID | None,
-        approver: Context | None,
     ) -> AgentReply:
         """One answer to the open request, consumed once: it is kept only with the turn it completes."""
         if self.graph is None:
@@ -255,8 +237,6 @@ class ConversationService:
                 )
             if pending.get("requested_by") != str(ctx.user_id):
                 raise Forbidden("Only the traveller who asked for this booking can confirm or cancel it.")
-            if approver is not None and not pending.get("violations"):
-                raise Forbidden("That trip is within policy; the traveller confirms it themselves.")
             answer: Command[Any] = Command(resume=decision.model_dump(mode="json"))
             async with self._opened(ctx, thread) as (turn_ctx, _, turn):
                 try:
@@ -430,7 +410,7 @@ class ConversationService:
             text = "Please confirm this booking." + (
                 " It is out of policy, so a justification is needed."
                 if confirmation.needs_justification
-                else " It is out of policy, so an admin must approve it."
+                else f" It is out of policy. {confirmation.approval_note}"
                 if confirmation.needs_approval
                 else " It is out of policy: it is booked now and an admin approves it afterwards."
                 if confirmation.action == "approve" and confirmation.violations

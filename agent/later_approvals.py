@@ -14,19 +14,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.approval_steps import ASKED, decide_trip, waiting_for
 from agent.context import Context
 from agent.replies import AgentReply
+from agent.tools import RemindersScheduled
 from storage.approval_chain import ApprovalChain, name_manager
 from storage.audit import Actor
 from storage.database import Database
 from storage.errors import Forbidden, InvalidInput, NotFound
 from storage.models import TenantUser
-from storage.policy_verdicts import OpenApproval
 from storage.preferences import tenant_preferences
 from storage.tenants import find_user_by_email, get_user
+from storage.trip_approvals import OpenApproval
 
 USAGE = "approvals, approvals approve TRIP or approvals reject TRIP (TRIP: the first 8 characters of its id)"
 
 
-async def approvals_command(db: Database, ctx: Context, rest: str, *, now: dt.datetime) -> AgentReply:
+async def approvals_command(
+    db: Database,
+    ctx: Context,
+    rest: str,
+    *,
+    now: dt.datetime,
+    reminders_scheduled: RemindersScheduled | None = None,
+) -> AgentReply:
     """`/approvals` lists what waits for the caller; `approve TRIP` moves it on, `reject TRIP` cancels it."""
     words = rest.split()
     async with db.tenant(ctx.tenant_id) as session:
@@ -47,6 +55,7 @@ async def approvals_command(db: Database, ctx: Context, rest: str, *, now: dt.da
         outcome = await decide_trip(
             session, caller=caller, trip=trip, approved=words[0].lower() == "approve", chain=chain, now=now
         )
+    await outcome.queue_reminders(reminders_scheduled)
     return AgentReply.say(outcome.reply())
 
 

@@ -66,10 +66,12 @@ class ConfirmationRequest:
     totals: dict[str, Decimal]
     violations: tuple[str, ...]
     card: ItineraryCard
-    # What the company's policy asks: None in policy, else warn, justify, approve (by an admin) or block.
+    # What the company's policy asks: None in policy, else warn, justify, approve (by the chain) or block.
     action: str | None = "justify"
     # The company lets a trip that needs approval be booked now and approved afterwards.
     approve_later: bool = False
+    # Who the approval chain asks first: the traveller's "manager", "finance" or an "admin".
+    first_approver: str | None = None
 
     @property
     def needs_justification(self) -> bool:
@@ -77,8 +79,17 @@ class ConfirmationRequest:
 
     @property
     def needs_approval(self) -> bool:
-        """An admin's yes is needed before booking (not when it may follow the booking)."""
+        """The approval chain's yes is needed before booking (not when it may follow the booking)."""
         return bool(self.violations) and self.action == "approve" and not self.approve_later
+
+    @property
+    def approval_note(self) -> str:
+        """What confirming a trip that needs approval does, in the traveller's words."""
+        first = {"finance": "your company's finance approvers", "admin": "an admin of your company"}.get(
+            self.first_approver or "", "your manager"
+        )
+        then = " (then to finance above your company's threshold)" if self.first_approver == "manager" else ""
+        return f"It goes to {first} for approval{then} and is booked once approved; nothing is booked until then."
 
 
 @dataclass(frozen=True)
@@ -101,10 +112,11 @@ class DecisionOutcome:
     itinerary_id: uuid.UUID
     booked: bool
     summary: str  # "Booked: 3 items, 1,240.00 EUR; reminders on 27 Nov and 3 Dec"
+    held: bool = False  # sent to the approval chain; booked once its last approver says yes
 
     @property
     def verb(self) -> str:
-        return "Booked" if self.booked else "Cancelled"
+        return "Booked" if self.booked else "Sent for approval" if self.held else "Cancelled"
 
 
 @dataclass

@@ -23,7 +23,7 @@ from storage.errors import Forbidden, InvalidInput
 from storage.models import TenantUser
 from storage.money import amount_text
 from storage.periods import Period, parse_period
-from storage.policy_verdicts import OutOfPolicyBooking, open_approvals, out_of_policy_bookings
+from storage.policy_verdicts import OutOfPolicyBooking, out_of_policy_bookings
 from storage.sessions import current_tenant
 from storage.spend import (
     GROUPINGS,
@@ -36,6 +36,7 @@ from storage.spend import (
 )
 from storage.spend_export import export_spend_csv
 from storage.spend_policy import PolicyComparison, policy_comparison
+from storage.trip_approvals import OpenApproval, open_approvals
 
 Scope = Literal["mine", "tenant"]
 CHART_FROM_ROWS = 3  # a breakdown of more than two rows comes with a chart
@@ -118,13 +119,7 @@ async def spend_report(
         *_breakdown_text(lines, change.current, group_by),
         *_policy_text(policy),
         *_out_of_policy_text(outside),
-        *(
-            [
-                f"Open approvals: {len(waiting)} {'trip' if len(waiting) == 1 else 'trips'} booked now, awaiting an admin (/approvals)."
-            ]
-            if waiting
-            else []
-        ),
+        *_open_approvals_text(waiting),
     ]
     chart = None
     if len(lines) >= CHART_FROM_ROWS:
@@ -211,6 +206,19 @@ def _table(lines: list[SpendLine], total: SpendTotal) -> list[tuple[str, ...]]:
         )
         for line in lines
     ]
+
+
+def _open_approvals_text(waiting: list[OpenApproval]) -> list[str]:
+    """How many trips wait for an approver: booked now and owing it, or held until it is given."""
+    if not waiting:
+        return []
+    booked = sum(1 for trip in waiting if trip.booked)
+    held = len(waiting) - booked
+    parts = [
+        *([f"{booked} booked now and awaiting approval"] if booked else []),
+        *([f"{held} held until approved"] if held else []),
+    ]
+    return [f"Open approvals: {'; '.join(parts)} (/approvals)."]
 
 
 def _out_of_policy_text(outside: list[OutOfPolicyBooking]) -> list[str]:

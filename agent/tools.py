@@ -34,7 +34,7 @@ from agent.spend_report import spend_report
 from agent.travel_info.service import TravelInfo
 from agent.travel_info.trips import trip_travel_note
 from agent.travel_memory import TravellerMemory
-from storage.audit import Actor, record_audit
+from storage.audit import Actor
 from storage.bookings import cancel_booking as cancel_stored_booking
 from storage.bookings import list_bookings as stored_bookings
 from storage.database import Database
@@ -78,7 +78,6 @@ class Decision(BaseModel):
 
     approved: bool
     justification: str | None = Field(default=None, max_length=1000)
-    approved_by: uuid.UUID | None = None
     superseded: bool = False
 
 
@@ -177,22 +176,8 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
                     "The traveller wrote something else before deciding; answer their next message. "
                     "The request is not booked."
                 )
-            rejected = decision.approved_by is not None
-            summary = (
-                "Rejected by an admin; nothing was booked." if rejected else "Cancelled; nothing was booked."
-            )
+            summary = "Cancelled; nothing was booked."
             ctx.output.outcomes.append(DecisionOutcome(itinerary_id, booked=False, summary=summary))
-            if decision.approved_by is not None:
-                async with db.tenant(ctx.tenant_id) as session:
-                    await record_audit(
-                        session,
-                        actor=Actor.user(decision.approved_by),
-                        action="policy.reject",
-                        entity="itinerary",
-                        entity_id=str(itinerary_id),
-                        details={"reasons": list(request.violations)},
-                    )
-                return "An admin rejected this out-of-policy trip; nothing was booked."
             return "The traveller declined; nothing was booked."
         async with db.tenant(ctx.tenant_id) as session:
             outcome = await book_itinerary(
@@ -200,12 +185,20 @@ def build_tools(services: AgentServices) -> list[BaseTool]:
                 ctx=ctx,
                 itinerary_id=itinerary_id,
                 justification=decision.justification,
-                approved_by=decision.approved_by,
+                approved_by=None,
                 now=clock(),
             )
         summary = outcome_text(outcome)
-        # Noted before anything else can fail: the booking stands whatever the model does next.
-        ctx.output.outcomes.append(DecisionOutcome(itinerary_id, booked=True, summary=summary))
+        # Noted before anything else can fail: the booking (or the request for approval) stands whatever
+        # the model does next.
+        ctx.output.outcomes.append(
+            DecisionOutcome(
+                itinerary_id,
+                booked=outcome.held_for is None,
+                summary=summary,
+                held=outcome.held_for is not None,
+            )
+        )
         if outcome.reminders and services.reminders_scheduled:
             await services.reminders_scheduled(outcome.reminders)
         return summary

@@ -194,7 +194,10 @@ class ConsoleChannel:
         self.out.print(card_table(request.card))
         for violation in request.violations:
             self.out.print(f"[red]Out of policy:[/red] {escape(violation)}")
-        answer = (await self.ask("Book this trip? \\[y/n] ") or "n").strip().lower()
+        if request.needs_approval:
+            self.out.print(f"[yellow]{escape(request.approval_note)}[/yellow]")
+        question = "Send this trip for approval?" if request.needs_approval else "Book this trip?"
+        answer = (await self.ask(f"{question} \\[y/n] ") or "n").strip().lower()
         justification = None
         if answer in ("y", "yes") and request.needs_justification:
             justification = (await self.ask("Why is it needed? (justification) ") or "").strip() or None
@@ -207,7 +210,8 @@ class ConsoleChannel:
             and (justification is not None or not request.needs_justification),
             justification=justification,
         )
-        with self.out.status("Booking…" if decision.approved else "Cancelling…", spinner="dots"):
+        working = "Sending for approval…" if request.needs_approval else "Booking…"
+        with self.out.status(working if decision.approved else "Cancelling…", spinner="dots"):
             reply = await interruptible(
                 self.product.conversation.resume(
                     self.ctx, self.conversation, decision, itinerary_id=request.itinerary_id

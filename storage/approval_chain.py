@@ -19,6 +19,9 @@ from storage.exchange_rates import reference_rates
 from storage.models import Booking, TenantUser
 from storage.money import Money
 
+# Who each step asks, as travellers and approvers read it.
+ASKED = {"manager": "the traveller's manager", "finance": "finance", "admin": "an admin"}
+
 
 @dataclass(frozen=True)
 class ApprovalChain:

@@ -17,6 +17,7 @@ from storage.errors import Conflict, NotFound
 from storage.models import Itinerary, ItineraryCancellation, ItineraryDetail
 from storage.plans import MAX_TRIP_DAYS, DayPlan, ItemKind, TravelItem, TripPlan
 from storage.sessions import current_tenant
+from storage.trip_approvals import withdraw_approval
 from storage.validation import validate_model
 
 DRAFT, CONFIRMED, CANCELLED = "draft", "confirmed", "cancelled"
@@ -88,6 +89,11 @@ async def update_draft(
     await record_audit(
         session, actor=actor, action="itinerary.update", entity="itinerary", entity_id=str(itinerary_id)
     )
+    if await withdraw_approval(session, itinerary_id=itinerary_id):
+        # The approvers were asked about the trip as it was; the changed one is asked for afresh.
+        await record_audit(
+            session, actor=actor, action="policy.withdraw", entity="itinerary", entity_id=str(itinerary_id)
+        )
     return ItineraryView(itinerary, sorted(trip.days, key=lambda d: d.day_number))
 
 

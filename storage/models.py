@@ -46,6 +46,15 @@ def of_user() -> ForeignKeyConstraint:
     )
 
 
+def of_itinerary() -> ForeignKeyConstraint:
+    """A side row of a trip goes with it (erasure and tenant deletion remove trips)."""
+    return ForeignKeyConstraint(
+        ["tenant_id", "itinerary_id"],
+        ["itineraries.tenant_id", "itineraries.itinerary_id"],
+        ondelete="CASCADE",
+    )
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 
@@ -130,13 +139,7 @@ class ItineraryCancellation(Base):
     """A trip called off; the specification's `is_draft` cannot say so."""
 
     __tablename__ = "itinerary_cancellations"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "itinerary_id"],
-            ["itineraries.tenant_id", "itineraries.itinerary_id"],
-            ondelete="CASCADE",
-        ),
-    )
+    __table_args__ = (of_itinerary(),)
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     itinerary_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -540,11 +543,7 @@ class SlackRequestMessage(Base):
     __tablename__ = "slack_request_messages"
     __table_args__ = (
         of_tenant(),
-        ForeignKeyConstraint(
-            ["tenant_id", "itinerary_id"],
-            ["itineraries.tenant_id", "itineraries.itinerary_id"],
-            ondelete="CASCADE",
-        ),
+        of_itinerary(),
         Index("slack_request_messages_itinerary", "tenant_id", "itinerary_id"),
     )
 
@@ -563,11 +562,7 @@ class TelegramRequestMessage(Base):
     __tablename__ = "telegram_request_messages"
     __table_args__ = (
         of_tenant(),
-        ForeignKeyConstraint(
-            ["tenant_id", "itinerary_id"],
-            ["itineraries.tenant_id", "itineraries.itinerary_id"],
-            ondelete="CASCADE",
-        ),
+        of_itinerary(),
         Index("telegram_request_messages_itinerary", "tenant_id", "itinerary_id"),
     )
 
@@ -628,8 +623,6 @@ class PolicyVerdictRow(Base):
         ),
         CheckConstraint("status IN ('ok', 'violation')"),
         CheckConstraint("approval IN ('pending', 'approved', 'rejected')"),
-        CheckConstraint("approval_step IN ('manager', 'finance', 'admin')"),
-        Index("policy_verdicts_pending", "tenant_id", postgresql_where=text("approval = 'pending'")),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -643,6 +636,33 @@ class PolicyVerdictRow(Base):
     justification: Mapped[str | None] = mapped_column(Text)
     approved_by: Mapped[uuid.UUID | None]
     approval: Mapped[str | None] = mapped_column(String(20))
-    approval_step: Mapped[str | None] = mapped_column(String(20))
-    step_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
+class TripApproval(Base):
+    """A trip's approval request and where its chain stands: one row per trip, reopened by a new request.
+
+    `booked` says whether the trip was booked when asked (book now, approve later) or is held, a draft,
+    until the last approver says yes.
+    """
+
+    __tablename__ = "trip_approvals"
+    __table_args__ = (
+        of_itinerary(),
+        CheckConstraint("status IN ('pending', 'approved', 'rejected', 'withdrawn')"),
+        CheckConstraint("step IN ('manager', 'finance', 'admin')"),
+        Index("trip_approvals_pending", "tenant_id", postgresql_where=text("status = 'pending'")),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    itinerary_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    booked: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(20), server_default=text("'pending'"))
+    step: Mapped[str] = mapped_column(String(20))
+    step_since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    reasons: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    justification: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[uuid.UUID | None]
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

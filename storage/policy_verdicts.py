@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Booking, Itinerary, PolicyVerdictRow
@@ -25,8 +24,6 @@ async def store_verdict(
     justification: str | None,
     approved_by: uuid.UUID | None,
     approval: str | None = None,
-    approval_step: str | None = None,
-    now: dt.datetime | None = None,
 ) -> PolicyVerdictRow:
     """Write the booking's verdict with the version of the policy that gave it ('pending': approve later)."""
     row = PolicyVerdictRow(
@@ -41,8 +38,6 @@ async def store_verdict(
         justification=justification,
         approved_by=approved_by,
         approval=approval,
-        approval_step=approval_step,
-        step_since=now if approval_step else None,
     )
     session.add(row)
     await session.flush()
@@ -98,73 +93,3 @@ async def out_of_policy_bookings(
         )
         for booking, verdict in await session.execute(statement)
     ]
-
-
-@dataclass(frozen=True)
-class OpenApproval:
-    """A trip booked now whose approval is still owed: who is asked since when, and its bookings' reasons."""
-
-    itinerary_id: uuid.UUID
-    user_id: uuid.UUID | None
-    start_date: dt.date
-    step: str
-    since: dt.datetime | None
-    reasons: list[str]
-
-
-async def open_approvals(session: AsyncSession) -> list[OpenApproval]:
-    """Trips booked now and approved later that are not decided yet, soonest first."""
-    statement = (
-        select(
-            Itinerary.itinerary_id,
-            Itinerary.user_id,
-            Itinerary.start_date,
-            PolicyVerdictRow.approval_step,
-            PolicyVerdictRow.step_since,
-            PolicyVerdictRow.reasons,
-        )
-        .join(Booking, Booking.booking_id == PolicyVerdictRow.booking_id)
-        .join(Itinerary, Itinerary.itinerary_id == Booking.itinerary_id)
-        .where(PolicyVerdictRow.approval == "pending")
-        .order_by(Itinerary.start_date, Itinerary.itinerary_id)
-    )
-    trips: dict[uuid.UUID, OpenApproval] = {}
-    for itinerary_id, user_id, start, step, since, reasons in await session.execute(statement):
-        trip = trips.setdefault(
-            itinerary_id, OpenApproval(itinerary_id, user_id, start, step or "admin", since, [])
-        )
-        trip.reasons.extend(r for r in reasons if r not in trip.reasons)
-    return list(trips.values())
-
-
-async def decide_step(
-    session: AsyncSession,
-    *,
-    itinerary_id: uuid.UUID,
-    step: str,
-    approved: bool,
-    approver: uuid.UUID,
-    next_step: str | None,
-    now: dt.datetime,
-) -> bool:
-    """Record one approver's answer on the step they were asked; False when that step was answered already.
-
-    An approval with a next step moves the trip on to it; otherwise the answer is final.
-    """
-    bookings = select(Booking.booking_id).where(Booking.itinerary_id == itinerary_id)
-    values: dict[str, object] = (
-        {"approval_step": next_step, "step_since": now}
-        if approved and next_step
-        else {"approval": "approved" if approved else "rejected", "approved_by": approver}
-    )
-    decided = await session.scalars(
-        update(PolicyVerdictRow)
-        .where(
-            PolicyVerdictRow.approval == "pending",
-            PolicyVerdictRow.approval_step == step,
-            PolicyVerdictRow.booking_id.in_(bookings),
-        )
-        .values(**values)
-        .returning(PolicyVerdictRow.booking_id)
-    )
-    return bool(decided.all())

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.database import Database
-from storage.models import Base, of_user
+from storage.models import Base, of_itinerary, of_user
 from storage.sessions import current_tenant
 
 Outcome = Literal["retrying", "delivered", "failed", "muted", "expired"]
@@ -97,13 +97,7 @@ class TripReminderControl(Base):
     """A traveller's choices for one trip's reminders: muted, or snoozed until a time (naive UTC)."""
 
     __tablename__ = "trip_reminder_controls"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "itinerary_id"],
-            ["itineraries.tenant_id", "itineraries.itinerary_id"],
-            ondelete="CASCADE",
-        ),
-    )
+    __table_args__ = (of_itinerary(),)
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     itinerary_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

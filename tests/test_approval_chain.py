@@ -1,6 +1,7 @@
-"""The approval chain of a trip booked now and approved later: manager, then finance above a threshold.
+"""The approval chain of a trip: manager, then finance above a threshold.
 
-Each approver answers with /approvals in whichever channel they use (the commands are shared); a step left
+The company either lets the trip be booked now and approved later, or holds it as a draft until its last
+approver says yes; the chain is the same. Each approver answers with /approvals in whichever channel they use (the commands are shared); a step left
 unanswered past the timeout escalates to any admin; a second answer or a stale one changes nothing; the
 audit records every step.
 """
@@ -11,6 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import select
 
 from agent.checkpoints import checkpoint_saver
@@ -59,17 +61,36 @@ async def colleague(db: Database, company: Company, name: str) -> Context:
     )
 
 
+# Booked now and approved later, or held until approved: the chain is the same in both.
+MODES = ["later", "held"]
+
+
+def chain_for(mode: str, **changes: object) -> dict[str, object]:
+    return {**CHAIN, "policy.approve_later": mode == "later", **changes}
+
+
 async def book_now(
     db: Database, conversation: ConversationService, model: ScriptedModel, company: Company, *, hotel: str
 ) -> str:
-    """A trip over the cap, booked at once; returns the short id approvers type."""
+    """A trip over the cap, confirmed by the traveller (booked, or sent for approval, as the company's
+    policy says); returns the short id approvers type."""
     model.script(call("create_draft_itinerary", munich_trip(hotel_cost=hotel)), say("Drafted."))
     (card,) = (await conversation.handle_message(traveller(company), "t", "Plan")).cards
     model.script(call("confirm_booking", itinerary_id=str(card.itinerary_id)))
     await conversation.handle_message(traveller(company), "t", "Book it")
-    model.script(say("Booked; approval follows."))
+    model.script(say("Done; approval follows."))
     await conversation.resume(traveller(company), "t", Decision(approved=True))
     return str(card.itinerary_id)[:8]
+
+
+def requested(mode: str) -> str:
+    """The audit entry of the traveller's confirmation."""
+    return "policy.approve_later" if mode == "later" else "policy.request"
+
+
+def booked_before_approval(mode: str) -> set[str | None]:
+    """The trip's bookings while its approval is owed: booked already, or none yet."""
+    return {"confirmed"} if mode == "later" else set()
 
 
 async def steps(db: Database, company: Company) -> list[tuple[str, uuid.UUID | None, str | None]]:
@@ -91,14 +112,16 @@ async def trip_status(db: Database, company: Company) -> set[str | None]:
         return {b.status for b in (await session.scalars(select(Booking))).all()}
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_manager_then_finance_above_the_threshold_with_double_clicks_and_a_stale_answer(
+    mode: str,
     db: Database,
     conversation: ConversationService,
     scripted_model: ScriptedModel,
     embedded: EmbeddedUrls,
     acme: Company,
 ) -> None:
-    await set_policy(db, acme, CHAIN)
+    await set_policy(db, acme, chain_for(mode))
     manager, cfo = await colleague(db, acme, "manager"), await colleague(db, acme, "cfo")
     clock: list[dt.datetime] = [NOW]
     async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
@@ -107,6 +130,7 @@ async def test_manager_then_finance_above_the_threshold_with_double_clicks_and_a
         named = await commands.run(admin, "/approvals manager traveller@acme.test manager@acme.test")
         assert named.text == "Manager now approves the trips of Acme Traveller first."
         trip = await book_now(db, conversation, scripted_model, acme, hotel="400.00")  # 520 EUR: finance too
+        assert await trip_status(db, acme) == booked_before_approval(mode)
 
         assert (await commands.run(cfo, "/approvals")).text == "No trip is waiting for your approval."
         listed = (await commands.run(manager, "/approvals")).text
@@ -115,15 +139,24 @@ async def test_manager_then_finance_above_the_threshold_with_double_clicks_and_a
         assert first.text == f"Trip {trip} approved; finance approves next."
         again = await commands.run(manager, f"/approvals approve {trip}")  # a double click
         assert "is waiting for your approval; it may have been answered already" in again.text
-        assert (await commands.run(cfo, f"/approvals approve {trip}")).text == f"Trip {trip} approved."
+        assert await trip_status(db, acme) == booked_before_approval(mode)
+        last = (await commands.run(cfo, f"/approvals approve {trip}")).text
+        booked = "Booked: 2 items, 520.00 EUR; reminders on 4 Jan and 10 Jan."
+        assert last == (
+            f"Trip {trip} approved."
+            if mode == "later"
+            else f"Trip {trip} approved and booked for the traveller. {booked}"
+        )
         stale = await commands.run(cfo, f"/approvals reject {trip}")  # a button pressed after the decision
         assert "may have been answered already" in stale.text and await trip_status(db, acme) == {"confirmed"}
     assert await told(db, acme) == [
         f"Your trip of 11 Jan 2027 ({trip}) was approved by the traveller's manager; finance approves next.",
-        f"Your trip of 11 Jan 2027 ({trip}) is approved.",
+        f"Your trip of 11 Jan 2027 ({trip}) is approved."
+        if mode == "later"
+        else f"Your trip of 11 Jan 2027 ({trip}) is approved and booked. {booked}",
     ]
     assert await steps(db, acme) == [
-        ("policy.approve_later", acme.traveler_id, None),
+        (requested(mode), acme.traveler_id, None),
         ("policy.approve", manager.user_id, "manager"),
         ("policy.approve", cfo.user_id, "finance"),
     ]

@@ -27,8 +27,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.product import Product
 from bot.slack.approval_requests import register_chain_requests
-from bot.slack.approvals import answer_as_approver
-from bot.slack.blocks import APPROVE, REJECT
 from bot.slack.channel import SlackChannel
 from bot.slack.commands import register_commands
 from bot.slack.config import SlackChannelSettings, slack_channel_settings
@@ -174,7 +172,6 @@ def build_slack_app(product: Product, options: SlackChannelSettings | None = Non
     register_policy_uploads(app, channel)  # before the conversations, which take every other message
     register_conversations(app, channel)
     register_confirmations(app, channel)
-    app.action(re.compile(f"^({APPROVE}|{REJECT})$"))(ack=acknowledge, lazy=[answer_as_approver(channel)])
     register_chain_requests(app, channel, acknowledge)
     register_commands(app, channel)
     register_home(app, channel)

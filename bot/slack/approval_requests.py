@@ -28,9 +28,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from agent.approval_steps import STALE, StepRequest, decide_trip, step_requests, waiting_for, waiting_trip
+from agent.approval_steps import STALE, StepRequest, answer_button, step_requests
 from agent.context import Context
-from bot.slack.blocks import escape
+from bot.slack.blocks import APPROVE, REJECT, decided_blocks, escape
 from bot.slack.channel import SlackChannel
 from bot.slack.delivery import ButtonPress, record_request, settle_requests
 from bot.slack.faults import reported_errors
@@ -40,12 +40,12 @@ from storage.database import Database
 from storage.identities import identities_of
 from storage.models import SlackRequestMessage
 from storage.preferences import tenant_preferences
-from storage.tenants import get_user
 
 log = logging.getLogger(__name__)
 
 CHAIN_APPROVE, CHAIN_REJECT = "chain_approve", "chain_reject"
 ACTIONS = re.compile(f"^({CHAIN_APPROVE}|{CHAIN_REJECT})$")
+RETIRED = re.compile(f"^({APPROVE}|{REJECT})$")
 
 
 def request_blocks(request: StepRequest) -> list[Block]:
@@ -159,24 +159,16 @@ def answer_chain_press(channel: SlackChannel) -> Any:
             value = json.loads(press.value)
             itinerary_id, step = uuid.UUID(str(value["i"])), str(value["s"])
             db, now = channel.product.db, channel.now()
-            async with db.tenant(caller.tenant_id) as session:
-                approver = await get_user(session, user_id=caller.user_id)
-                chain = ApprovalChain.from_preferences(await tenant_preferences(session))
-                mine = await waiting_for(session, caller=approver, chain=chain, now=now)
-                trip = waiting_trip(mine, itinerary_id=itinerary_id, step=step)
-                outcome = (
-                    await decide_trip(
-                        session,
-                        caller=approver,
-                        trip=trip,
-                        approved=press.action_id == CHAIN_APPROVE,
-                        chain=chain,
-                        now=now,
-                    )
-                    if trip is not None
-                    else None
-                )
-            if outcome is None or not outcome.decided:
+            outcome = await answer_button(
+                db,
+                caller=caller,
+                itinerary_id=itinerary_id,
+                step=step,
+                approved=press.action_id == CHAIN_APPROVE,
+                now=now,
+                reminders_scheduled=channel.product.commands.reminders_scheduled,
+            )
+            if outcome is None:
                 await press.tell(STALE)
                 return
             icon = ":white_check_mark:" if outcome.approved else ":no_entry:"
@@ -201,9 +193,27 @@ def answer_chain_press(channel: SlackChannel) -> Any:
     return decide_chain_step
 
 
+def answer_retired_press(channel: SlackChannel) -> Any:
+    """Approve / Reject on a request sent to admins before trips went to the approval chain: nothing waits
+    for it any more, so the press is answered as stale and the message shows it."""
+
+    async def retired(body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        caller: Context | None = context.get(CALLER)
+        press = ButtonPress.of(body, client)
+        async with reported_errors(press.tell, what="approval", caller=caller):
+            await press.tell(STALE)
+            if press.message_ts:
+                await client.chat_update(
+                    channel=press.channel, ts=press.message_ts, text=STALE, blocks=decided_blocks(None, STALE)
+                )
+
+    return retired
+
+
 def register_chain_requests(app: AsyncApp, channel: SlackChannel, acknowledge: Any) -> None:
     """Approve / Reject of the chain, acknowledged at once and decided lazily."""
     app.action(ACTIONS)(ack=acknowledge, lazy=[answer_chain_press(channel)])
+    app.action(RETIRED)(ack=acknowledge, lazy=[answer_retired_press(channel)])
 
 
 __all__ = ["ask_waiting_approvers", "register_chain_requests", "request_blocks"]

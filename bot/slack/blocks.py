@@ -38,7 +38,9 @@ FALLBACK_LIMIT = 3000
 MANY_DAYS = 20
 
 CONFIRM, CANCEL = "travel_confirm", "travel_cancel"
+# Approve / Reject of requests that admins were sent before trips went to the approval chain: answered as stale.
 APPROVE, REJECT = "travel_approve", "travel_reject"
+
 ASK_REASON = "Reply in this thread with a short justification to book it, or press Cancel."
 
 _KIND_ICONS = {
@@ -186,26 +188,26 @@ def button_value(raw: str) -> dict[str, str]:
     return {str(key): str(item) for key, item in value.items()}
 
 
-def confirmation_blocks(
-    request: ConfirmationRequest, *, conversation: str, approvers: str | None
-) -> list[Block]:
-    """The request with Confirm / Cancel, or, out of policy, a note that approvers were asked."""
+def confirmation_blocks(request: ConfirmationRequest, *, conversation: str) -> list[Block]:
+    """The request with Confirm / Cancel; out of policy, what the company's policy asks of the traveller."""
     blocks = itinerary_blocks(request.card)
     value = {"i": str(request.itinerary_id), "c": conversation}
     if request.violations:
         reasons = "\n".join(f"• {escape(reason)}" for reason in request.violations)
         blocks += text_blocks(f":warning: *This trip is out of policy:*\n{reasons}")
-    asked = approvers or "your company's admins"
     stopped = {
-        "approve": f"I asked {asked} to approve it. You can still cancel the request.",
         "justify": ASK_REASON,
         "block": "This trip cannot be booked under your company's travel policy.",
     }
-    if (
-        request.needs_approval
-        or request.needs_justification
-        or (request.violations and request.action == "block")
-    ):
+    if request.needs_approval:
+        blocks.append(context_block(request.approval_note))
+        blocks.append(
+            _actions(
+                _button("Send for approval", CONFIRM, value, "primary"),
+                _button("Cancel", CANCEL, value, "danger"),
+            )
+        )
+    elif request.needs_justification or (request.violations and request.action == "block"):
         blocks.append(context_block(stopped[str(request.action)]))  # what the traveller does next
         blocks.append(_actions(_button("Cancel request", CANCEL, value, "danger")))
     else:
@@ -216,20 +218,6 @@ def confirmation_blocks(
             )
         )
     return blocks
-
-
-def approval_blocks(
-    request: ConfirmationRequest, *, traveller: str, traveller_id: uuid.UUID, conversation: str
-) -> list[Block]:
-    """What an approver sees in their DM: who asks, the trip, why it is out of policy, Approve / Reject."""
-    value = {"i": str(request.itinerary_id), "c": conversation, "t": str(traveller_id)}
-    reasons = "\n".join(f"• {escape(reason)}" for reason in request.violations)
-    return [
-        mrkdwn(f":raising_hand: *{escape(traveller)}* asks to book an out-of-policy trip."),
-        *itinerary_blocks(request.card),
-        *text_blocks(f":warning: *Out of policy:*\n{reasons}"),
-        _actions(_button("Approve", APPROVE, value, "primary"), _button("Reject", REJECT, value, "danger")),
-    ]
 
 
 def decided_blocks(card: ItineraryCard | None, outcome: str) -> list[Block]:
@@ -255,9 +243,7 @@ def _chunked(blocks: list[Block], text: str, *, carries_buttons: bool = False) -
     ]
 
 
-def reply_messages(
-    reply: AgentReply, *, conversation: str, approvers: str | None = None
-) -> list[SlackMessage]:
+def reply_messages(reply: AgentReply, *, conversation: str) -> list[SlackMessage]:
     """An agent reply as Slack messages: its text, its cards, then the confirmation with its buttons last."""
     messages: list[SlackMessage] = []
     text = model_text(reply.text)
@@ -275,7 +261,7 @@ def reply_messages(
         request = reply.confirmation
         intro = "Please confirm this booking." if not request.violations else "This booking needs approval."
         messages += _chunked(
-            confirmation_blocks(request, conversation=conversation, approvers=approvers),
+            confirmation_blocks(request, conversation=conversation),
             f"{intro} {escape(request.card.title)}",
             carries_buttons=True,
         )

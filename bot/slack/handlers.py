@@ -24,9 +24,9 @@ from agent.context import Context
 from agent.reminder_presses import press_reminder_button
 from agent.tools import Decision
 from bot.reminder_buttons import SLACK_ACTION, slack_press
-from bot.slack.approvals import ALREADY_DECIDED, decide, deliver_reply, outcome_line
 from bot.slack.blocks import ASK_REASON, CONFIRM, button_value, escape, mention
 from bot.slack.channel import SlackChannel
+from bot.slack.decisions import ALREADY_DECIDED, decide, deliver_reply, outcome_line
 from bot.slack.dedupe import DELIVERY, TAKEN_OVER, DeliveryKey
 from bot.slack.delivery import ButtonPress, SlackThread, ThreadReplier, post_note, settle_requests
 from bot.slack.faults import reported_errors
@@ -222,11 +222,7 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                 if approved and pending.needs_justification:
                     await press.tell(f"This trip is out of policy. {ASK_REASON}")
                     return
-                if approved and pending.needs_approval:
-                    await press.tell(
-                        "This trip is out of policy, so an admin of your company has to approve it."
-                    )
-                    return
+                verb = "Sent for approval" if pending.needs_approval else "Booked"
                 await decide(
                     channel,
                     client,
@@ -236,7 +232,7 @@ def register_confirmations(app: AsyncApp, channel: SlackChannel) -> None:
                     decision=Decision(approved=approved),
                     outcome=outcome_line(
                         ":white_check_mark:" if approved else ":x:",
-                        "Booked" if approved else "Cancelled",
+                        verb if approved else "Cancelled",
                         press,
                         channel,
                     ),

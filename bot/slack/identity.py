@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import TypeAdapter, ValidationError
@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.context import Context, Role
+from agent.context import Context, user_context
 from bot.slack.workspaces import CHANNEL, TenantDirectory, workspace_key
 from storage.audit import SYSTEM, Actor
 from storage.database import Database
@@ -177,16 +177,8 @@ async def provision_user(
 
 
 def caller_context(user: TenantUser) -> Context:
-    """The Context of a verified tenant user: role, time zone and locale come from the database."""
-    return Context(
-        tenant_id=user.tenant_id,
-        user_id=user.user_id,
-        role=cast(Role, user.role),
-        channel="slack",
-        timezone=user.timezone,
-        locale=user.locale,
-        display_name=user.display_name,
-    )
+    """The Context of a verified tenant user in Slack."""
+    return user_context(user, channel="slack")
 
 
 async def load_caller(db: Database, *, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Context:

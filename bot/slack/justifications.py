@@ -45,7 +45,7 @@ async def take_justification_reply(
     decide: Callable[..., Awaitable[None]],
 ) -> bool:
     """If this reply answers a request for a justification, carry it to the booking with `decide`
-    (bot.slack.approvals.decide, passed in because that module asks for justifications); True when it did."""
+    (bot.slack.decisions.decide, passed in because that module asks for justifications); True when it did."""
     db, thread_key = channel.product.db, thread_id(caller, thread.conversation)
     async with db.tenant(caller.tenant_id) as session:
         awaited = await awaited_justification(session, thread_id=thread_key, user_id=caller.user_id)

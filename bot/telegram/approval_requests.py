@@ -17,14 +17,13 @@ from collections.abc import Callable
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
-from agent.approval_steps import STALE, StepRequest, decide_trip, step_requests, waiting_for, waiting_trip
+from agent.approval_steps import STALE, StepRequest, answer_button, step_requests
 from bot.product import Product
 from bot.telegram.identity import TravelCallbackContext
 from storage.approval_chain import ApprovalChain
 from storage.database import Database
 from storage.identities import identities_of
 from storage.preferences import tenant_preferences
-from storage.tenants import get_user
 
 log = logging.getLogger(__name__)
 
@@ -117,19 +116,16 @@ class ChainRequests:
         verb, itinerary, step = query.data.split(":")
         caller = context.require_traveller()
         db, now = self.product.db, self.clock()
-        async with db.tenant(caller.tenant_id) as session:
-            approver = await get_user(session, user_id=caller.user_id)
-            chain = ApprovalChain.from_preferences(await tenant_preferences(session))
-            mine = await waiting_for(session, caller=approver, chain=chain, now=now)
-            trip = waiting_trip(mine, itinerary_id=uuid.UUID(hex=itinerary), step=step)
-            outcome = (
-                await decide_trip(
-                    session, caller=approver, trip=trip, approved=verb == "ap", chain=chain, now=now
-                )
-                if trip is not None
-                else None
-            )
-        if outcome is None or not outcome.decided:
+        outcome = await answer_button(
+            db,
+            caller=caller,
+            itinerary_id=uuid.UUID(hex=itinerary),
+            step=step,
+            approved=verb == "ap",
+            now=now,
+            reminders_scheduled=self.product.commands.reminders_scheduled,
+        )
+        if outcome is None:
             await query.answer(STALE, show_alert=True)
             return
         await query.answer(outcome.reply())

@@ -147,7 +147,7 @@ class Confirmations:
                 ctx, str(target.chat_id), decision, itinerary_id=itinerary_id
             )
         await self.deliver(context, ctx, target, reply, telegram_user_id, pressed=pressed)
-        # A trip booked now for approval later is put to its first approver at once.
+        # A trip sent for approval, or booked now for approval later, is put to its first approver at once.
         await ask_approvers(
             self.product.db,
             context.bot,
@@ -186,7 +186,7 @@ class Confirmations:
     def decision_line(self, ctx: Context, outcome: DecisionOutcome) -> str:
         """ "✅ Booked by Alex at 14:02", in the traveller's time zone."""
         now = self.product.conversation.services.clock().astimezone(ZoneInfo(ctx.timezone))
-        icon = "✅" if outcome.booked else "✖️"
+        icon = "✅" if outcome.booked else "⏳" if outcome.held else "✖️"
         return f"{icon} {outcome.verb} by {ctx.display_name or 'the traveller'} at {now:%H:%M}"
 
     async def settle(

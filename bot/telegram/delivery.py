@@ -129,7 +129,9 @@ async def send_reply(
         last,
         parse_mode=ParseMode.HTML,
         message_thread_id=target.thread_id,
-        reply_markup=confirmation_keyboard(request.itinerary_id, requester_telegram_id),
+        reply_markup=confirmation_keyboard(
+            request.itinerary_id, requester_telegram_id, for_approval=request.needs_approval
+        ),
         link_preview_options=_NO_PREVIEW,
     )
 

@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
 
-from agent.context import Channel, Context
+from agent.context import Channel, Context, user_context
 from bot.telegram.addressing import addresses_bot
 from storage.database import Database
 from storage.errors import NotFound
@@ -56,15 +56,7 @@ async def traveller_context(db: Database, identity: Identity) -> Context | None:
             user = await get_user(session, user_id=identity.user_id)
         except NotFound:
             return None
-    return Context(
-        tenant_id=identity.tenant_id,
-        user_id=identity.user_id,
-        role="admin" if user.role == "admin" else "traveler",
-        channel=CHANNEL,
-        timezone=user.timezone,
-        locale=user.locale,
-        display_name=user.display_name,
-    )
+    return user_context(user, channel=CHANNEL)
 
 
 def is_start_with_code(update: Update) -> bool:

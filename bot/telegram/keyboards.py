@@ -45,13 +45,19 @@ class ConfirmationPress:
         return cls("ok" if answer == "ok" else "no", uuid.UUID(hex=itinerary), int(requester))
 
 
-def confirmation_keyboard(itinerary_id: uuid.UUID, requester_telegram_id: int) -> InlineKeyboardMarkup:
+def confirmation_keyboard(
+    itinerary_id: uuid.UUID, requester_telegram_id: int, *, for_approval: bool = False
+) -> InlineKeyboardMarkup:
+    """Confirm / Cancel; a trip that needs approval first is sent for it by the same press."""
     confirm = ConfirmationPress("ok", itinerary_id, requester_telegram_id)
     cancel = ConfirmationPress("no", itinerary_id, requester_telegram_id)
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("✅ Confirm", callback_data=confirm.callback_data()),
+                InlineKeyboardButton(
+                    "✅ Send for approval" if for_approval else "✅ Confirm",
+                    callback_data=confirm.callback_data(),
+                ),
                 InlineKeyboardButton("✖️ Cancel", callback_data=cancel.callback_data()),
             ]
         ]

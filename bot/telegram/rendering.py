@@ -60,9 +60,12 @@ def confirmation_lines(request: ConfirmationRequest) -> list[str]:
         lines.append("")
         lines.append(bold("Out of policy:"))
         lines += [f"• {escape(violation)}" for violation in request.violations]
-        lines.append(italic("Confirming asks you for a short justification."))
+        if request.needs_justification:
+            lines.append(italic("Confirming asks you for a short justification."))
+        elif request.needs_approval:
+            lines.append(italic(request.approval_note))
     lines.append("")
-    lines.append(bold("Book this trip?"))
+    lines.append(bold("Send this trip for approval?" if request.needs_approval else "Book this trip?"))
     return lines
 
 
