@@ -63,8 +63,8 @@ class StepOutcome:
         if self.following:
             return f"Trip {self.short} approved; {ASKED[self.following]} approves next."
         if not self.approved:
-            return f"Trip {self.short} rejected; " + (
-                "it is cancelled." if self.trip.booked else "nothing was booked."
+            return f"Trip {self.short} " + (
+                "rejected and cancelled." if self.trip.booked else "rejected; nothing was booked."
             )
         if self.refusal:
             return f"Trip {self.short} approved, but it could not be booked: {self.refusal}"

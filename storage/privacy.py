@@ -23,10 +23,12 @@ from storage.models import (
     ConversationThread,
     Itinerary,
     ItineraryDetail,
+    PolicyVerdictRow,
     TelegramInvite,
     TenantPreference,
     TenantUser,
     TravelAnalytics,
+    TripApproval,
     UserTravelHistory,
 )
 from storage.preferences import tenant_preferences
@@ -64,6 +66,10 @@ async def export_user(session: AsyncSession, *, user_id: uuid.UUID) -> dict[str,
         .where(ItineraryDetail.itinerary_id.in_(itineraries))
         .order_by(ItineraryDetail.itinerary_id, ItineraryDetail.date, ItineraryDetail.position),
         "bookings": select(Booking).where(Booking.user_id == user_id).order_by(Booking.created_at),
+        # The verdict each of their bookings was made under and their trips' approvals (what they decided for
+        # others is in their audit entries, without the other traveller's words).
+        "policy_verdicts": select(PolicyVerdictRow).where(PolicyVerdictRow.booking_id.in_(bookings)),
+        "trip_approvals": select(TripApproval).where(TripApproval.itinerary_id.in_(itineraries)),
         "booking_reminders": select(BookingReminder).where(
             or_(BookingReminder.user_id == user_id, BookingReminder.booking_id.in_(bookings))
         ),
@@ -160,6 +166,13 @@ async def erase_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID)
     )
     # Whoever they managed now has no manager: their trips go to finance or an admin.
     await session.execute(update(TenantUser).where(TenantUser.manager_id == user_id).values(manager_id=None))
+    # Trips they approved keep that they were approved, not by whom.
+    await session.execute(
+        update(PolicyVerdictRow).where(PolicyVerdictRow.approved_by == user_id).values(approved_by=None)
+    )
+    await session.execute(
+        update(TripApproval).where(TripApproval.decided_by == user_id).values(decided_by=None)
+    )
     # The audit trail keeps what happened, but no longer says to whom.
     await session.execute(
         update(AuditEntry).where(AuditEntry.entity_id == str(user_id)).values(entity_id=None)

@@ -162,7 +162,9 @@ async def test_manager_then_finance_above_the_threshold_with_double_clicks_and_a
     ]
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_below_the_threshold_the_manager_decides_and_a_rejection_cancels(
+    mode: str,
     db: Database,
     conversation: ConversationService,
     scripted_model: ScriptedModel,
@@ -170,7 +172,9 @@ async def test_below_the_threshold_the_manager_decides_and_a_rejection_cancels(
     acme: Company,
 ) -> None:
     await set_policy(
-        db, acme, {**CHAIN, "policy.approval.finance_threshold": {"amount": 5000, "currency": "EUR"}}
+        db,
+        acme,
+        chain_for(mode, **{"policy.approval.finance_threshold": {"amount": 5000, "currency": "EUR"}}),
     )
     manager = await colleague(db, acme, "manager")
     async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
@@ -179,27 +183,36 @@ async def test_below_the_threshold_the_manager_decides_and_a_rejection_cancels(
             traveller(acme, role="admin"), "/approvals manager traveller@acme.test manager@acme.test"
         )
         trip = await book_now(db, conversation, scripted_model, acme, hotel="190.00")
-        assert (
-            await commands.run(manager, f"/approvals reject {trip}")
-        ).text == f"Trip {trip} rejected and cancelled."
-    assert await trip_status(db, acme) == {"cancelled"}
-    assert await told(db, acme) == [
-        f"Your trip of 11 Jan 2027 ({trip}) was rejected by the traveller's manager and is cancelled."
-    ]
+        rejected = (await commands.run(manager, f"/approvals reject {trip}")).text
+    if mode == "later":
+        assert rejected == f"Trip {trip} rejected and cancelled."
+        assert await trip_status(db, acme) == {"cancelled"}
+        assert await told(db, acme) == [
+            f"Your trip of 11 Jan 2027 ({trip}) was rejected by the traveller's manager and is cancelled."
+        ]
+    else:
+        assert rejected == f"Trip {trip} rejected; nothing was booked."
+        assert await trip_status(db, acme) == set()
+        assert await told(db, acme) == [
+            f"Your trip of 11 Jan 2027 ({trip}) was rejected by the traveller's manager; nothing was booked. "
+            "The draft is kept: change it and ask me to book it again."
+        ]
     assert [(a, s) for a, _, s in await steps(db, acme)] == [
-        ("policy.approve_later", None),
+        (requested(mode), None),
         ("policy.reject", "manager"),
     ]
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_a_step_unanswered_past_the_timeout_escalates_to_an_admin(
+    mode: str,
     db: Database,
     conversation: ConversationService,
     scripted_model: ScriptedModel,
     embedded: EmbeddedUrls,
     acme: Company,
 ) -> None:
-    await set_policy(db, acme, CHAIN)
+    await set_policy(db, acme, chain_for(mode))
     await colleague(db, acme, "manager")
     clock: list[dt.datetime] = [NOW]
     now: Callable[[], dt.datetime] = lambda: clock[0]  # noqa: E731 (the injectable clock)

@@ -6,7 +6,10 @@ the same answer for the same trip; every justification, approval and rejection i
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
+import zipfile
 from typing import Any
 
 import pytest
@@ -14,15 +17,22 @@ from sqlalchemy import select
 
 from agent.checkpoints import checkpoint_saver
 from agent.commands import CommandRunner
+from agent.context import Context
 from agent.conversation import ConversationService
+from agent.privacy import export_bundle
 from agent.tools import Decision
 from storage.audit import Actor
+from storage.console_outbox import console_messages
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
 from storage.models import AuditEntry, Booking
+from storage.policy_verdicts import booking_verdicts
 from storage.privacy import erase_user
+from storage.tenants import get_user
+from storage.trip_approvals import open_approvals
 from tests.conftest import NOW, Company, traveller
 from tests.fakes.scripted_model import ScriptedModel, call, say
+from tests.test_approval_chain import colleague
 from tests.test_policy_decisions import munich_trip
 from tests.test_policy_scenarios import set_policy
 
@@ -83,7 +93,7 @@ async def test_a_justification_books_the_same_trip_in_every_channel_and_is_audit
 
 
 @pytest.mark.parametrize("channel", ["console", "slack", "telegram"])
-async def test_an_approval_rule_refuses_the_travellers_own_justification_in_every_channel(
+async def test_an_approval_rule_holds_the_trip_for_its_approvers_in_every_channel(
     channel: str,
     db: Database,
     conversation: ConversationService,
@@ -91,38 +101,134 @@ async def test_an_approval_rule_refuses_the_travellers_own_justification_in_ever
     acme: Company,
 ) -> None:
     await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
-    await over_the_cap(db, conversation, scripted_model, acme, channel)
+    trip = await over_the_cap(db, conversation, scripted_model, acme, channel)
     pending = await conversation.pending_confirmation(traveller(acme, channel=channel), "t")
     assert pending is not None and pending.needs_approval and not pending.needs_justification
-    scripted_model.script(say("An admin must approve."))
-    await conversation.resume(
-        traveller(acme, channel=channel), "t", Decision(approved=True, justification="I am sure")
+    assert pending.approval_note.startswith("It goes to an admin of your company for approval")
+    scripted_model.script(say("Sent for approval."))
+    reply = await conversation.resume(
+        traveller(acme, channel=channel), "t", Decision(approved=True, justification="Trade fair week")
     )
-    assert "An admin must approve it before it is booked" in str(scripted_model.messages()[-2]["content"])
+    assert reply.outcome is not None and reply.outcome.held and not reply.outcome.booked
+    assert reply.outcome.summary.startswith("Sent for approval to an admin; nothing is booked until")
     assert await booked(db, acme) == 0
+    async with db.tenant(acme.tenant_id) as session:
+        (waiting,) = await open_approvals(session)
+    assert (waiting.itinerary_id, waiting.booked, waiting.step) == (trip, False, "admin")
+    assert waiting.justification == "Trade fair week"
+    ((action, actor, details),) = await audit(db, acme)
+    assert (action, actor, details["justification"]) == (
+        "policy.request",
+        acme.traveler_id,
+        "Trade fair week",
+    )
 
 
-async def test_an_admin_approves_or_rejects_and_each_step_is_audited(
-    db: Database, conversation: ConversationService, scripted_model: ScriptedModel, acme: Company
+async def run_command(db: Database, embedded: EmbeddedUrls, ctx: Context, line: str) -> str:
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        return (await CommandRunner(db, clock=lambda: NOW, saver=saver).run(ctx, line)).text
+
+
+async def test_a_held_trip_is_booked_for_the_traveller_by_its_last_approval_and_a_rejection_keeps_the_draft(
+    db: Database,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    embedded: EmbeddedUrls,
+    acme: Company,
 ) -> None:
     await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
-    for approved, expected_bookings in ((False, 0), (True, 2)):
-        trip = await over_the_cap(db, conversation, scripted_model, acme, "slack")
-        scripted_model.script(say("Decided."))
-        await conversation.approve(
-            traveller(acme, role="admin", channel="slack"),
-            traveller(acme, channel="slack"),
-            "t",
-            Decision(approved=approved),
-            itinerary_id=trip,
-        )
-        assert await booked(db, acme) == expected_bookings
-    steps = await audit(db, acme)
-    assert [(action, actor) for action, actor, _ in steps] == [
+    admin = traveller(acme, role="admin")
+    trip = await over_the_cap(db, conversation, scripted_model, acme, "console")
+    scripted_model.script(say("Sent."))
+    await conversation.resume(traveller(acme), "t", Decision(approved=True))
+    short = str(trip)[:8]
+    assert await run_command(db, embedded, traveller(acme), f"/approvals approve {short}") == (
+        f"No trip {short} is waiting for your approval; it may have been answered already."
+    )  # a traveller approves no trip, not even their own
+    rejected = await run_command(db, embedded, admin, f"/approvals reject {short}")
+    assert rejected == f"Trip {short} rejected; nothing was booked."
+    assert await booked(db, acme) == 0
+
+    # The draft is kept: the traveller asks again, and this time the admin approves.
+    scripted_model.script(call("confirm_booking", itinerary_id=str(trip)))
+    again = await conversation.handle_message(traveller(acme), "t", "Please book it again")
+    assert again.confirmation is not None and again.confirmation.needs_approval
+    scripted_model.script(say("Sent again."))
+    await conversation.resume(traveller(acme), "t", Decision(approved=True))
+    approved = await run_command(db, embedded, admin, f"/approvals approve {short}")
+    assert approved.startswith(
+        f"Trip {short} approved and booked for the traveller. Booked: 2 items, 310.00 EUR"
+    )
+    async with db.tenant(acme.tenant_id) as session:
+        bookings = (await session.scalars(select(Booking))).all()
+        verdicts = await booking_verdicts(session, booking_ids=[b.booking_id for b in bookings])
+    assert {b.user_id for b in bookings} == {acme.traveler_id}  # the traveller's trip, approved by the admin
+    assert {b.booking_details["approved_by"] for b in bookings} == {str(acme.admin_id)}
+    assert {(v.status, v.approved_by) for v in verdicts.values()} == {
+        ("violation", acme.admin_id),
+        ("ok", acme.admin_id),
+    }
+    assert [(action, actor) for action, actor, _ in await audit(db, acme)] == [
+        ("policy.request", acme.traveler_id),
         ("policy.reject", acme.admin_id),
+        ("policy.request", acme.traveler_id),
         ("policy.approve", acme.admin_id),
     ]
-    assert all("40.00 EUR above the cap" in " ".join(details["reasons"]) for _, _, details in steps)
+    async with db.tenant(acme.tenant_id) as session:
+        told = [m.body for m in await console_messages(session, user_id=acme.traveler_id)]
+    assert told[0] == (
+        f"Your trip of 11 Jan 2027 ({short}) was rejected by an admin; nothing was booked. "
+        "The draft is kept: change it and ask me to book it again."
+    )
+    assert told[1].startswith(f"Your trip of 11 Jan 2027 ({short}) is approved and booked. Booked: 2 items")
+
+
+async def test_a_held_trip_changed_or_confirmed_again_is_not_approved_behind_the_travellers_back(
+    db: Database,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    embedded: EmbeddedUrls,
+    acme: Company,
+) -> None:
+    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
+    trip = await over_the_cap(db, conversation, scripted_model, acme, "telegram")
+    scripted_model.script(say("Sent."))
+    await conversation.resume(traveller(acme, channel="telegram"), "t", Decision(approved=True))
+
+    scripted_model.script(call("confirm_booking", itinerary_id=str(trip)), say("It already waits."))
+    await conversation.handle_message(traveller(acme, channel="telegram"), "t", "Book it now")
+    result = str(scripted_model.messages()[-2]["content"])
+    assert "That trip already waits for approval (asked: an admin)" in result
+
+    # A cheaper hotel: the approvers were asked about the trip as it was, so the request is withdrawn.
+    revised = munich_trip(hotel_cost="180.00")
+    scripted_model.script(call("update_draft_itinerary", itinerary_id=str(trip), **revised), say("Revised."))
+    await conversation.handle_message(traveller(acme, channel="telegram"), "t", "Take a cheaper hotel")
+    admin = traveller(acme, role="admin")
+    answer = await run_command(db, embedded, admin, f"/approvals approve {str(trip)[:8]}")
+    assert "may have been answered already" in answer and await booked(db, acme) == 0
+    assert [action for action, _, _ in await audit(db, acme)] == ["policy.request", "policy.withdraw"]
+
+
+async def test_a_held_trip_blocked_by_the_policy_at_its_last_approval_is_not_booked(
+    db: Database,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    embedded: EmbeddedUrls,
+    acme: Company,
+) -> None:
+    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
+    trip = await over_the_cap(db, conversation, scripted_model, acme, "slack")
+    scripted_model.script(say("Sent."))
+    await conversation.resume(traveller(acme, channel="slack"), "t", Decision(approved=True))
+    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "block"}})  # tightened while it waited
+    admin = traveller(acme, role="admin")
+    answer = await run_command(db, embedded, admin, f"/approvals approve {str(trip)[:8]}")
+    assert answer.startswith(
+        f"Trip {str(trip)[:8]} approved, but it could not be booked: This trip cannot be booked under the "
+        "company's policy (Motel One München-City: hotel cap: 150.00 EUR a night"
+    )
+    assert await booked(db, acme) == 0
 
 
 async def test_a_warning_rule_books_without_a_justification_and_a_blocked_supplier_never_books(
@@ -202,7 +308,7 @@ async def test_booked_now_approved_later_waits_in_approvals_until_an_admin_answe
         nothing = (await commands.run(traveller(acme), "/approvals")).text
         assert nothing == "No trip is waiting for your approval."  # a traveller approves no one's trip
         report = (await commands.run(admin, "/spend company 2027")).text
-        assert "Open approvals: 2 trips booked now, awaiting an admin (/approvals)." in report
+        assert "Open approvals: 2 booked now and awaiting approval (/approvals)." in report
         listed = (await commands.run(admin, "/approvals")).text
         assert listed.startswith("2 trips wait for your approval:") and str(kept)[:8] in listed
         assert "40.00 EUR above the cap" in listed
@@ -226,3 +332,38 @@ async def test_booked_now_approved_later_waits_in_approvals_until_an_admin_answe
         "policy.approve",
         "policy.reject",
     ]
+
+
+async def test_a_travellers_export_holds_their_verdicts_and_approvals_and_an_approvers_erasure_unnames_them(
+    db: Database,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    embedded: EmbeddedUrls,
+    acme: Company,
+) -> None:
+    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
+    trip = await over_the_cap(db, conversation, scripted_model, acme, "console")
+    scripted_model.script(say("Sent."))
+    await conversation.resume(traveller(acme), "t", Decision(approved=True, justification="Trade fair week"))
+    approver = await colleague(db, acme, "approver")
+    async with db.tenant(acme.tenant_id) as session:  # the approver is an admin too
+        (await get_user(session, user_id=approver.user_id)).role = "admin"
+    await run_command(db, embedded, approver, f"/approvals approve {str(trip)[:8]}")
+
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        bundle = await export_bundle(db, saver, tenant_id=acme.tenant_id, user_id=acme.traveler_id)
+    data = json.loads(zipfile.ZipFile(io.BytesIO(bundle.content)).read("export.json"))
+    (approval,) = data["trip_approvals"]
+    assert (approval["status"], approval["justification"]) == ("approved", "Trade fair week")
+    assert approval["decided_by"] == str(approver.user_id)
+    assert sorted(v["status"] for v in data["policy_verdicts"]) == ["ok", "violation"]
+
+    async with db.tenant(acme.tenant_id) as session:
+        await erase_user(session, actor=Actor.user(acme.admin_id), user_id=approver.user_id)
+    async with checkpoint_saver(embedded.app_database_url, max_size=2) as saver:
+        bundle = await export_bundle(db, saver, tenant_id=acme.tenant_id, user_id=acme.traveler_id)
+    data = json.loads(zipfile.ZipFile(io.BytesIO(bundle.content)).read("export.json"))
+    assert (
+        data["trip_approvals"][0]["status"] == "approved" and data["trip_approvals"][0]["decided_by"] is None
+    )
+    assert {v["approved_by"] for v in data["policy_verdicts"]} == {None}
