@@ -7,25 +7,22 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.cards import card_text, itinerary_card, money_text, trip_totals
 from agent.context import Context
-from agent.planning import TravelDate, local_today, policy_in_force, within_travel_dates
+from agent.planning import local_today, policy_in_force, within_travel_dates
 from agent.replies import ConfirmationRequest
 from agent.trip_verdict import TripVerdict, evaluate_trip
 from storage.approval_chain import ASKED, ApprovalChain, manager_of
 from storage.audit import Actor, record_audit
-from storage.bookings import create_booking, find_by_reference, list_bookings
-from storage.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from storage.bookings import create_booking, list_bookings
+from storage.errors import Conflict, InvalidInput, PolicyViolation
 from storage.exchange_rates import reference_rates
 from storage.itineraries import CONFIRMED, DRAFT, ItineraryView, get_itinerary, set_status
-from storage.models import Booking, Itinerary
-from storage.money import Amount, Currency
+from storage.models import Booking
 from storage.plans import PolicyVerdict, TravelItem
 from storage.policy_verdicts import store_verdict
 from storage.preferences import tenant_preferences
@@ -324,95 +321,6 @@ def _details(
         "source": "agent",
         "item_ref": item_ref,
     }
-
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-
-class RecordArguments(BaseModel):
-    """A booking made elsewhere, as read from a pasted or forwarded confirmation."""
-
-    model_config = ConfigDict(extra="ignore")  # the tool runtime is injected beside the fields
-
-    booking_type: Literal["flight", "hotel", "train", "car"]
-    service_date: TravelDate = Field(description="Date of travel or check-in, YYYY-MM-DD")
-    amount: Amount = Field(description="Price paid, e.g. 245.00")
-    currency: Currency = Field(description="ISO code, e.g. EUR")
-    reference: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None
-    ) = Field(default=None, description="Booking locator / confirmation code, e.g. ABC123")
-    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = (
-        Field(default=None, description="Flight or train number, e.g. LH 1234")
-    )
-    vendor: Text | None = Field(default=None, description="Airline, hotel, rail or car company")
-    origin: Text | None = None
-    destination: Text | None = None
-    end_date: TravelDate | None = Field(default=None, description="Check-out or return date, YYYY-MM-DD")
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
-    itinerary_id: uuid.UUID | None = Field(default=None, description="The trip it belongs to, if known")
-
-
-async def _trip_covering(session: AsyncSession, *, ctx: Context, day: dt.date) -> Itinerary:
-    statement = (
-        select(Itinerary)
-        .where(
-            Itinerary.user_id == ctx.user_id,
-            Itinerary.start_date <= day,
-            Itinerary.end_date >= day,
-            Itinerary.status != "cancelled",
-        )
-        .order_by((Itinerary.status == CONFIRMED).desc(), Itinerary.created_at.desc())
-    )
-    trip = (await session.scalars(statement)).first()
-    if trip is None:
-        raise NotFound(
-            f"None of your trips covers {day:%d %b %Y}. Plan that trip first, or tell me which trip it belongs to."
-        )
-    return trip
-
-
-async def record_external_booking(
-    session: AsyncSession, *, ctx: Context, arguments: RecordArguments, now: dt.datetime
-) -> tuple[Booking, list[ScheduledReminder]] | None:
-    """Record a booking made elsewhere on the right trip, once per locator.
-
-    Returns the new booking and its reminders, or None when the same locator was already recorded.
-    """
-    if arguments.reference:
-        existing = await find_by_reference(
-            session, user_id=ctx.user_id, booking_type=arguments.booking_type, reference=arguments.reference
-        )
-        if existing is not None:
-            return None
-    if arguments.itinerary_id:
-        trip = (
-            await get_itinerary(session, itinerary_id=arguments.itinerary_id, user_id=ctx.user_id)
-        ).itinerary
-    else:
-        trip = await _trip_covering(session, ctx=ctx, day=arguments.service_date)
-    label = " ".join(part for part in (arguments.vendor, arguments.number) if part) or arguments.booking_type
-    booking = await create_booking(
-        session,
-        actor=Actor.user(ctx.user_id),
-        user_id=ctx.user_id,
-        itinerary_id=trip.itinerary_id,
-        booking_type=arguments.booking_type,
-        details={
-            **arguments.model_dump(exclude={"itinerary_id", "booking_type"}, exclude_none=True),
-            "description": arguments.description or label,
-            "source": "recorded",
-        },
-    )
-    preferences = await tenant_preferences(session)
-    reminders = await schedule_reminders(
-        session,
-        booking=booking,
-        travel_date=arguments.service_date,
-        days_before=preferences["reminders.days_before"],
-        timezone=ctx.timezone,
-        now=now,
-    )
-    return booking, reminders
 
 
 def outcome_text(outcome: BookingOutcome) -> str:

@@ -16,19 +16,14 @@ from langchain_core.tools import BaseTool
 from langgraph.types import interrupt
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.booking import (
-    RecordArguments,
-    book_itinerary,
-    confirmation_request,
-    outcome_text,
-    record_external_booking,
-)
+from agent.booking import book_itinerary, confirmation_request, outcome_text
 from agent.cards import card_text, verdict_json
 from agent.context import Context
 from agent.embeddings import Embedder
 from agent.facts import describe_bookings, describe_itineraries
 from agent.library_tools import library_tools, recalled_memories
 from agent.planning import DraftArguments, draft_trip, revise_trip
+from agent.recorded_bookings import RecordArguments, record_external_booking
 from agent.replies import DecisionOutcome
 from agent.spend_report import spend_report
 from agent.travel_info.service import TravelInfo

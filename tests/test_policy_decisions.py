@@ -226,3 +226,46 @@ async def test_a_trip_over_a_million_yen_is_completed_into_history(
         )
         history = (await session.scalars(select(UserTravelHistory))).all()
     assert done and [h.total_spend for h in history] == [Decimal("1200000.00")]
+
+
+async def test_a_booking_made_elsewhere_is_checked_like_the_rest_and_spend_reads_its_verdict(
+    db: Database,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    commands: CommandRunner,
+    acme: Company,
+) -> None:
+    await set_policy(
+        db,
+        acme,
+        {
+            "policy.hotel.city_caps": {"London": {"amount": 200, "currency": "EUR"}},
+            "policy.advance_booking_days": 14,  # when it was booked elsewhere is not known: not applied
+        },
+    )
+    await draft(conversation, scripted_model, acme, munich_trip("2026-12-10"))
+    scripted_model.script(
+        call(
+            "record_booking",
+            booking_type="hotel",
+            service_date="2026-12-10",
+            end_date="2026-12-12",
+            amount="520.00",
+            currency="GBP",
+            vendor="Hilton Paddington",
+            destination="London, UK",
+            reference="HP2210",
+        ),
+        say("Recorded."),
+    )
+    await conversation.handle_message(traveller(acme), "trip", "I booked the Hilton myself: HP2210")
+    async with db.tenant(acme.tenant_id) as session:
+        (booking,) = (await session.scalars(select(Booking))).all()
+        verdict = await session.get(PolicyVerdictRow, (acme.tenant_id, booking.booking_id))
+    assert verdict is not None and verdict.status == "violation" and verdict.cap_currency == "EUR"
+    (reason,) = verdict.reasons
+    assert reason.startswith("hotel cap in London: 200.00 EUR a night; this stay is ")  # "London, UK"
+    assert "(520.00 GBP ≈ " in reason and "EUR above the 400.00 EUR allowed for 2 nights" in reason
+    assert verdict.cap_difference is not None and verdict.cap_difference > 0
+    report = (await commands.run(traveller(acme), "/spend december 2026")).text
+    assert "Hilton Paddington" in report and "hotel cap in London: 200.00 EUR a night" in report
