@@ -4,31 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.audit_command import audit_command
 from agent.cards import itinerary_card
-from agent.command_arguments import clean_arguments, count, duration
+from agent.command_arguments import clean_arguments
 from agent.context import Context
 from agent.embeddings import Embedder
 from agent.facts import describe_bookings
 from agent.later_approvals import approvals_command
 from agent.library_commands import policy_documents, traveller_memory
 from agent.policy_library import PolicyLibrary
-from agent.privacy import export_bundle, forget_user
+from agent.privacy_command import privacy_command
+from agent.reminder_commands import reminders_command
 from agent.replies import AgentReply
 from agent.spend_report import check_scope, spend_csv, spend_report
 from agent.tools import RemindersScheduled
 from agent.travel_memory import TravellerMemory
 from agent.trip_calendar import upcoming_trip_calendar
-from storage.audit import Actor, recent_audit
+from storage.audit import Actor
 from storage.bookings import list_bookings
 from storage.database import Database
 from storage.errors import DomainError, Forbidden, InvalidInput
@@ -43,9 +42,7 @@ from storage.preferences import (
     unset_tenant_preference,
     with_defaults,
 )
-from storage.reminder_controls import mute_trip_reminders, snooze_trip_reminders, upcoming_reminders
 from storage.spend import GroupBy
-from storage.tenants import find_user_by_email
 from storage.validation import parse_json_text
 
 TYPED = "{/}"  # in a hint, where the channel's command prefix goes
@@ -57,25 +54,6 @@ class SlashCommand:
     usage: str
     summary: str
     admin_only: bool = False
-
-
-def _why(details: dict[str, Any] | None) -> str:
-    (
-        """For a policy decision: how many rules it let through and the justification given, if any; for an
-    answer in an approval chain, its step."""
-        ""
-    )
-    reasons = (details or {}).get("reasons")
-    step = (details or {}).get("step")
-    if isinstance(step, str) and details is not None:  # one step of a trip's approval chain
-        escalated = ", escalated after the timeout" if details.get("escalated") else ""
-        following = f"; {details['next']} next" if details.get("next") else ""
-        return f" ({step} step{escalated}{following})"
-    if not isinstance(reasons, list):
-        return ""
-    justification = (details or {}).get("justification")
-    said = f': "{justification}"' if justification else ""
-    return f" ({len(reasons)} {'reason' if len(reasons) == 1 else 'reasons'} out of policy{said})"
 
 
 COMMANDS = (
@@ -120,7 +98,7 @@ COMMANDS = (
     SlashCommand(
         "approvals",
         "/approvals [approve|reject TRIP], /approvals manager EMAIL MANAGER_EMAIL",
-        "trips booked now that wait for your approval; naming a traveller's manager (admins)",
+        "trips that wait for your approval; naming a traveller's manager (admins)",
     ),
 )
 
@@ -179,9 +157,11 @@ class CommandRunner:
             "prefs": self.prefs,
             "policy": lambda c, r: policy_documents(self.library, c, r, otherwise=self.prefs),
             "me": lambda c, r: traveller_memory(self.memory, c, r, otherwise=self.me),
-            "privacy": self.privacy,
-            "reminders": self.reminders,
-            "audit": self.audit,
+            "privacy": lambda c, r: privacy_command(self.db, c, r, saver=self.saver, redis=self.redis),
+            "reminders": lambda c, r: reminders_command(
+                self.db, c, r, now=self.clock(), reminders_scheduled=self.reminders_scheduled
+            ),
+            "audit": lambda c, r: audit_command(self.db, c, r),
             "approvals": lambda c, r: approvals_command(
                 self.db, c, r, now=self.clock(), reminders_scheduled=self.reminders_scheduled
             ),
@@ -335,126 +315,3 @@ class CommandRunner:
                 value=parse_json_text(raw, subject=f"The value of {key}"),
             )
         return AgentReply.say(f"Your {key} is now {json.dumps(stored)}.")
-
-    async def audit(self, ctx: Context, rest: str) -> AgentReply:
-        if not ctx.is_admin:
-            raise Forbidden("The audit log is for admins of your company.")
-        limit = count(rest, default=20, low=1, high=50, usage="{/}audit 20")
-        async with self.db.tenant(ctx.tenant_id) as session:
-            entries = await recent_audit(session, limit=limit)
-        if not entries:
-            return AgentReply.say("The audit log is empty.")
-        lines = [f"The latest {len(entries)} audit entries (UTC):"]
-        lines += [
-            f"  {e.occurred_at:%Y-%m-%d %H:%M:%S} {e.actor}{' ' + str(e.actor_user_id)[:8] if e.actor_user_id else ''} "
-            f"{e.action} {e.entity}{' ' + e.entity_id if e.entity_id else ''}{_why(e.details)}"
-            for e in entries
-        ]
-        return AgentReply.say("\n".join(lines))
-
-    async def privacy(self, ctx: Context, rest: str) -> AgentReply:
-        words = rest.split()
-        action = words[0].lower() if words else ""
-        if self.saver is None:
-            raise InvalidInput("Privacy requests are not available in this process.")
-        if action == "export":
-            user_id = ctx.user_id if len(words) < 2 else await self._colleague(ctx, words[1])
-            bundle = await export_bundle(self.db, self.saver, tenant_id=ctx.tenant_id, user_id=user_id)
-            return AgentReply(text="Here is everything AITravelMate holds about you.", attachments=(bundle,))
-        if action == "forget-me":
-            if words[1:] != ["confirm"]:
-                return AgentReply.say(
-                    "This permanently erases your profile, trips, bookings, reminders and conversations. Your "
-                    "company keeps only anonymous spend totals. To go ahead, send: {/}privacy forget-me confirm"
-                )
-            await forget_user(
-                self.db,
-                self.saver,
-                redis=self.redis,
-                tenant_id=ctx.tenant_id,
-                actor=Actor.user(ctx.user_id),
-                user_id=ctx.user_id,
-            )
-            return AgentReply.say("Your personal data has been erased. Goodbye, and safe travels.")
-        if action == "erase":
-            if not ctx.is_admin:
-                raise Forbidden(
-                    "Only an admin can erase another user; use {/}privacy forget-me for yourself."
-                )
-            if len(words) != 3 or words[2] != "confirm":
-                raise InvalidInput("Usage: {/}privacy erase EMAIL confirm")
-            user_id = await self._colleague(ctx, words[1])
-            await forget_user(
-                self.db,
-                self.saver,
-                redis=self.redis,
-                tenant_id=ctx.tenant_id,
-                actor=Actor.user(ctx.user_id),
-                user_id=user_id,
-            )
-            return AgentReply.say(f"{words[1]} has been erased.")
-        raise InvalidInput(
-            "Use {/}privacy export, {/}privacy forget-me, or (admins) {/}privacy erase EMAIL confirm."
-        )
-
-    async def _colleague(self, ctx: Context, email: str) -> uuid.UUID:
-        """Another user of the caller's company, for admins only."""
-        if not ctx.is_admin:
-            raise Forbidden("Only an admin can act on another user's data.")
-        async with self.db.tenant(ctx.tenant_id) as session:
-            user = await find_user_by_email(session, email=email)
-        if user is None:
-            raise InvalidInput(f"No user with the email {email} in your company.")
-        return user.user_id
-
-    async def reminders(self, ctx: Context, rest: str) -> AgentReply:
-        """`reminders`, `reminders snooze TRIP 2d`, `reminders mute TRIP`, `reminders unmute TRIP`."""
-        words = rest.split()
-        action = words[0].lower() if words else ""
-        if not action:
-            async with self.db.tenant(ctx.tenant_id) as session:
-                upcoming = await upcoming_reminders(session, user_id=ctx.user_id)
-            if not upcoming:
-                return AgentReply.say("You have no upcoming reminders.")
-            zone = ZoneInfo(ctx.timezone)
-            lines = ["Upcoming reminders (trip id first; use it to snooze or mute):"]
-            lines += [
-                f"  {r.itinerary_id.hex[:8] if r.itinerary_id else '--------'} {r.due_at.astimezone(zone):%a %d %b %H:%M} {r.booking_type}: {r.description}"
-                + (" (muted)" if r.muted else "")
-                for r in upcoming
-            ]
-            return AgentReply.say("\n".join(lines))
-        if action not in ("snooze", "mute", "unmute") or len(words) < 2:
-            raise InvalidInput(
-                "Use {/}reminders, {/}reminders snooze TRIP 2d, {/}reminders mute TRIP or {/}reminders unmute TRIP."
-            )
-        async with self.db.tenant(ctx.tenant_id) as session:
-            trip_id = await self._trip(ctx, session, words[1])
-            actor = Actor.user(ctx.user_id)
-            if action != "snooze":
-                await mute_trip_reminders(
-                    session, actor=actor, user_id=ctx.user_id, itinerary_id=trip_id, muted=action == "mute"
-                )
-                return AgentReply.say(
-                    f"Reminders for that trip are {'muted' if action == 'mute' else 'back on'}."
-                )
-            now = self.clock()
-            until = now + duration(words[2] if len(words) > 2 else "1d")
-            moved = await snooze_trip_reminders(
-                session, actor=actor, user_id=ctx.user_id, itinerary_id=trip_id, until=until, now=now
-            )
-        if moved and self.reminders_scheduled:
-            await self.reminders_scheduled(moved)
-        local = until.astimezone(ZoneInfo(ctx.timezone))
-        return AgentReply.say(f"Snoozed {len(moved)} reminders until {local:%a %d %b %H:%M}.")
-
-    async def _trip(self, ctx: Context, session: AsyncSession, reference: str) -> uuid.UUID:
-        """The caller's trip whose id starts with `reference` (the short id that listings show)."""
-        prefix = reference.strip().lower().replace("-", "")
-        trips = await list_itineraries(session, user_id=ctx.user_id, status="confirmed", limit=200)
-        matches = [t.itinerary_id for t in trips if prefix and t.itinerary_id.hex.startswith(prefix)]
-        if len(matches) != 1:
-            raise InvalidInput(
-                f"No single booked trip of yours has the id {reference}; {{/}}reminders lists them."
-            )
-        return matches[0]
