@@ -50,6 +50,25 @@ async def over_the_cap(
     return card.itinerary_id
 
 
+async def sent_for_approval(
+    db: Database,
+    conversation: ConversationService,
+    model: ScriptedModel,
+    company: Company,
+    channel: str,
+    *,
+    justification: str | None = None,
+) -> uuid.UUID:
+    """The over-the-cap trip under an `approve` rule, confirmed by the traveller: held for its approvers."""
+    await set_policy(db, company, {"policy.actions": {"hotel_cap": "approve"}})
+    trip = await over_the_cap(db, conversation, model, company, channel)
+    model.script(say("Sent for approval."))
+    await conversation.resume(
+        traveller(company, channel=channel), "t", Decision(approved=True, justification=justification)
+    )
+    return trip
+
+
 async def audit(db: Database, company: Company) -> list[tuple[str, uuid.UUID | None, dict[str, Any]]]:
     async with db.tenant(company.tenant_id) as session:
         rows = await session.scalars(
@@ -136,11 +155,8 @@ async def test_a_held_trip_is_booked_for_the_traveller_by_its_last_approval_and_
     embedded: EmbeddedUrls,
     acme: Company,
 ) -> None:
-    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
     admin = traveller(acme, role="admin")
-    trip = await over_the_cap(db, conversation, scripted_model, acme, "console")
-    scripted_model.script(say("Sent."))
-    await conversation.resume(traveller(acme), "t", Decision(approved=True))
+    trip = await sent_for_approval(db, conversation, scripted_model, acme, "console")
     short = str(trip)[:8]
     assert await run_command(db, embedded, traveller(acme), f"/approvals approve {short}") == (
         f"No trip {short} is waiting for your approval; it may have been answered already."
@@ -190,10 +206,7 @@ async def test_a_held_trip_changed_or_confirmed_again_is_not_approved_behind_the
     embedded: EmbeddedUrls,
     acme: Company,
 ) -> None:
-    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
-    trip = await over_the_cap(db, conversation, scripted_model, acme, "telegram")
-    scripted_model.script(say("Sent."))
-    await conversation.resume(traveller(acme, channel="telegram"), "t", Decision(approved=True))
+    trip = await sent_for_approval(db, conversation, scripted_model, acme, "telegram")
 
     scripted_model.script(call("confirm_booking", itinerary_id=str(trip)), say("It already waits."))
     await conversation.handle_message(traveller(acme, channel="telegram"), "t", "Book it now")
@@ -217,10 +230,7 @@ async def test_a_held_trip_blocked_by_the_policy_at_its_last_approval_is_not_boo
     embedded: EmbeddedUrls,
     acme: Company,
 ) -> None:
-    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
-    trip = await over_the_cap(db, conversation, scripted_model, acme, "slack")
-    scripted_model.script(say("Sent."))
-    await conversation.resume(traveller(acme, channel="slack"), "t", Decision(approved=True))
+    trip = await sent_for_approval(db, conversation, scripted_model, acme, "slack")
     await set_policy(db, acme, {"policy.actions": {"hotel_cap": "block"}})  # tightened while it waited
     admin = traveller(acme, role="admin")
     answer = await run_command(db, embedded, admin, f"/approvals approve {str(trip)[:8]}")
@@ -341,10 +351,9 @@ async def test_a_travellers_export_holds_their_verdicts_and_approvals_and_an_app
     embedded: EmbeddedUrls,
     acme: Company,
 ) -> None:
-    await set_policy(db, acme, {"policy.actions": {"hotel_cap": "approve"}})
-    trip = await over_the_cap(db, conversation, scripted_model, acme, "console")
-    scripted_model.script(say("Sent."))
-    await conversation.resume(traveller(acme), "t", Decision(approved=True, justification="Trade fair week"))
+    trip = await sent_for_approval(
+        db, conversation, scripted_model, acme, "console", justification="Trade fair week"
+    )
     approver = await colleague(db, acme, "approver")
     async with db.tenant(acme.tenant_id) as session:  # the approver is an admin too
         (await get_user(session, user_id=approver.user_id)).role = "admin"
