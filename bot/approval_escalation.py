@@ -1,4 +1,5 @@
-"""Escalating approval steps left past the timeout: audited once, the admins asked, the traveller told.
+"""Escalating approval steps left past the timeout (audited once, the admins asked, the traveller told), and
+asking in Slack whoever an open step waits for and has not been asked there yet.
 
 Run by the clock (the worker, or a test's fake clock) for one company; it reaches people in Slack and on
 Telegram where this process can, and always in the console.
@@ -22,6 +23,7 @@ from storage.database import Database
 from storage.maintenance import every_tenant
 from storage.models import ChannelWorkspace
 from storage.preferences import tenant_preferences
+from storage.trip_approvals import open_approvals
 
 
 async def escalate_approvals(
@@ -35,24 +37,27 @@ async def escalate_approvals(
 ) -> int:
     """The company's steps that just passed the timeout, put to the admins; returns how many escalated.
 
+    Every open step is also put, in Slack, to whoever may answer it and has not been asked there yet: a trip
+    sent for approval from Telegram or the console reaches a manager who only uses Slack within one run.
     `slack` is a client of the company's workspace `slack_workspace` (None: every Slack account).
     """
     async with db.tenant(tenant_id) as session:
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
         escalated = await escalate_overdue(session, chain=chain, now=now)
+        waiting = bool(await open_approvals(session))
+    if slack is not None and waiting:
+        await ask_waiting_approvers(db, slack, tenant_id=tenant_id, now=now, workspace_id=slack_workspace)
     for trip in escalated:
         notice = escalation_notice(trip)
-        if slack is not None:
-            await ask_waiting_approvers(db, slack, tenant_id=tenant_id, now=now, workspace_id=slack_workspace)
-            if trip.user_id is not None:
-                await tell_traveller(
-                    db,
-                    slack,
-                    tenant_id=tenant_id,
-                    user_id=trip.user_id,
-                    text=notice,
-                    workspace_id=slack_workspace,
-                )
+        if slack is not None and trip.user_id is not None:
+            await tell_traveller(
+                db,
+                slack,
+                tenant_id=tenant_id,
+                user_id=trip.user_id,
+                text=notice,
+                workspace_id=slack_workspace,
+            )
         if telegram is not None:
             await ask_approvers(
                 db,
