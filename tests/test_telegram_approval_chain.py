@@ -11,6 +11,7 @@ step past the timeout goes to the admins; /audit shows every step.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from typing import Any
 
@@ -289,3 +290,29 @@ async def test_a_trip_that_needs_approval_is_sent_for_it_and_alex_reads_what_hap
         "Sent; I'll tell you what your manager says.",
     ]
     assert len(requests_to(chain, MARTA)) == 1
+
+
+@pytest.mark.parametrize("mode", ["held"])
+async def test_a_held_trip_blocked_before_its_last_approval_is_not_booked_and_everyone_reads_why(
+    mode: str, chain: TelegramBot, acme: Company
+) -> None:
+    itinerary = await confirm_trip(chain, acme, mode)
+    trip = itinerary[:8]
+    (ask,) = requests_to(chain, MARTA)
+    await press(chain, MARTA, ask, "Approve")
+    await chain.deliver(chain.updates.message(ROBIN, '/prefs set policy.actions {"hotel_cap": "block"}'))
+    (finance,) = requests_to(chain, CARL)
+
+    toast = await press(chain, CARL, finance, "Approve")  # the reason is long: Telegram takes 200 characters
+    assert toast.startswith(f"Trip {trip} approved, but it could not be booked: ") and toast.endswith("…")
+    assert await statuses(chain.db, acme) == set()
+    text, keyboard = shown(chain, CARL, finance)
+    assert keyboard is None and text is not None and "(draft)" in text
+    refusal = html.unescape(text).split("\n")[-1]  # in full on the message
+    assert refusal.startswith("<b>✅ Approved by Cfo (finance); it could not be booked: This trip cannot be")
+    assert toast.removesuffix("…").split("could not be booked: ")[1] in refusal
+    assert refusal.endswith("for 2 nights).</b>")
+    assert told(chain)[-1].startswith(
+        f"Your trip of {told(chain)[0].split(' (')[0].removeprefix('Your trip of ')} ({trip}) was approved, "
+        "but it could not be booked: This trip cannot be booked under the company's policy"
+    )

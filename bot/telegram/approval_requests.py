@@ -23,6 +23,7 @@ from agent.approval_steps import STALE, StepRequest, answer_button, step_request
 from bot.product import Product
 from bot.telegram.delivery import settle_requests
 from bot.telegram.identity import TravelCallbackContext
+from bot.telegram.rendering import toast
 from storage.approval_chain import ApprovalChain
 from storage.database import Database
 from storage.identities import identities_of
@@ -149,7 +150,7 @@ class ChainRequests:
         if outcome is None:
             await query.answer(STALE, show_alert=True)
             return
-        await query.answer(outcome.reply())
+        await query.answer(toast(outcome.reply()))
         # Every request of this step shows the answer, the pressed one and those of the other approvers.
         pressed = query.message
         await settle_requests(
