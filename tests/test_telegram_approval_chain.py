@@ -18,12 +18,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from agent.approval_steps import ASKED
+from agent.approval_steps import ASKED, STALE
 from bot.approval_escalation import escalate_every_company
 from bot.reminder_delivery import ReminderChannels, TelegramChats
-from storage.audit import OPERATOR, Actor
+from storage.audit import OPERATOR
 from storage.database import Database
-from storage.identities import link_identity
 from storage.models import Booking, Itinerary
 from storage.tenants import add_user
 from tests.conftest import Company
@@ -45,19 +44,6 @@ CONFIRM = {"later": "✅ Confirm", "held": "✅ Send for approval"}
 BOOKED = "Booked: 3 items, 708.90 EUR; reminders on "
 
 
-async def link(db: Database, company: Company, person: TelegramUser, user_id: Any) -> None:
-    async with db.tenant(company.tenant_id) as session:
-        await link_identity(
-            session,
-            actor=Actor.user(company.admin_id),
-            channel="telegram",
-            workspace_id="",
-            external_user_id=str(person.id),
-            user_id=user_id,
-            chat_id=str(person.id),
-        )
-
-
 @pytest.fixture
 async def chain(telegram: TelegramBot, acme: Company, mode: str) -> TelegramBot:
     """Acme with the chain of the console tests in `mode`, everyone linked on Telegram, Marta named Alex's
@@ -67,10 +53,10 @@ async def chain(telegram: TelegramBot, acme: Company, mode: str) -> TelegramBot:
     await telegram.link(acme, ALEX)
     await telegram.link(acme, ROBIN, admin=True)
     for name, person in (("manager", MARTA), ("cfo", CARL)):
-        await link(db, acme, person, (await colleague(db, acme, name)).user_id)
+        await telegram.link(acme, person, user_id=(await colleague(db, acme, name)).user_id)
     async with db.tenant(acme.tenant_id) as session:
         sam = await add_user(session, actor=OPERATOR, display_name="Sam", email="sam@acme.test", role="admin")
-    await link(db, acme, SAM, sam.user_id)
+    await telegram.link(acme, SAM, user_id=sam.user_id)
     await telegram.deliver(
         telegram.updates.message(ROBIN, "/approvals manager traveller@acme.test manager@acme.test")
     )
@@ -246,9 +232,22 @@ async def test_a_step_past_the_timeout_goes_to_the_admins_and_one_answer_settles
     assert len(requests_to(chain, MARTA)) == 1  # Marta's request still stands; she is not asked twice
 
     chain.product.extras["telegram_approvals"].clock = lambda: later  # the fake clock of the presses
-    assert "finance approves next" in await press(chain, ROBIN, escalated, "Approve")
-    # Robin's answer shows on every request of the step: his, Sam's and Marta's, none with buttons left.
-    line = decided("✅ Approved by Acme Admin (the traveller's manager); finance approves next.")
+    # Robin and Sam press Approve at the same moment: one answer counts, the other is told it came too late.
+    presses: dict[str, TelegramUser] = {}
+    for person, message in ((ROBIN, escalated), (SAM, to_sam)):
+        update = chain.updates.press(person, message, chain_button(message, "Approve"))
+        presses[update["callback_query"]["id"]] = person
+        assert (await chain.post(update)).status_code == 200
+    await chain.settle()
+    toasts = {
+        presses[c.params["callback_query_id"]].first_name: c.params.get("text")
+        for c in chain.api.calls_to("answerCallbackQuery")
+        if c.params["callback_query_id"] in presses
+    }
+    assert sorted(toasts.values()) == [STALE, f"Trip {itinerary[:8]} approved; finance approves next."]
+    winner = "Acme Admin" if toasts["Robin"] != STALE else "Sam"
+    # The answer shows on every request of the step: Robin's, Sam's and Marta's, none with buttons left.
+    line = decided(f"✅ Approved by {winner} (the traveller's manager); finance approves next.")
     for person, message in ((ROBIN, escalated), (SAM, to_sam), (MARTA, manager_ask)):
         text, keyboard = shown(chain, person, message)
         assert keyboard is None and text is not None and text.endswith(line), person.first_name
