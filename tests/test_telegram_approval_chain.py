@@ -26,7 +26,7 @@ from storage.database import Database
 from storage.models import Booking, Itinerary
 from storage.tenants import add_user
 from tests.conftest import Company
-from tests.fakes.scripted_model import say
+from tests.fakes.scripted_model import call, say
 from tests.fakes.telegram_api import TOKEN, BotCall, TelegramUser
 from tests.test_approval_chain import MODES, booked_before_approval, chain_for, colleague, requested
 from tests.test_policy_scenarios import set_policy
@@ -315,3 +315,29 @@ async def test_a_held_trip_blocked_before_its_last_approval_is_not_booked_and_ev
         f"Your trip of {told(chain)[0].split(' (')[0].removeprefix('Your trip of ')} ({trip}) was approved, "
         "but it could not be booked: This trip cannot be booked under the company's policy"
     )
+
+
+@pytest.mark.parametrize("mode", ["held"])
+async def test_a_rejected_draft_sent_again_goes_to_the_manager_afresh(
+    mode: str, chain: TelegramBot, acme: Company
+) -> None:
+    itinerary = await confirm_trip(chain, acme, mode)
+    (first,) = requests_to(chain, MARTA)
+    await press(chain, MARTA, first, "Reject")
+
+    chain.model.script(call("confirm_booking", itinerary_id=itinerary))
+    await chain.deliver(chain.updates.message(ALEX, "The client pays the difference; send it again"))
+    again = [
+        c
+        for c in chain.api.calls_to("sendMessage", chat_id=ALEX.id)
+        if "inline_keyboard" in (c.params.get("reply_markup") or {})
+    ][-1]
+    chain.model.script(say("Sent again."))
+    await chain.deliver(chain.updates.press(ALEX, again, button(again, "Send for approval")))
+    assert await statuses(chain.db, acme) == set()
+    old, new = requests_to(chain, MARTA)
+    assert old == first and shown(chain, MARTA, new) == (None, new.params["reply_markup"])
+    assert (
+        await press(chain, MARTA, new, "Approve") == f"Trip {itinerary[:8]} approved; finance approves next."
+    )
+    assert "✖️ Rejected by Manager" in str(shown(chain, MARTA, first)[0])  # the first answer stays as it was
