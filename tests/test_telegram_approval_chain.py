@@ -341,3 +341,25 @@ async def test_a_rejected_draft_sent_again_goes_to_the_manager_afresh(
         await press(chain, MARTA, new, "Approve") == f"Trip {itinerary[:8]} approved; finance approves next."
     )
     assert "✖️ Rejected by Manager" in str(shown(chain, MARTA, first)[0])  # the first answer stays as it was
+
+
+@pytest.mark.parametrize("mode", ["held"])
+async def test_an_answer_telegram_no_longer_lets_us_acknowledge_still_reaches_everyone(
+    mode: str, chain: TelegramBot, acme: Company
+) -> None:
+    itinerary = await confirm_trip(chain, acme, mode)
+    (ask,) = requests_to(chain, MARTA)
+    chain.api.fail_next(
+        "answerCallbackQuery",
+        status=400,
+        description="Bad Request: query is too old and response timeout expired or query ID is invalid",
+    )
+    await chain.deliver(chain.updates.press(MARTA, ask, chain_button(ask, "Approve")))
+    text, keyboard = shown(chain, MARTA, ask)
+    assert keyboard is None and str(text).endswith(
+        decided("✅ Approved by Manager (the traveller's manager); finance approves next.")
+    )
+    assert told(chain)[-1].endswith(
+        f"({itinerary[:8]}) was approved by the traveller's manager; finance approves next."
+    )
+    assert len(requests_to(chain, CARL)) == 1

@@ -150,7 +150,10 @@ class ChainRequests:
         if outcome is None:
             await query.answer(STALE, show_alert=True)
             return
-        await query.answer(toast(outcome.reply()))
+        try:
+            await query.answer(toast(outcome.reply()))
+        except TelegramError as error:  # too late to answer the press; the answer stands and is shown below
+            log.warning("could not answer an approval press: %s", error)
         # Every request of this step shows the answer, the pressed one and those of the other approvers.
         pressed = query.message
         await settle_requests(
