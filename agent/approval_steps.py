@@ -97,7 +97,7 @@ class StepOutcome:
         if self.booking:
             then = "; booked for the traveller"
         elif self.refusal:
-            then = f"; it could not be booked: {self.refusal}"
+            then = f"; it could not be booked: {self.refusal.rstrip('.')}"
         return f"{verb} by {self.approver_name} ({ASKED[self.trip.step]}){then}."
 
 

@@ -1,10 +1,11 @@
-"""Telegram messages asking to confirm a trip: recorded when sent, closed (once) when decided or lapsed."""
+"""Telegram messages asking for a decision about a trip: the traveller's Confirm / Cancel, an approver's
+Approve / Reject. Recorded when sent, closed (once) when decided or lapsed, so each is rewritten to say so."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import TelegramRequestMessage
@@ -23,6 +24,16 @@ async def record_request(
         )
     )
     await session.flush()
+
+
+async def live_request_chats(session: AsyncSession, *, itinerary_id: uuid.UUID) -> set[int]:
+    """The chats that hold a live request message about the itinerary (asked already, not yet decided)."""
+    chats = await session.scalars(
+        select(TelegramRequestMessage.chat_id).where(
+            TelegramRequestMessage.itinerary_id == itinerary_id, TelegramRequestMessage.decided.is_(False)
+        )
+    )
+    return {int(chat) for chat in chats}
 
 
 async def close_requests(session: AsyncSession, *, itinerary_id: uuid.UUID) -> list[tuple[int, int]]:

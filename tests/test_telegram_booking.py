@@ -47,9 +47,10 @@ async def itinerary_id(db: Database, company: Company) -> str:
 
 
 async def ask_for_confirmation(
-    telegram: TelegramBot, acme: Company, *, chat_id: int, hotel_rate: int = 150
+    telegram: TelegramBot, acme: Company, *, chat_id: int, hotel_rate: int = 150, confirm: str = "✅ Confirm"
 ) -> BotCall:
-    """Plan, then "book it": returns the sendMessage call that carries the Confirm / Cancel keyboard."""
+    """Plan, then "book it": returns the sendMessage call that carries the Confirm / Cancel keyboard (whose
+    first button reads `confirm`: "✅ Send for approval" for a trip held until approved)."""
 
     def say_to_bot(text: str) -> dict[str, Any]:
         if chat_id > 0:
@@ -71,7 +72,7 @@ async def ask_for_confirmation(
         if "inline_keyboard" in (c.params.get("reply_markup") or {})
     ]
     buttons = keyboard_message.params["reply_markup"]["inline_keyboard"][0]
-    assert [b["text"] for b in buttons] == ["✅ Confirm", "✖️ Cancel"]
+    assert [b["text"] for b in buttons] == [confirm, "✖️ Cancel"]
     assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
     return keyboard_message
 

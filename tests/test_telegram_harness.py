@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,9 +64,12 @@ class TelegramBot:
         assert response.status_code == 200
         await self.settle()
 
-    async def link(self, company: Company, person: TelegramUser, *, admin: bool = False) -> None:
-        """Link a Telegram account as an invite would (the invite flow itself is tested separately)."""
-        user_id = company.admin_id if admin else company.traveler_id
+    async def link(
+        self, company: Company, person: TelegramUser, *, admin: bool = False, user_id: uuid.UUID | None = None
+    ) -> None:
+        """Link a Telegram account as an invite would (the invite flow itself is tested separately): to the
+        company's admin, its traveller, or the colleague `user_id`."""
+        user_id = user_id or (company.admin_id if admin else company.traveler_id)
         async with self.db.tenant(company.tenant_id) as session:
             await link_identity(
                 session,

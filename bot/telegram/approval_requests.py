@@ -2,8 +2,9 @@
 
 A press decides through the same function as `/approvals approve|reject`, so a double click acts once and a
 stale button (the step was answered, or moved on after an escalation) answers with a sentence and changes
-nothing. The pressed message is edited to show the decision; the traveller is told in their chat; whoever
-approves next is asked in turn.
+nothing. Every request sent for the step is recorded, so once anyone answers, the pressed message and the
+other approvers' ones (an escalated step goes to every admin) are all rewritten to the decision, without
+buttons; the traveller is told in their chat; whoever approves next is asked in turn.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ import re
 import uuid
 from collections.abc import Callable
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
 from agent.approval_steps import STALE, StepRequest, answer_button, step_requests
 from bot.product import Product
+from bot.telegram.delivery import settle_requests
 from bot.telegram.identity import TravelCallbackContext
+from bot.telegram.rendering import toast
 from storage.approval_chain import ApprovalChain
 from storage.database import Database
 from storage.identities import identities_of
 from storage.preferences import tenant_preferences
+from storage.telegram_requests import live_request_chats, record_request
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +54,30 @@ def request_text(request: StepRequest) -> str:
     return f"{request.sentence()}\nOut of policy:\n{reasons}"
 
 
+async def _telegram_chats(session: AsyncSession, *, user_id: uuid.UUID) -> list[int]:
+    """The private chats the person linked to their account on Telegram."""
+    return [
+        int(i.chat_id)
+        for i in await identities_of(session, user_id=user_id)
+        if i.channel == "telegram" and i.chat_id
+    ]
+
+
+async def _send(bot: Bot, chat_id: int, text: str, **extra: object) -> Message | None:
+    try:
+        return await bot.send_message(chat_id, text, **extra)  # type: ignore[arg-type]
+    except TelegramError as error:
+        log.warning("could not reach a Telegram chat: %s", type(error).__name__)
+        return None
+
+
 async def send_to_chats(
-    db: Database, bot: Bot, *, tenant_id: uuid.UUID, user_id: uuid.UUID, text: str, **extra: object
+    db: Database, bot: Bot, *, tenant_id: uuid.UUID, user_id: uuid.UUID, text: str
 ) -> int:
     """One message to each Telegram chat the person linked; returns how many were sent."""
     async with db.tenant(tenant_id) as session:
-        chats = [
-            i.chat_id
-            for i in await identities_of(session, user_id=user_id)
-            if i.channel == "telegram" and i.chat_id
-        ]
-    sent = 0
-    for chat_id in chats:
-        try:
-            await bot.send_message(int(chat_id), text, **extra)  # type: ignore[arg-type]
-            sent += 1
-        except TelegramError as error:
-            log.warning("could not reach a Telegram chat: %s", type(error).__name__)
-    return sent
+        chats = await _telegram_chats(session, user_id=user_id)
+    return sum([await _send(bot, chat_id, text) is not None for chat_id in chats])
 
 
 async def ask_approvers(
@@ -78,27 +89,38 @@ async def ask_approvers(
     itinerary_id: uuid.UUID | None = None,
     escalated_only: bool = False,
 ) -> int:
-    """Put the trip's open step (or every open step) to whoever may answer it; returns the messages sent.
+    """Put the trip's open step (or every open step) to whoever may answer it now and holds no live request
+    for it in that chat; returns the messages sent.
 
-    Called when a trip is booked for approval later and after each answer (for that trip), and by the clock
-    for the steps that just escalated (to the admins).
+    Called when a trip is sent for approval or booked for approval later, after each answer (a decision
+    settles every live request of the trip, so the next step's approvers are asked afresh), and by the clock
+    for the steps that just escalated (to the admins). Each request is recorded, so that whichever approver
+    answers, every other request of that step is rewritten to the decision.
     """
     async with db.tenant(tenant_id) as session:
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
         requests = await step_requests(session, chain=chain, now=now, itinerary_id=itinerary_id)
+        asking: list[tuple[StepRequest, int]] = []
+        for request in requests:
+            live = await live_request_chats(session, itinerary_id=request.trip.itinerary_id)
+            for approver in request.approvers:
+                if escalated_only and approver.role != "admin":
+                    continue
+                chats = await _telegram_chats(session, user_id=approver.user_id)
+                asking += [(request, chat_id) for chat_id in chats if chat_id not in live]
     sent = 0
-    for request in requests:
-        for approver in request.approvers:
-            if escalated_only and approver.role != "admin":
-                continue
-            sent += await send_to_chats(
-                db,
-                bot,
-                tenant_id=tenant_id,
-                user_id=approver.user_id,
-                text=request_text(request),
-                reply_markup=chain_keyboard(request),
+    for request, chat_id in asking:
+        message = await _send(bot, chat_id, request_text(request), reply_markup=chain_keyboard(request))
+        if message is None:
+            continue
+        async with db.tenant(tenant_id) as session:
+            await record_request(
+                session,
+                chat_id=chat_id,
+                message_id=message.message_id,
+                itinerary_id=request.trip.itinerary_id,
             )
+        sent += 1
     return sent
 
 
@@ -128,14 +150,20 @@ class ChainRequests:
         if outcome is None:
             await query.answer(STALE, show_alert=True)
             return
-        await query.answer(outcome.reply())
-        if isinstance(query.message, Message):
-            try:
-                await query.edit_message_text(
-                    f"{query.message.text or ''}\n\n{outcome.decided_line()}", reply_markup=None
-                )
-            except TelegramError as error:
-                log.warning("could not edit an approval request: %s", type(error).__name__)
+        try:
+            await query.answer(toast(outcome.reply()))
+        except TelegramError as error:  # too late to answer the press; the answer stands and is shown below
+            log.warning("could not answer an approval press: %s", error)
+        # Every request of this step shows the answer, the pressed one and those of the other approvers.
+        pressed = query.message
+        await settle_requests(
+            db,
+            context.bot,
+            tenant_id=caller.tenant_id,
+            itinerary_id=outcome.trip.itinerary_id,
+            line=f"{'✅' if outcome.approved else '✖️'} {outcome.decided_line()}",
+            also=(pressed.chat.id, pressed.message_id) if pressed is not None else None,
+        )
         if outcome.trip.user_id is not None:
             await send_to_chats(
                 db,

@@ -10,22 +10,19 @@ from telegram import CallbackQuery, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from agent.cards import itinerary_card
 from agent.context import Context
 from agent.conversation import thread_id
 from agent.justifications import ASK_AGAIN, justification_decision
-from agent.replies import AgentReply, DecisionOutcome, ItineraryCard
+from agent.replies import AgentReply, DecisionOutcome
 from agent.tools import Decision
 from bot.product import Product
 from bot.telegram.approval_requests import ask_approvers
-from bot.telegram.delivery import ChatTarget, send_reply, send_text, typing
+from bot.telegram.delivery import ChatTarget, send_reply, send_text, settle_requests, typing
 from bot.telegram.identity import TravelCallbackContext
 from bot.telegram.keyboards import ConfirmationPress, justification_prompt
-from bot.telegram.rendering import decided_lines, escape, mention, pack_messages
+from bot.telegram.rendering import mention
 from storage.awaited_justifications import ask_justification, awaited_justification, take_justification
-from storage.errors import NotFound
-from storage.itineraries import get_itinerary
-from storage.telegram_requests import close_requests, record_request
+from storage.telegram_requests import record_request
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +86,13 @@ class Confirmations:
                     prompt_message_id=prompt.message_id,
                 )
             return
-        await query.answer("Booking…" if press.approved else "Cancelled.")
+        await query.answer(
+            "Cancelled."
+            if not press.approved
+            else "Sending for approval…"
+            if pending.needs_approval
+            else "Booking…"
+        )
         await self._resume(
             context,
             ctx,
@@ -168,11 +171,19 @@ class Confirmations:
     ) -> None:
         """Send a turn's reply: a request it let lapse, or decided (by a press or a typed "cancel"), is
         rewritten to say so, and a new request message is recorded for its own rewrite later."""
+        db, bot = self.product.db, context.bot
         if reply.lapsed is not None:
-            await self.settle(context, ctx, reply.lapsed, LAPSED)
+            await settle_requests(db, bot, tenant_id=ctx.tenant_id, itinerary_id=reply.lapsed, line=LAPSED)
         if reply.outcome is not None:
             line = self.decision_line(ctx, reply.outcome)
-            await self.settle(context, ctx, reply.outcome.itinerary_id, line, also=pressed)
+            await settle_requests(
+                db,
+                bot,
+                tenant_id=ctx.tenant_id,
+                itinerary_id=reply.outcome.itinerary_id,
+                line=line,
+                also=pressed,
+            )
         asked = await send_reply(context.bot, target, reply, requester_telegram_id=sender)
         if asked is not None and reply.confirmation is not None:
             async with self.product.db.tenant(ctx.tenant_id) as session:
@@ -188,32 +199,3 @@ class Confirmations:
         now = self.product.conversation.services.clock().astimezone(ZoneInfo(ctx.timezone))
         icon = "✅" if outcome.booked else "⏳" if outcome.held else "✖️"
         return f"{icon} {outcome.verb} by {ctx.display_name or 'the traveller'} at {now:%H:%M}"
-
-    async def settle(
-        self,
-        context: TravelCallbackContext,
-        ctx: Context,
-        itinerary_id: uuid.UUID,
-        line: str,
-        *,
-        also: tuple[int, int] | None = None,
-    ) -> None:
-        """Rewrite the trip's live request messages (and `also`) to `line`, with the trip as it is now."""
-        async with self.product.db.tenant(ctx.tenant_id) as session:
-            targets = set(await close_requests(session, itinerary_id=itinerary_id))
-            try:
-                card: ItineraryCard | None = itinerary_card(
-                    await get_itinerary(session, itinerary_id=itinerary_id)
-                )
-            except NotFound:
-                card = None
-        if also is not None:
-            targets.add(also)
-        (text, *_) = pack_messages(decided_lines(card, line)) or [escape(line)]
-        for chat_id, message_id in sorted(targets):
-            try:
-                await context.bot.edit_message_text(
-                    text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML
-                )
-            except BadRequest as error:
-                log.info("could not rewrite a request message: %s", error)

@@ -5,22 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
-from agent.replies import AgentReply, Attachment
+from agent.cards import itinerary_card
+from agent.replies import AgentReply, Attachment, ItineraryCard
 from bot.telegram.keyboards import confirmation_keyboard
 from bot.telegram.rendering import (
     confirmation_lines,
+    decided_lines,
     escape,
     model_messages,
     pack_messages,
     reply_lines,
     text_lines,
 )
+from storage.database import Database
+from storage.errors import NotFound
+from storage.itineraries import get_itinerary
+from storage.telegram_requests import close_requests
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +141,37 @@ async def send_reply(
         ),
         link_preview_options=_NO_PREVIEW,
     )
+
+
+async def settle_requests(
+    db: Database,
+    bot: Bot,
+    *,
+    tenant_id: uuid.UUID,
+    itinerary_id: uuid.UUID,
+    line: str,
+    also: tuple[int, int] | None = None,
+) -> None:
+    """Rewrite every live request message of the trip (the traveller's, or each approver's) and `also` to
+    `line`, under the trip as it is now and without buttons; of two settlers only one rewrites a message."""
+    async with db.tenant(tenant_id) as session:
+        targets = set(await close_requests(session, itinerary_id=itinerary_id))
+        try:
+            card: ItineraryCard | None = itinerary_card(
+                await get_itinerary(session, itinerary_id=itinerary_id)
+            )
+        except NotFound:
+            card = None
+    if also is not None:
+        targets.add(also)
+    (text, *_) = pack_messages(decided_lines(card, line)) or [escape(line)]
+    for chat_id, message_id in sorted(targets):
+        try:
+            await bot.edit_message_text(
+                text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML
+            )
+        except TelegramError as error:  # deleted, blocked, or already showing it: nothing left to rewrite
+            log.info("could not rewrite a request message: %s", error)
 
 
 @contextlib.asynccontextmanager

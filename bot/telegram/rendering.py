@@ -12,6 +12,7 @@ from agent.cards import money_text
 from agent.replies import AgentReply, ConfirmationRequest, ItineraryCard
 
 MESSAGE_LIMIT = 4096
+TOAST_LIMIT = 200  # characters of a callback query's notification or alert
 _TOKENS = re.compile(r"\S+|\s+")
 _BRACKET = re.compile(r"<(?!https?://)")
 
@@ -27,6 +28,14 @@ def bold(text: str) -> str:
 
 def italic(text: str) -> str:
     return f"<i>{escape(text)}</i>"
+
+
+def toast(text: str) -> str:
+    """A press's notification as Telegram accepts it (200 characters at most): a longer one is cut at a word,
+    with an ellipsis, for the message it answers says it in full."""
+    if len(text) <= TOAST_LIMIT:
+        return text
+    return text[: TOAST_LIMIT - 1].rsplit(" ", 1)[0] + "…"
 
 
 def mention(name: str, telegram_user_id: int) -> str:

@@ -3,7 +3,8 @@
 The real python-telegram-bot client talks to it over HTTP (point ``TELEGRAM_API_URL`` at ``api.base_url``).
 It serves ``/bot{token}/{method}`` (form, JSON or multipart bodies, as PTB sends them), answers the methods
 the channel uses with Bot API shaped results, keeps the inline keyboard of each sent message (so removing
-it twice gets Telegram's "message is not modified" error), and can be scripted to fail::
+it twice gets Telegram's "message is not modified" error), refuses what Telegram refuses (callback data over
+64 bytes, a callback query answered twice or with over 200 characters), and can be scripted to fail::
 
     with FakeTelegramAPI() as api:
         api.fail_next("sendMessage", status=429, retry_after=1)
@@ -31,6 +32,8 @@ from tests.fakes.threaded_server import ThreadedHttpServer
 BOT_ID = 7000000001
 BOT_USERNAME = "TravelMateTestBot"
 TOKEN = f"{BOT_ID}:AAtest-token"
+CALLBACK_ANSWER_LIMIT = 200  # characters of a callback query's notification or alert
+CALLBACK_DATA_LIMIT = 64  # bytes of an inline button's callback data
 # Values PTB sends as plain strings; everything else it sends JSON-encoded.
 _STRING_FIELDS = {
     "text",
@@ -97,6 +100,7 @@ class FakeTelegramAPI(ThreadedHttpServer):
         self._documents: dict[str, bytes] = {}  # file_id -> content of files users sent
         self._file_paths: dict[str, str] = {}  # file_path handed out by getFile -> file_id
         self._not_started: set[int] = set()  # users who never pressed Start (or blocked the bot)
+        self._answered: set[str] = set()  # callback queries answered (a query is answered once)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -118,6 +122,7 @@ class FakeTelegramAPI(ThreadedHttpServer):
             self._keyboards.clear()
             self._edited.clear()
             self._not_started.clear()
+            self._answered.clear()
             self._pending_updates.clear()
             self._documents.clear()
             self._file_paths.clear()
@@ -283,8 +288,14 @@ class FakeTelegramAPI(ThreadedHttpServer):
             refused = text_refusal(params, field="caption")
             if refused:
                 raise _ApiError(refused)
+        if method in ("sendMessage", "editMessageText", "editMessageReplyMarkup"):
+            refused = keyboard_refusal(params.get("reply_markup"))
+            if refused:
+                raise _ApiError(refused)
         if method in ("sendMessage", "sendPhoto", "sendDocument"):
             return self._sent(method, params, files)
+        if method == "answerCallbackQuery":
+            return self._answer_query(params)
         if method == "editMessageReplyMarkup":
             key = (int(params["chat_id"]), int(params["message_id"]))
             markup = params.get("reply_markup")
@@ -316,11 +327,23 @@ class FakeTelegramAPI(ThreadedHttpServer):
             "deleteWebhook",
             "setMyCommands",
             "sendChatAction",
-            "answerCallbackQuery",
             "deleteMyCommands",
         ):
             return True
         raise _ApiError(f"Not Found: method {method} is not faked")
+
+    def _answer_query(self, params: dict[str, Any]) -> bool:
+        """Like the Bot API: a notification of at most 200 characters, once per callback query."""
+        if len(str(params.get("text") or "")) > CALLBACK_ANSWER_LIMIT:
+            raise _ApiError("Bad Request: MESSAGE_TOO_LONG")
+        query_id = str(params.get("callback_query_id"))
+        with self._lock:
+            if query_id in self._answered:
+                raise _ApiError(
+                    "Bad Request: query is too old and response timeout expired or query ID is invalid"
+                )
+            self._answered.add(query_id)
+        return True
 
     def _get_file(self, file_id: str) -> dict[str, Any]:
         """Like the Bot API: bots download files of at most 20 MB, through a path valid for an hour."""
@@ -368,6 +391,17 @@ class FakeTelegramAPI(ThreadedHttpServer):
             message.pop("text")
             message["document"] = {"file_id": f"doc{message_id}", "file_unique_id": f"d{message_id}"}
         return message
+
+
+def keyboard_refusal(markup: Any) -> str | None:
+    """Why the Bot API would refuse an inline keyboard: callback data must be 1 to 64 bytes."""
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    for row in rows or []:
+        for button in row:
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= CALLBACK_DATA_LIMIT:
+                return "Bad Request: BUTTON_DATA_INVALID"
+    return None
 
 
 class _ApiError(Exception):
