@@ -1,5 +1,5 @@
 """Escalating approval steps left past the timeout (audited once, the admins asked, the traveller told), and
-asking in Slack whoever an open step waits for and has not been asked there yet.
+asking, in Slack and on Telegram, whoever an open step waits for and has not been asked there yet.
 
 Run by the clock (the worker, or a test's fake clock) for one company; it reaches people in Slack and on
 Telegram where this process can, and always in the console.
@@ -37,8 +37,9 @@ async def escalate_approvals(
 ) -> int:
     """The company's steps that just passed the timeout, put to the admins; returns how many escalated.
 
-    Every open step is also put, in Slack, to whoever may answer it and has not been asked there yet: a trip
-    sent for approval from Telegram or the console reaches a manager who only uses Slack within one run.
+    Every open step is also put to whoever may answer it and holds no live request for it, in Slack and on
+    Telegram: a trip sent for approval in one channel reaches an approver who only uses the other within one
+    run, and an escalated step reaches the admins.
     `slack` is a client of the company's workspace `slack_workspace` (None: every Slack account).
     """
     async with db.tenant(tenant_id) as session:
@@ -47,6 +48,8 @@ async def escalate_approvals(
         waiting = bool(await open_approvals(session))
     if slack is not None and waiting:
         await ask_waiting_approvers(db, slack, tenant_id=tenant_id, now=now, workspace_id=slack_workspace)
+    if telegram is not None and waiting:
+        await ask_approvers(db, telegram, tenant_id=tenant_id, now=now)
     for trip in escalated:
         notice = escalation_notice(trip)
         if slack is not None and trip.user_id is not None:
@@ -58,17 +61,8 @@ async def escalate_approvals(
                 text=notice,
                 workspace_id=slack_workspace,
             )
-        if telegram is not None:
-            await ask_approvers(
-                db,
-                telegram,
-                tenant_id=tenant_id,
-                now=now,
-                itinerary_id=trip.itinerary_id,
-                escalated_only=True,
-            )
-            if trip.user_id is not None:
-                await send_to_chats(db, telegram, tenant_id=tenant_id, user_id=trip.user_id, text=notice)
+        if telegram is not None and trip.user_id is not None:
+            await send_to_chats(db, telegram, tenant_id=tenant_id, user_id=trip.user_id, text=notice)
     return len(escalated)
 
 

@@ -87,14 +87,13 @@ async def ask_approvers(
     tenant_id: uuid.UUID,
     now: dt.datetime,
     itinerary_id: uuid.UUID | None = None,
-    escalated_only: bool = False,
 ) -> int:
     """Put the trip's open step (or every open step) to whoever may answer it now and holds no live request
     for it in that chat; returns the messages sent.
 
     Called when a trip is sent for approval or booked for approval later, after each answer (a decision
     settles every live request of the trip, so the next step's approvers are asked afresh), and by the clock
-    for the steps that just escalated (to the admins). Each request is recorded, so that whichever approver
+    (an approver first reached this way, or the admins of a step that escalated). Each request is recorded, so that whichever approver
     answers, every other request of that step is rewritten to the decision.
     """
     async with db.tenant(tenant_id) as session:
@@ -104,8 +103,6 @@ async def ask_approvers(
         for request in requests:
             live = await live_request_chats(session, itinerary_id=request.trip.itinerary_id)
             for approver in request.approvers:
-                if escalated_only and approver.role != "admin":
-                    continue
                 chats = await _telegram_chats(session, user_id=approver.user_id)
                 asking += [(request, chat_id) for chat_id in chats if chat_id not in live]
     sent = 0
