@@ -350,3 +350,26 @@ async def test_the_manager_comes_from_the_slack_profile_when_no_admin_named_one(
         (ask,) = asked(slack, MANAGER)  # Olga, Tom's manager in his Slack profile, is asked first
         assert "(asked: the traveller's manager)" in ask.all_text() and asked(slack, CFO) == []
         assert "user.manager user" in await audit_lines(slack)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_answer_typed_as_a_command_does_what_the_button_does(
+    mode: str, slack: SlackHarness, db: Database, scripted_model: ScriptedModel
+) -> None:
+    itinerary_id, _ = await confirm(slack, db, scripted_model, mode)
+    trip = itinerary_id[:8]
+    (ask,) = asked(slack, MANAGER)
+    assert (
+        await run(slack, MANAGER, f"approvals approve {trip}")
+        == f"Trip {trip} approved; finance approves next."
+    )
+    decided = slack.fake.message("D" + MANAGER, ask.ts)  # the DM's buttons are gone too
+    assert decided.buttons() == []
+    assert "Approved by Olga Other (the traveller's manager); finance approves next." in decided.all_text()
+    assert told(slack) == [
+        f"Your trip of 03 Dec 2026 ({trip}) was approved by the traveller's manager; finance approves next."
+    ]
+    (finance,) = asked(slack, CFO)  # finance is asked in Slack at once
+    assert "No trip" in await run(slack, MANAGER, f"approvals approve {trip}")  # typed twice
+    await press(slack, CFO, finance, "Approve")
+    assert await statuses(db) == {"confirmed"} and len(told(slack)) == 2

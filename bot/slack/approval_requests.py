@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -28,8 +29,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from agent.approval_steps import STALE, StepRequest, answer_button, step_requests
+from agent.approval_steps import STALE, StepOutcome, StepRequest, answer_button, step_requests, waiting_for
 from agent.context import Context
+from agent.replies import AgentReply
 from bot.slack.blocks import APPROVE, REJECT, decided_blocks, escape
 from bot.slack.channel import SlackChannel
 from bot.slack.delivery import ButtonPress, record_request, settle_requests
@@ -40,6 +42,7 @@ from storage.database import Database
 from storage.identities import identities_of
 from storage.models import SlackRequestMessage
 from storage.preferences import tenant_preferences
+from storage.tenants import get_user
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +147,33 @@ async def tell_traveller(
             log.warning("could not tell the traveller: %s", error.response.get("error"))
 
 
+async def carry_out(
+    channel: SlackChannel,
+    client: AsyncWebClient,
+    *,
+    caller: Context,
+    outcome: StepOutcome,
+    also: Sequence[tuple[str, str]] = (),
+) -> None:
+    """After an answer decided a step: every Slack request of the trip (and `also`) shows the decision, the
+    traveller is told in their DM, and whoever approves next is asked."""
+    db, itinerary_id = channel.product.db, outcome.trip.itinerary_id
+    icon = ":white_check_mark:" if outcome.approved else ":no_entry:"
+    await settle_requests(
+        db,
+        client,
+        tenant_id=caller.tenant_id,
+        itinerary_id=itinerary_id,
+        outcome=f"{icon} {escape(outcome.decided_line())}",
+        also=also,
+    )
+    if outcome.trip.user_id is not None:
+        await tell_traveller(
+            db, client, tenant_id=caller.tenant_id, user_id=outcome.trip.user_id, text=outcome.notice()
+        )
+    await ask_waiting_approvers(db, client, tenant_id=caller.tenant_id, now=channel.now())
+
+
 def answer_chain_press(channel: SlackChannel) -> Any:
     """The lazy listener of the chain's Approve / Reject."""
 
@@ -157,40 +187,60 @@ def answer_chain_press(channel: SlackChannel) -> Any:
                 await press.tell(STALE)
                 return
             value = json.loads(press.value)
-            itinerary_id, step = uuid.UUID(str(value["i"])), str(value["s"])
-            db, now = channel.product.db, channel.now()
             outcome = await answer_button(
-                db,
+                channel.product.db,
                 caller=caller,
-                itinerary_id=itinerary_id,
-                step=step,
+                itinerary_id=uuid.UUID(str(value["i"])),
+                step=str(value["s"]),
                 approved=press.action_id == CHAIN_APPROVE,
-                now=now,
+                now=channel.now(),
                 reminders_scheduled=channel.product.commands.reminders_scheduled,
             )
             if outcome is None:
                 await press.tell(STALE)
                 return
-            icon = ":white_check_mark:" if outcome.approved else ":no_entry:"
-            await settle_requests(
-                db,
-                client,
-                tenant_id=caller.tenant_id,
-                itinerary_id=itinerary_id,
-                outcome=f"{icon} {escape(outcome.decided_line())}",
-                also=[(press.channel, press.message_ts)] if press.message_ts else [],
-            )
-            if outcome.trip.user_id is not None:
-                await tell_traveller(
-                    db,
-                    client,
-                    tenant_id=caller.tenant_id,
-                    user_id=outcome.trip.user_id,
-                    text=outcome.notice(),
-                )
-            await ask_waiting_approvers(db, client, tenant_id=caller.tenant_id, now=now)
+            pressed = [(press.channel, press.message_ts)] if press.message_ts else []
+            await carry_out(channel, client, caller=caller, outcome=outcome, also=pressed)
 
     return decide_chain_step
+
+
+async def answer_typed(
+    channel: SlackChannel, client: AsyncWebClient, *, caller: Context, rest: str
+) -> AgentReply | None:
+    """`/travelmate approvals approve|reject TRIP`, decided as a press of that trip's button is, so that the
+    approver's DM, the traveller and the next approver learn of it in Slack too.
+
+    None when `rest` is something else, or names no single trip waiting for the caller: the shared command
+    answers that (with its own sentence).
+    """
+    words = rest.split()
+    if len(words) != 2 or words[0].lower() not in ("approve", "reject"):
+        return None
+    db, now = channel.product.db, channel.now()
+    async with db.tenant(caller.tenant_id) as session:
+        approver = await get_user(session, user_id=caller.user_id)
+        chain = ApprovalChain.from_preferences(await tenant_preferences(session))
+        named = [
+            trip
+            for trip in await waiting_for(session, caller=approver, chain=chain, now=now)
+            if str(trip.itinerary_id).startswith(words[1].lower())
+        ]
+    if len(named) != 1:
+        return None
+    outcome = await answer_button(
+        db,
+        caller=caller,
+        itinerary_id=named[0].itinerary_id,
+        step=named[0].step,
+        approved=words[0].lower() == "approve",
+        now=now,
+        reminders_scheduled=channel.product.commands.reminders_scheduled,
+    )
+    if outcome is None:
+        return None
+    await carry_out(channel, client, caller=caller, outcome=outcome)
+    return AgentReply.say(outcome.reply())
 
 
 def answer_retired_press(channel: SlackChannel) -> Any:
@@ -216,4 +266,4 @@ def register_chain_requests(app: AsyncApp, channel: SlackChannel, acknowledge: A
     app.action(RETIRED)(ack=acknowledge, lazy=[answer_retired_press(channel)])
 
 
-__all__ = ["ask_waiting_approvers", "register_chain_requests", "request_blocks"]
+__all__ = ["answer_typed", "ask_waiting_approvers", "register_chain_requests", "request_blocks"]
