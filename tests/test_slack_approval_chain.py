@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from agent.approval_steps import ASKED
 from bot.approval_escalation import escalate_every_company
 from bot.reminder_delivery import ReminderChannels, SlackDirectMessages
+from bot.slack.approval_requests import CLOSED
 from storage.audit import Actor
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
@@ -27,7 +28,7 @@ from storage.identities import resolve_identity
 from storage.models import Booking, BookingReminder, Itinerary
 from storage.preferences import set_tenant_preference
 from tests.conftest import NOW
-from tests.fakes.scripted_model import ScriptedModel, say
+from tests.fakes.scripted_model import ScriptedModel, call, say
 from tests.fakes.slack_api import (
     ACME,
     ADMIN,
@@ -39,6 +40,7 @@ from tests.fakes.slack_api import (
     acme_workspace,
     slack_harness,
 )
+from tests.plans import berlin_days
 from tests.test_approval_chain import MODES, booked_before_approval, chain_for, requested
 from tests.test_slack_buttons import button, outcome, plan_and_ask_to_book, request_message
 from tests.test_slack_commands import run
@@ -373,3 +375,35 @@ async def test_an_answer_typed_as_a_command_does_what_the_button_does(
     assert "No trip" in await run(slack, MANAGER, f"approvals approve {trip}")  # typed twice
     await press(slack, CFO, finance, "Approve")
     assert await statuses(db) == {"confirmed"} and len(told(slack)) == 2
+
+
+@pytest.mark.parametrize("mode", ["held"])
+async def test_a_held_trip_tom_changes_leaves_the_approvers_dm_and_is_asked_for_afresh(
+    mode: str, slack: SlackHarness, db: Database, scripted_model: ScriptedModel
+) -> None:
+    itinerary_id, request = await confirm(slack, db, scripted_model, mode)
+    (ask,) = asked(slack, MANAGER)
+    thread_ts = str(request.thread_ts)
+    cheaper = {**berlin_days("120.00"), "itinerary_id": itinerary_id}
+    scripted_model.script(
+        call("update_draft_itinerary", cheaper), say("A cheaper hotel, still over the cap.")
+    )
+    await slack.send.dm(ACME, TRAVELLER, "a cheaper hotel please", thread_ts=thread_ts)
+    await slack.settle()
+    withdrawn = slack.fake.message("D" + MANAGER, ask.ts)  # Olga has nothing left to answer
+    assert withdrawn.buttons() == [] and outcome(withdrawn) == CLOSED
+    await press(slack, MANAGER, ask, "Approve")
+    assert "nothing changed" in slack.fake.ephemeral[-1]["text"] and await statuses(db) == set()
+    assert f"policy.withdraw itinerary {itinerary_id}" in await audit_lines(slack)
+
+    # Tom sends the changed trip: Olga is asked about it as it is now.
+    scripted_model.script(call("confirm_booking", itinerary_id=itinerary_id))
+    await slack.send.dm(ACME, TRAVELLER, "book it", thread_ts=thread_ts)
+    await slack.settle()
+    again = request_message(slack, thread_ts)
+    scripted_model.script(say("Sent again."))
+    await press(slack, TRAVELLER, again, "Send for approval")
+    (fresh,) = asked(slack, MANAGER)
+    assert fresh.ts != ask.ts and "this stay is 120.00 EUR a night" in fresh.all_text()
+    await press(slack, MANAGER, fresh, "Approve")
+    assert len(asked(slack, CFO)) == 1

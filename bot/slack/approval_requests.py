@@ -43,12 +43,17 @@ from storage.identities import identities_of
 from storage.models import SlackRequestMessage
 from storage.preferences import tenant_preferences
 from storage.tenants import get_user
+from storage.trip_approvals import open_approvals
 
 log = logging.getLogger(__name__)
 
 CHAIN_APPROVE, CHAIN_REJECT = "chain_approve", "chain_reject"
 ACTIONS = re.compile(f"^({CHAIN_APPROVE}|{CHAIN_REJECT})$")
 RETIRED = re.compile(f"^({APPROVE}|{REJECT})$")
+CLOSED = (
+    ":heavy_minus_sign: This trip no longer waits for an answer here: it was changed, cancelled or "
+    "answered elsewhere."
+)
 
 
 def request_blocks(request: StepRequest) -> list[Block]:
@@ -83,6 +88,7 @@ async def ask_waiting_approvers(
     Run after a trip is booked for later approval, after each answer, and by the clock: a step past the
     timeout is then also put to the company's admins.
     """
+    await retire_closed_requests(db, client, tenant_id=tenant_id)
     asked = 0
     async with db.tenant(tenant_id) as session:
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
@@ -121,6 +127,24 @@ async def ask_waiting_approvers(
                     )
                     asked += 1
     return asked
+
+
+async def retire_closed_requests(db: Database, client: AsyncWebClient, *, tenant_id: uuid.UUID) -> None:
+    """Approvers' requests whose trip waits for no approval any more lose their buttons: the traveller changed
+    or cancelled the trip, or it was answered in another channel. A changed trip sent again is asked afresh."""
+    async with db.tenant(tenant_id) as session:
+        live = set(
+            await session.scalars(
+                select(SlackRequestMessage.itinerary_id).where(
+                    SlackRequestMessage.purpose == "approval", SlackRequestMessage.decided.is_(False)
+                )
+            )
+        )
+        waiting = {trip.itinerary_id for trip in await open_approvals(session)} if live else set()
+    for itinerary_id in sorted(live - waiting):
+        await settle_requests(
+            db, client, tenant_id=tenant_id, itinerary_id=itinerary_id, outcome=CLOSED, purpose="approval"
+        )
 
 
 async def tell_traveller(
@@ -266,4 +290,11 @@ def register_chain_requests(app: AsyncApp, channel: SlackChannel, acknowledge: A
     app.action(RETIRED)(ack=acknowledge, lazy=[answer_retired_press(channel)])
 
 
-__all__ = ["answer_typed", "ask_waiting_approvers", "register_chain_requests", "request_blocks"]
+__all__ = [
+    "CLOSED",
+    "answer_typed",
+    "ask_waiting_approvers",
+    "register_chain_requests",
+    "request_blocks",
+    "retire_closed_requests",
+]

@@ -88,25 +88,24 @@ async def record_request(
     await session.flush()
 
 
-async def _close_requests(session: AsyncSession, *, itinerary_id: uuid.UUID) -> list[SlackRequestMessage]:
-    """The itinerary's live request messages, marked decided in the same transaction."""
+async def _close_requests(
+    session: AsyncSession, *, itinerary_id: uuid.UUID, purpose: Purpose | None
+) -> list[SlackRequestMessage]:
+    """The itinerary's live request messages (of one `purpose`, or all), marked decided in the same transaction."""
+    which = [SlackRequestMessage.itinerary_id == itinerary_id]
+    if purpose is not None:
+        which.append(SlackRequestMessage.purpose == purpose)
     rows = list(
         (
             await session.scalars(
                 select(SlackRequestMessage)
-                .where(
-                    SlackRequestMessage.itinerary_id == itinerary_id, SlackRequestMessage.decided.is_(False)
-                )
+                .where(*which, SlackRequestMessage.decided.is_(False))
                 .with_for_update()
             )
         ).all()
     )
     if rows:
-        await session.execute(
-            update(SlackRequestMessage)
-            .where(SlackRequestMessage.itinerary_id == itinerary_id)
-            .values(decided=True)
-        )
+        await session.execute(update(SlackRequestMessage).where(*which).values(decided=True))
     return rows
 
 
@@ -118,10 +117,12 @@ async def settle_requests(
     itinerary_id: uuid.UUID,
     outcome: str,
     also: Sequence[tuple[str, str]] = (),
+    purpose: Purpose | None = None,
 ) -> None:
-    """Rewrite every live request message of an itinerary (and `also`) to its outcome, without buttons."""
+    """Rewrite every live request message of an itinerary (only those of `purpose`, when given, and `also`)
+    to its outcome, without buttons."""
     async with db.tenant(tenant_id) as session:
-        rows = await _close_requests(session, itinerary_id=itinerary_id)
+        rows = await _close_requests(session, itinerary_id=itinerary_id, purpose=purpose)
         card = await _current_card(session, itinerary_id=itinerary_id)
     targets = {(row.channel_id, row.message_ts) for row in rows} | set(also)
     blocks = decided_blocks(card, outcome)
