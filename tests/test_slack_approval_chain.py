@@ -407,3 +407,25 @@ async def test_a_held_trip_tom_changes_leaves_the_approvers_dm_and_is_asked_for_
     assert fresh.ts != ask.ts and "this stay is 120.00 EUR a night" in fresh.all_text()
     await press(slack, MANAGER, fresh, "Approve")
     assert len(asked(slack, CFO)) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_traveller_who_is_an_admin_cannot_approve_their_own_escalated_trip(
+    mode: str,
+    slack: SlackHarness,
+    db: Database,
+    scripted_model: ScriptedModel,
+    clock: list[dt.datetime],
+) -> None:
+    assert await run(slack, ADMIN, "admins add <@U0TRAVEL|tom>") == "Tom Traveller is now an admin."
+    itinerary_id, _ = await confirm(slack, db, scripted_model, mode)
+    trip = itinerary_id[:8]
+    clock[0] = NOW + dt.timedelta(hours=25)  # past the timeout: any admin may answer the manager's step
+    assert trip in await run(slack, ADMIN, "approvals")
+    assert await run(slack, TRAVELLER, "approvals") == "No trip is waiting for your approval."
+    refused = await run(slack, TRAVELLER, f"approvals approve {trip}")
+    assert refused.startswith(f"No trip {trip} is waiting for your approval")
+    (ask,) = asked(slack, MANAGER)
+    await press(slack, TRAVELLER, ask, "Approve")  # nor with the manager's button's payload
+    assert "nothing changed" in slack.fake.ephemeral[-1]["text"]
+    assert await statuses(db) == booked_before_approval(mode) and len(told(slack)) == 0
