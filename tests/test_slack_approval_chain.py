@@ -171,6 +171,18 @@ async def test_manager_then_finance_approve_from_their_dms_once_each(
     itinerary_id, request = await confirm(slack, db, scripted_model, mode)
     trip = itinerary_id[:8]
     assert await statuses(db) == booked_before_approval(mode)
+    # What Tom read before he pressed: where the trip goes, and when it is booked.
+    assert request.text == (
+        "Please confirm this booking. Berlin, 03 Dec – 05 Dec 2026"
+        if mode == "later"
+        else "Send this trip for approval? Berlin, 03 Dec – 05 Dec 2026"
+    )
+    assert (
+        "Confirming books it now; your company's approvers answer afterwards, a rejection cancels it"
+        if mode == "later"
+        else "It goes to your manager for approval (then to finance above your company's threshold) and is "
+        "booked once approved; nothing is booked until then."
+    ) in request.all_text()
     settled = outcome(slack.fake.message("D" + TRAVELLER, request.ts))
     if mode == "held":  # Tom's request shows it went to the chain, and so does his thread
         assert settled.startswith(":white_check_mark: Sent for approval by <@U0TRAVEL> · <!date^")
