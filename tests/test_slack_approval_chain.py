@@ -200,6 +200,9 @@ async def test_manager_then_finance_approve_from_their_dms_once_each(
     )
     assert f"Tom Traveller's trip of 03 Dec 2026 ({trip}) {state}" in ask.all_text()
     assert "hotel cap: 100.00 EUR a night; this stay is 150.00 EUR a night" in ask.all_text()
+    # The trip itself, as the approver decides on it: its items and its total.
+    assert "Motel One Berlin-Mitte — 300.00 EUR" in ask.all_text()
+    assert "*Estimated total:* 628.90 EUR" in ask.all_text()
     assert [b["text"]["text"] for b in ask.buttons()] == ["Approve", "Reject"]
     assert asked(slack, CFO) == [] and asked(slack, ADMIN) == []
 

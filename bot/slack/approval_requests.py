@@ -19,22 +19,16 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    MarkdownTextObject,
-    SectionBlock,
-)
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from agent.approval_steps import STALE, StepOutcome, StepRequest, answer_button, step_requests, waiting_for
 from agent.context import Context
-from agent.replies import AgentReply
-from bot.slack.blocks import APPROVE, REJECT, decided_blocks, escape
+from agent.replies import AgentReply, ItineraryCard
+from bot.slack.blocks import APPROVE, REJECT, Block, decided_blocks, escape, itinerary_blocks, mrkdwn
 from bot.slack.channel import SlackChannel
-from bot.slack.delivery import ButtonPress, record_request, settle_requests
+from bot.slack.delivery import ButtonPress, current_card, record_request, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.identity import CALLER
 from storage.approval_chain import ApprovalChain
@@ -56,20 +50,22 @@ CLOSED = (
 )
 
 
-def request_blocks(request: StepRequest) -> list[Block]:
-    """What an approver reads: whose trip, when, why it needs approval, and the two buttons."""
+def request_blocks(request: StepRequest, card: ItineraryCard | None) -> list[Block]:
+    """What an approver reads: whose trip, the trip itself (items, costs, total), why it needs approval, and
+    the two buttons."""
     trip = request.trip
     value = json.dumps({"i": str(trip.itinerary_id), "s": trip.step}, separators=(",", ":"))
     reasons = "\n".join(f"• {escape(reason)}" for reason in trip.reasons) or "• (no reason recorded)"
     return [
-        SectionBlock(text=MarkdownTextObject(text=f":raising_hand: {escape(request.sentence())}")),
-        SectionBlock(text=MarkdownTextObject(text=f":warning: *Out of policy:*\n{reasons}")),
+        mrkdwn(f":raising_hand: {escape(request.sentence())}"),
+        *(itinerary_blocks(card) if card is not None else []),
+        mrkdwn(f":warning: *Out of policy:*\n{reasons}"),
         ActionsBlock(
             elements=[
                 ButtonElement(text="Approve", action_id=CHAIN_APPROVE, value=value, style="primary"),
                 ButtonElement(text="Reject", action_id=CHAIN_REJECT, value=value, style="danger"),
             ]
-        ),
+        ).to_dict(),
     ]
 
 
@@ -93,7 +89,8 @@ async def ask_waiting_approvers(
     async with db.tenant(tenant_id) as session:
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
         for request in await step_requests(session, chain=chain, now=now):
-            trip, blocks = request.trip, request_blocks(request)
+            trip = request.trip
+            blocks = request_blocks(request, await current_card(session, itinerary_id=trip.itinerary_id))
             for approver in request.approvers:
                 for identity in await identities_of(session, user_id=approver.user_id):
                     if identity.channel != "slack" or workspace_id not in (None, identity.workspace_id):

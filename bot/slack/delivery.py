@@ -123,7 +123,7 @@ async def settle_requests(
     to its outcome, without buttons."""
     async with db.tenant(tenant_id) as session:
         rows = await _close_requests(session, itinerary_id=itinerary_id, purpose=purpose)
-        card = await _current_card(session, itinerary_id=itinerary_id)
+        card = await current_card(session, itinerary_id=itinerary_id)
     targets = {(row.channel_id, row.message_ts) for row in rows} | set(also)
     blocks = decided_blocks(card, outcome)
     for channel_id, message_ts in sorted(targets):
@@ -133,7 +133,8 @@ async def settle_requests(
             log.warning("could not update a request message: %s", error.response.get("error"))
 
 
-async def _current_card(session: AsyncSession, *, itinerary_id: uuid.UUID) -> ItineraryCard | None:
+async def current_card(session: AsyncSession, *, itinerary_id: uuid.UUID) -> ItineraryCard | None:
+    """The itinerary's card as it is now; None once it is gone (erased)."""
     try:
         return itinerary_card(await get_itinerary(session, itinerary_id=itinerary_id))
     except NotFound:
