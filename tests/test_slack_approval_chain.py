@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import func, select
@@ -89,16 +90,24 @@ async def acme_with_a_chain(
         yield harness
 
 
+OpenAcme = Callable[..., contextlib.AbstractAsyncContextManager[SlackHarness]]
+
+
 @pytest.fixture
-async def slack(
-    mode: str,
+def open_acme(
     db: Database,
     embedded: EmbeddedUrls,
     scripted_model: ScriptedModel,
     fake_slack: FakeSlack,
     clock: list[dt.datetime],
-) -> AsyncIterator[SlackHarness]:
-    async with acme_with_a_chain(db, embedded, scripted_model, fake_slack, clock, mode=mode) as harness:
+) -> OpenAcme:
+    """`acme_with_a_chain` on this test's servers: call it with the mode (and manager_in_profile)."""
+    return functools.partial(acme_with_a_chain, db, embedded, scripted_model, fake_slack, clock)
+
+
+@pytest.fixture
+async def slack(mode: str, open_acme: OpenAcme) -> AsyncIterator[SlackHarness]:
+    async with open_acme(mode=mode) as harness:
         named = await run(harness, ADMIN, "approvals manager tom@acme.test olga@acme.test")
         assert named == "Olga Other now approves the trips of Tom Traveller first."
         yield harness
@@ -237,13 +246,9 @@ async def test_manager_then_finance_approve_from_their_dms_once_each(
 
 
 async def test_a_trip_sent_for_approval_twice_is_sent_once_and_its_request_shows_it(
-    db: Database,
-    embedded: EmbeddedUrls,
-    scripted_model: ScriptedModel,
-    fake_slack: FakeSlack,
-    clock: list[dt.datetime],
+    open_acme: OpenAcme, db: Database, scripted_model: ScriptedModel
 ) -> None:
-    async with acme_with_a_chain(db, embedded, scripted_model, fake_slack, clock, mode="held") as slack:
+    async with open_acme(mode="held") as slack:
         thread_ts, itinerary_id = await plan_and_ask_to_book(slack, db, scripted_model)
         request = request_message(slack, thread_ts)
         assert [b["text"]["text"] for b in request.buttons()] == ["Send for approval", "Cancel"]
@@ -353,16 +358,9 @@ async def test_a_step_past_the_timeout_goes_to_the_admins_and_the_managers_butto
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_the_manager_comes_from_the_slack_profile_when_no_admin_named_one(
-    mode: str,
-    db: Database,
-    embedded: EmbeddedUrls,
-    scripted_model: ScriptedModel,
-    fake_slack: FakeSlack,
-    clock: list[dt.datetime],
+    mode: str, open_acme: OpenAcme, db: Database, scripted_model: ScriptedModel
 ) -> None:
-    async with acme_with_a_chain(
-        db, embedded, scripted_model, fake_slack, clock, mode=mode, manager_in_profile=True
-    ) as slack:
+    async with open_acme(mode=mode, manager_in_profile=True) as slack:
         await confirm(slack, db, scripted_model, mode)
         (ask,) = asked(slack, MANAGER)  # Olga, Tom's manager in his Slack profile, is asked first
         assert "(asked: the traveller's manager)" in ask.all_text() and asked(slack, CFO) == []
