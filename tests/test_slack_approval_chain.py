@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from agent.approval_steps import ASKED
+from agent.context import user_context
 from bot.approval_escalation import escalate_every_company
 from bot.reminder_delivery import ReminderChannels, SlackDirectMessages
 from bot.slack.approval_requests import CLOSED
@@ -28,6 +29,7 @@ from storage.embedded import EmbeddedUrls
 from storage.identities import resolve_identity
 from storage.models import Booking, BookingReminder, Itinerary
 from storage.preferences import set_tenant_preference
+from storage.tenants import get_user
 from tests.conftest import NOW
 from tests.fakes.scripted_model import ScriptedModel, call, say
 from tests.fakes.slack_api import (
@@ -442,3 +444,28 @@ async def test_a_traveller_who_is_an_admin_cannot_approve_their_own_escalated_tr
     await press(slack, TRAVELLER, ask, "Approve")  # nor with the manager's button's payload
     assert "nothing changed" in slack.fake.ephemeral[-1]["text"]
     assert await statuses(db) == booked_before_approval(mode) and len(told(slack)) == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_step_answered_in_another_channel_closes_its_slack_request_when_pressed(
+    mode: str, slack: SlackHarness, db: Database, scripted_model: ScriptedModel
+) -> None:
+    itinerary_id, _ = await confirm(slack, db, scripted_model, mode)
+    trip = itinerary_id[:8]
+    (ask,) = asked(slack, MANAGER)
+    olga = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=MANAGER)
+    assert olga is not None
+    async with db.tenant(olga.tenant_id) as session:
+        manager = user_context(await get_user(session, user_id=olga.user_id), channel="console")
+    answered = await slack.product.commands.run(manager, f"/approvals approve {trip}")  # in the console
+    assert answered.text == f"Trip {trip} approved; finance approves next."
+
+    await press(slack, MANAGER, ask, "Approve")  # her Slack request, pressed afterwards
+    assert "nothing changed" in slack.fake.ephemeral[-1]["text"]
+    closed = slack.fake.message("D" + MANAGER, ask.ts)
+    assert closed.buttons() == [] and outcome(closed) == CLOSED
+    (finance,) = asked(slack, CFO)  # finance is asked in Slack now, once
+    await press(slack, MANAGER, ask, "Approve")
+    assert len(asked(slack, CFO)) == 1 and outcome(slack.fake.message("D" + MANAGER, ask.ts)) == CLOSED
+    await press(slack, CFO, finance, "Approve")
+    assert await statuses(db) == {"confirmed"}

@@ -195,6 +195,33 @@ async def carry_out(
     await ask_waiting_approvers(db, client, tenant_id=caller.tenant_id, now=channel.now())
 
 
+async def close_if_moved_on(
+    channel: SlackChannel,
+    client: AsyncWebClient,
+    press: ButtonPress,
+    *,
+    caller: Context,
+    itinerary_id: uuid.UUID,
+    step: str,
+) -> None:
+    """A stale press on a request whose step no longer waits (it was answered in another channel, say):
+    the request loses its buttons, and whoever must answer the trip now, if anyone, is asked in Slack."""
+    db = channel.product.db
+    async with db.tenant(caller.tenant_id) as session:
+        waits = any(trip.step == step for trip in await open_approvals(session, itinerary_id=itinerary_id))
+    if waits or not press.message_ts:
+        return  # still that step's: its approver may answer it
+    await settle_requests(
+        db,
+        client,
+        tenant_id=caller.tenant_id,
+        itinerary_id=itinerary_id,
+        outcome=CLOSED,
+        only=(press.channel, press.message_ts),
+    )
+    await ask_waiting_approvers(db, client, tenant_id=caller.tenant_id, now=channel.now())
+
+
 def answer_chain_press(channel: SlackChannel) -> Any:
     """The lazy listener of the chain's Approve / Reject."""
 
@@ -208,17 +235,21 @@ def answer_chain_press(channel: SlackChannel) -> Any:
                 await press.tell(STALE)
                 return
             value = json.loads(press.value)
+            itinerary_id, step = uuid.UUID(str(value["i"])), str(value["s"])
             outcome = await answer_button(
                 channel.product.db,
                 caller=caller,
-                itinerary_id=uuid.UUID(str(value["i"])),
-                step=str(value["s"]),
+                itinerary_id=itinerary_id,
+                step=step,
                 approved=press.action_id == CHAIN_APPROVE,
                 now=channel.now(),
                 reminders_scheduled=channel.product.commands.reminders_scheduled,
             )
             if outcome is None:
                 await press.tell(STALE)
+                await close_if_moved_on(
+                    channel, client, press, caller=caller, itinerary_id=itinerary_id, step=step
+                )
                 return
             pressed = [(press.channel, press.message_ts)] if press.message_ts else []
             await carry_out(channel, client, caller=caller, outcome=outcome, also=pressed)

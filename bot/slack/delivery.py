@@ -89,12 +89,19 @@ async def record_request(
 
 
 async def _close_requests(
-    session: AsyncSession, *, itinerary_id: uuid.UUID, purpose: Purpose | None
+    session: AsyncSession,
+    *,
+    itinerary_id: uuid.UUID,
+    purpose: Purpose | None,
+    only: tuple[str, str] | None,
 ) -> list[SlackRequestMessage]:
-    """The itinerary's live request messages (of one `purpose`, or all), marked decided in the same transaction."""
+    """The itinerary's live request messages (of one `purpose`, or the `only` one, or all), marked decided in
+    the same transaction."""
     which = [SlackRequestMessage.itinerary_id == itinerary_id]
     if purpose is not None:
         which.append(SlackRequestMessage.purpose == purpose)
+    if only is not None:
+        which += [SlackRequestMessage.channel_id == only[0], SlackRequestMessage.message_ts == only[1]]
     rows = list(
         (
             await session.scalars(
@@ -118,11 +125,12 @@ async def settle_requests(
     outcome: str,
     also: Sequence[tuple[str, str]] = (),
     purpose: Purpose | None = None,
+    only: tuple[str, str] | None = None,
 ) -> None:
-    """Rewrite every live request message of an itinerary (only those of `purpose`, when given, and `also`)
-    to its outcome, without buttons."""
+    """Rewrite every live request message of an itinerary (only those of `purpose`, or the `only` message, if
+    still live; and `also` in any case) to its outcome, without buttons."""
     async with db.tenant(tenant_id) as session:
-        rows = await _close_requests(session, itinerary_id=itinerary_id, purpose=purpose)
+        rows = await _close_requests(session, itinerary_id=itinerary_id, purpose=purpose, only=only)
         card = await current_card(session, itinerary_id=itinerary_id)
     targets = {(row.channel_id, row.message_ts) for row in rows} | set(also)
     blocks = decided_blocks(card, outcome)
