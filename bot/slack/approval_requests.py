@@ -76,19 +76,21 @@ async def ask_waiting_approvers(
     tenant_id: uuid.UUID,
     now: dt.datetime,
     workspace_id: str | None = None,
+    itinerary_id: uuid.UUID | None = None,
 ) -> int:
-    """DM everyone who may answer an open step and holds no live request for it; returns how many were asked.
+    """DM everyone who may answer an open step (of the one trip `itinerary_id`, or of every trip) and holds no
+    live request for it; returns how many were asked.
 
     A decision settles every live request of the trip, so the next step's approvers are asked afresh.
 
-    Run after a trip is booked for later approval, after each answer, and by the clock: a step past the
-    timeout is then also put to the company's admins.
+    Run for the trip after it is sent for approval or booked for later approval and after each answer, and by
+    the clock for every trip: a step past the timeout is then also put to the company's admins.
     """
     await retire_closed_requests(db, client, tenant_id=tenant_id)
     asked = 0
     async with db.tenant(tenant_id) as session:
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
-        for request in await step_requests(session, chain=chain, now=now):
+        for request in await step_requests(session, chain=chain, now=now, itinerary_id=itinerary_id):
             trip = request.trip
             blocks = request_blocks(request, await current_card(session, itinerary_id=trip.itinerary_id))
             for approver in request.approvers:
@@ -192,7 +194,9 @@ async def carry_out(
         await tell_traveller(
             db, client, tenant_id=caller.tenant_id, user_id=outcome.trip.user_id, text=outcome.notice()
         )
-    await ask_waiting_approvers(db, client, tenant_id=caller.tenant_id, now=channel.now())
+    await ask_waiting_approvers(
+        db, client, tenant_id=caller.tenant_id, now=channel.now(), itinerary_id=itinerary_id
+    )
 
 
 async def close_if_moved_on(
@@ -219,7 +223,9 @@ async def close_if_moved_on(
         outcome=CLOSED,
         only=(press.channel, press.message_ts),
     )
-    await ask_waiting_approvers(db, client, tenant_id=caller.tenant_id, now=channel.now())
+    await ask_waiting_approvers(
+        db, client, tenant_id=caller.tenant_id, now=channel.now(), itinerary_id=itinerary_id
+    )
 
 
 def answer_chain_press(channel: SlackChannel) -> Any:
