@@ -70,9 +70,10 @@ async def acme_with_a_chain(
     *,
     mode: str,
     manager_in_profile: bool = False,
+    policy: dict[str, object] | None = None,
 ) -> AsyncIterator[SlackHarness]:
     """Acme's workspace with Carl (finance) too, everyone introduced, and the company's approval chain:
-    booked now and approved later, or held until approved, as `mode` says."""
+    booked now and approved later, or held until approved, as `mode` says (with `policy`'s changes)."""
     token = acme_workspace(fake)
     fake.add_user(ACME, CFO, "Carl Finance", email="cfo@acme.test")
     if manager_in_profile:
@@ -86,7 +87,7 @@ async def acme_with_a_chain(
         admin = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=ADMIN)
         assert admin is not None
         async with db.tenant(admin.tenant_id) as session:
-            for key, value in chain_for(mode, **CAP).items():
+            for key, value in chain_for(mode, **CAP, **(policy or {})).items():
                 await set_tenant_preference(session, actor=Actor.user(admin.user_id), key=key, value=value)
         harness.token = token  # type: ignore[attr-defined]
         yield harness
@@ -469,3 +470,24 @@ async def test_a_step_answered_in_another_channel_closes_its_slack_request_when_
     assert len(asked(slack, CFO)) == 1 and outcome(slack.fake.message("D" + MANAGER, ask.ts)) == CLOSED
     await press(slack, CFO, finance, "Approve")
     assert await statuses(db) == {"confirmed"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_below_the_finance_threshold_the_managers_yes_is_the_last(
+    mode: str, open_acme: OpenAcme, db: Database, scripted_model: ScriptedModel
+) -> None:
+    higher = {"policy.approval.finance_threshold": {"amount": 5000, "currency": "EUR"}}
+    async with open_acme(mode=mode, policy=higher) as slack:
+        await run(slack, ADMIN, "approvals manager tom@acme.test olga@acme.test")
+        itinerary_id, _ = await confirm(slack, db, scripted_model, mode)
+        (ask,) = asked(slack, MANAGER)
+        await press(slack, MANAGER, ask, "Approve")
+        then = "." if mode == "later" else "; booked for the traveller."
+        assert f"Approved by Olga Other (the traveller's manager){then}" in outcome(
+            slack.fake.message(ask.channel, ask.ts)
+        )
+        assert asked(slack, CFO) == [] and await statuses(db) == {"confirmed"}
+        assert told(slack) == [
+            f"Your trip of 03 Dec 2026 ({itinerary_id[:8]}) is approved"
+            + ("." if mode == "later" else f" and booked. {BOOKED}")
+        ]
