@@ -132,6 +132,15 @@ async def confirm(slack: SlackHarness, db: Database, model: ScriptedModel, mode:
     return itinerary_id, request
 
 
+async def put_to_olga(
+    slack: SlackHarness, db: Database, model: ScriptedModel, mode: str
+) -> tuple[str, Posted]:
+    """Tom confirms the trip; returns its itinerary id and the one request in Olga's (his manager's) DM."""
+    itinerary_id, _ = await confirm(slack, db, model, mode)
+    (ask,) = asked(slack, MANAGER)
+    return itinerary_id, ask
+
+
 def asked(slack: SlackHarness, user: str) -> list[Posted]:
     """The chain's requests in a person's DM, as they read now."""
     return [m for m in slack.fake.in_channel("D" + user) if "waits for approval" in m.all_text()]
@@ -293,9 +302,8 @@ async def test_a_trip_sent_for_approval_twice_is_sent_once_and_its_request_shows
 async def test_a_rejection_at_either_step_ends_the_chain_and_tom_is_told(
     mode: str, step: str, slack: SlackHarness, db: Database, scripted_model: ScriptedModel
 ) -> None:
-    itinerary_id, _ = await confirm(slack, db, scripted_model, mode)
+    itinerary_id, ask = await put_to_olga(slack, db, scripted_model, mode)
     trip = itinerary_id[:8]
-    (ask,) = asked(slack, MANAGER)
     if step == "finance":
         await press(slack, MANAGER, ask, "Approve")
         (ask,) = asked(slack, CFO)
@@ -325,8 +333,7 @@ async def test_a_step_past_the_timeout_goes_to_the_admins_and_the_managers_butto
     scripted_model: ScriptedModel,
     clock: list[dt.datetime],
 ) -> None:
-    itinerary_id, _ = await confirm(slack, db, scripted_model, mode)
-    (manager_ask,) = asked(slack, MANAGER)
+    itinerary_id, manager_ask = await put_to_olga(slack, db, scripted_model, mode)
     token: str = slack.token  # type: ignore[attr-defined]
 
     async def installed(_tenant: uuid.UUID, workspace: str) -> str | None:
@@ -374,9 +381,8 @@ async def test_the_manager_comes_from_the_slack_profile_when_no_admin_named_one(
 async def test_an_answer_typed_as_a_command_does_what_the_button_does(
     mode: str, slack: SlackHarness, db: Database, scripted_model: ScriptedModel
 ) -> None:
-    itinerary_id, _ = await confirm(slack, db, scripted_model, mode)
+    itinerary_id, ask = await put_to_olga(slack, db, scripted_model, mode)
     trip = itinerary_id[:8]
-    (ask,) = asked(slack, MANAGER)
     assert (
         await run(slack, MANAGER, f"approvals approve {trip}")
         == f"Trip {trip} approved; finance approves next."
@@ -451,9 +457,8 @@ async def test_a_traveller_who_is_an_admin_cannot_approve_their_own_escalated_tr
 async def test_a_step_answered_in_another_channel_closes_its_slack_request_when_pressed(
     mode: str, slack: SlackHarness, db: Database, scripted_model: ScriptedModel
 ) -> None:
-    itinerary_id, _ = await confirm(slack, db, scripted_model, mode)
+    itinerary_id, ask = await put_to_olga(slack, db, scripted_model, mode)
     trip = itinerary_id[:8]
-    (ask,) = asked(slack, MANAGER)
     olga = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=MANAGER)
     assert olga is not None
     async with db.tenant(olga.tenant_id) as session:
@@ -479,8 +484,7 @@ async def test_below_the_finance_threshold_the_managers_yes_is_the_last(
     higher = {"policy.approval.finance_threshold": {"amount": 5000, "currency": "EUR"}}
     async with open_acme(mode=mode, policy=higher) as slack:
         await run(slack, ADMIN, "approvals manager tom@acme.test olga@acme.test")
-        itinerary_id, _ = await confirm(slack, db, scripted_model, mode)
-        (ask,) = asked(slack, MANAGER)
+        itinerary_id, ask = await put_to_olga(slack, db, scripted_model, mode)
         await press(slack, MANAGER, ask, "Approve")
         then = "." if mode == "later" else "; booked for the traveller."
         assert f"Approved by Olga Other (the traveller's manager){then}" in outcome(
