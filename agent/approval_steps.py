@@ -104,11 +104,13 @@ class StepOutcome:
 async def waiting_for(
     session: AsyncSession, *, caller: TenantUser, chain: ApprovalChain, now: dt.datetime
 ) -> list[OpenApproval]:
-    """The open trips this person may answer now: their own steps, and any escalated one for an admin."""
+    """The open trips this person may answer now: their own steps, and any escalated one for an admin; never
+    a trip of their own."""
     return [
         trip
         for trip in await open_approvals(session)
-        if chain.may_answer(
+        if trip.user_id != caller.user_id
+        and chain.may_answer(
             trip.step,
             trip.since,
             caller=caller,

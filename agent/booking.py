@@ -326,7 +326,7 @@ def _details(
 def outcome_text(outcome: BookingOutcome) -> str:
     """The booking's own result in one line, as the product states it to the traveller."""
     if outcome.held_for:
-        asked = ASKED[outcome.held_for].replace("the traveller's", "your")
+        asked = ASKED[outcome.held_for].replace("the traveller's", "your")  # "your manager", not "your's"
         return (
             f"Sent for approval to {asked}; nothing is "
             "booked until the last approver says yes, and you will be told each answer."

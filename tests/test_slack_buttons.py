@@ -1,4 +1,5 @@
-"""Slack buttons: Confirm books once and only for the requester; out-of-policy trips go to the admins."""
+"""Slack buttons: Confirm books once and only for the requester; a trip that needs approval is sent to its
+approver, who is asked in their DM, and booked only on their yes."""
 
 from __future__ import annotations
 
@@ -166,85 +167,201 @@ async def test_a_model_failure_after_confirm_shows_the_booking_and_the_decided_c
     assert decided.buttons() == [] and outcome(decided).startswith(":white_check_mark: Booked by <@U0TRAVEL>")
 
 
-async def test_an_out_of_policy_trip_is_approved_by_an_admin_from_the_dm_and_the_thread_continues(
+async def held_for_approval(slack: SlackHarness, *, cap: str = '{"amount":100,"currency":"EUR"}') -> None:
+    """Acme's policy: a hotel over the cap needs approval before the trip is booked."""
+    for setting in (f"policy.hotel.max_nightly_rate {cap}", 'policy.actions {"hotel_cap":"approve"}'):
+        await slack.send.command(TEAM, ADMIN, f"prefs set {setting}")
+        await slack.settle()
+
+
+def approval_requests(slack: SlackHarness) -> list[Posted]:
+    """The approval chain's requests in Ada's (the admin's) DM, as they read now."""
+    return [m for m in slack.fake.in_channel(ADMIN_DM) if "waits for approval" in m.all_text()]
+
+
+async def told_in_dm(slack: SlackHarness) -> list[str]:
+    """What Tom was told in his DM outside any thread."""
+    return [m.text for m in slack.fake.in_channel(TRAVELLER_DM) if m.thread_ts is None]
+
+
+async def test_an_out_of_policy_trip_is_sent_for_approval_and_booked_when_the_approver_says_yes(
     slack: SlackHarness, db: Database, scripted_model: ScriptedModel
 ) -> None:
-    await slack.send.command(
-        TEAM, ADMIN, 'prefs set policy.hotel.max_nightly_rate {"amount":100,"currency":"EUR"}'
-    )
-    await slack.send.command(TEAM, ADMIN, 'prefs set policy.actions {"hotel_cap":"approve"}')
-    await slack.settle()
+    await held_for_approval(slack)
     thread_ts, itinerary_id = await plan_and_ask_to_book(slack, db, scripted_model)
+    trip = itinerary_id[:8]
 
     request = request_message(slack, thread_ts)
-    assert [b["text"]["text"] for b in request.buttons()] == ["Cancel request"]
+    assert [b["text"]["text"] for b in request.buttons()] == ["Send for approval", "Cancel"]
     assert "hotel cap: 100.00 EUR a night; this stay is 150.00 EUR a night" in request.all_text()
-    assert "I asked <@U0ADMIN> to approve it" in request.all_text()
-    (ask,) = slack.fake.in_channel(ADMIN_DM)
-    assert "*Tom Traveller* asks to book an out-of-policy trip" in ask.all_text()
+    # Tom has no manager and Acme no finance approvers: an admin is asked.
+    assert (
+        "It goes to an admin of your company for approval and is booked once approved; "
+        "nothing is booked until then." in request.all_text()
+    )
+    assert approval_requests(slack) == []  # nobody is asked before Tom sends it
+
+    scripted_model.script(say("I sent it for approval."))
+    await slack.send.action(TEAM, TRAVELLER, request, button(request, "Send for approval"))
+    await slack.settle()
+    assert await bookings_of(db) == []
+    sent = (
+        "Sent for approval to an admin; nothing is booked until the last approver says yes, "
+        "and you will be told each answer."
+    )
+    settled = slack.fake.message(TRAVELLER_DM, request.ts)
+    assert settled.buttons() == []
+    assert outcome(settled).startswith(":white_check_mark: Sent for approval by <@U0TRAVEL> · <!date^")
+    assert outcome(settled).endswith(f"— {sent}")
+    assert [m.text for m in slack.fake.thread(TRAVELLER_DM, thread_ts)][-2:] == [
+        sent,
+        "I sent it for approval.",
+    ]
+    (ask,) = approval_requests(slack)
+    assert (
+        f"Tom Traveller's trip of 03 Dec 2026 ({trip}) waits for approval before it is booked (asked: an admin)."
+        in ask.all_text()
+    )
     assert [b["text"]["text"] for b in ask.buttons()] == ["Approve", "Reject"]
 
-    # A traveller cannot approve, even with the button's payload.
+    # A traveller cannot approve their own trip, even with the button's payload.
     await slack.send.action(TEAM, TRAVELLER, ask, button(ask, "Approve"))
     await slack.settle()
     assert await bookings_of(db) == []
-    assert (
-        slack.fake.ephemeral[-1]["text"]
-        == "Only an admin of your company can approve or reject out-of-policy trips."
-    )
+    assert slack.fake.ephemeral[-1] == {
+        "channel": ADMIN_DM,
+        "user": TRAVELLER,
+        "text": "This trip is no longer waiting for your answer (it was answered or moved on); nothing changed.",
+        "team_id": TEAM,
+    }
+    assert slack.fake.message(ADMIN_DM, ask.ts).buttons() != []  # still Ada's to answer
 
-    scripted_model.script(say("Your Berlin trip is booked."))
     await slack.send.action(TEAM, ADMIN, ask, button(ask, "Approve"))
     await slack.settle()
     bookings = await bookings_of(db)
     admin = await resolve_identity(db, channel="slack", workspace_id=TEAM, external_user_id=ADMIN)
     assert admin is not None
-    assert len(bookings) == 3 and {b.booking_details["approved_by"] for b in bookings} == {str(admin.user_id)}
-    # The traveller's thread continues with who decided and the agent's answer.
-    lead, answer = [m.text for m in slack.fake.thread(TRAVELLER_DM, thread_ts)][-2:]
-    assert lead.startswith("Ada Admin approved your out-of-policy trip. Booked: 3 items, ")
-    assert answer == "Your Berlin trip is booked."
-    for message in (slack.fake.message(ADMIN_DM, ask.ts), slack.fake.message(TRAVELLER_DM, request.ts)):
-        assert message.buttons() == []
-        assert outcome(message).startswith(":white_check_mark: Approved by <@U0ADMIN>")
+    assert [b.booking_type for b in bookings] == ["flight", "hotel", "train"]
+    assert {b.booking_details["approved_by"] for b in bookings} == {str(admin.user_id)}
+    assert {str(b.itinerary_id) for b in bookings} == {itinerary_id}
+    decided = slack.fake.message(ADMIN_DM, ask.ts)
+    assert decided.buttons() == []
+    assert (
+        outcome(decided) == ":white_check_mark: Approved by Ada Admin (an admin); booked for the traveller."
+    )
+    assert "Confirmed itinerary" in json.dumps(decided.blocks)
+    (notice,) = await told_in_dm(slack)
+    assert notice.startswith(
+        f"Your trip of 03 Dec 2026 ({trip}) is approved and booked. Booked: 3 items, 628.90 EUR"
+    )
 
-    # A second press (or a second admin) changes nothing.
+    # A second press changes nothing.
     await slack.send.action(TEAM, ADMIN, ask, button(ask, "Approve"))
     await slack.settle()
-    assert len(await bookings_of(db)) == 3
-    assert (
-        slack.fake.ephemeral[-1]["text"]
-        == "This request is no longer waiting for a decision; nothing more was done."
-    )
-    assert str(bookings[0].itinerary_id) == itinerary_id
+    assert len(await bookings_of(db)) == 3 and len(await told_in_dm(slack)) == 1
+    assert slack.fake.ephemeral[-1]["text"].startswith("This trip is no longer waiting for your answer")
 
 
-async def test_a_rejected_trip_books_nothing_and_the_traveller_is_told(
+async def test_a_rejected_trip_books_nothing_keeps_the_draft_and_the_traveller_is_told(
     slack: SlackHarness, db: Database, scripted_model: ScriptedModel
 ) -> None:
     # A bare amount is in the company's currency (EUR by default).
-    await slack.send.command(TEAM, ADMIN, "prefs set policy.hotel.max_nightly_rate 100")
-    await slack.settle()
-    assert slack.fake.responses[-1]["text"] == (
+    await held_for_approval(slack, cap="100")
+    assert slack.fake.responses[-2]["text"] == (
         'policy.hotel.max_nightly_rate is now {"amount": "100.00", "currency": "EUR"}.'
     )
-    await slack.send.command(TEAM, ADMIN, 'prefs set policy.actions {"hotel_cap":"approve"}')
+    thread_ts, itinerary_id = await plan_and_ask_to_book(slack, db, scripted_model)
+    request = request_message(slack, thread_ts)
+    scripted_model.script(say("Sent."))
+    await slack.send.action(TEAM, TRAVELLER, request, button(request, "Send for approval"))
     await slack.settle()
-    thread_ts, _ = await plan_and_ask_to_book(slack, db, scripted_model)
-    (ask,) = slack.fake.in_channel(ADMIN_DM)
-    scripted_model.script(say("Sorry, your admin did not approve the trip."))
+    (ask,) = approval_requests(slack)
     await slack.send.action(TEAM, ADMIN, ask, button(ask, "Reject"))
     await slack.settle()
     assert await bookings_of(db) == []
-    assert [m.text for m in slack.fake.thread(TRAVELLER_DM, thread_ts)][-2:] == [
-        "Ada Admin rejected your out-of-policy trip.",
-        "Sorry, your admin did not approve the trip.",
+    assert outcome(slack.fake.message(ADMIN_DM, ask.ts)) == ":no_entry: Rejected by Ada Admin (an admin)."
+    assert await told_in_dm(slack) == [
+        f"Your trip of 03 Dec 2026 ({itinerary_id[:8]}) was rejected by an admin; nothing was booked. "
+        "The draft is kept: change it and ask me to book it again."
     ]
-    assert outcome(slack.fake.message(ADMIN_DM, ask.ts)).startswith(":no_entry: Rejected by <@U0ADMIN>")
-    identity = await resolve_identity(db, channel="slack", workspace_id=TEAM, external_user_id=TRAVELLER)
-    assert identity is not None
-    async with db.tenant(identity.tenant_id) as session:
+    async with db.tenant((await traveller_identity(db)).tenant_id) as session:
         assert await session.scalar(select(Itinerary.status)) == "draft"
+
+    # The kept draft can be sent again, and the approver is asked afresh.
+    scripted_model.script(call("confirm_booking", itinerary_id=itinerary_id))
+    await slack.send.dm(TEAM, TRAVELLER, "book it after all", thread_ts=thread_ts)
+    await slack.settle()
+    again = request_message(slack, thread_ts)
+    assert again.ts != request.ts and [b["text"]["text"] for b in again.buttons()] == [
+        "Send for approval",
+        "Cancel",
+    ]
+    scripted_model.script(say("Sent again."))
+    await slack.send.action(TEAM, TRAVELLER, again, button(again, "Send for approval"))
+    await slack.settle()
+    first, second = slack.fake.in_channel(ADMIN_DM)
+    assert first.ts == ask.ts and first.buttons() == []
+    assert "waits for approval before it is booked" in second.all_text()
+    assert [b["text"]["text"] for b in second.buttons()] == ["Approve", "Reject"]
+
+
+async def test_an_approve_button_sent_to_admins_before_the_approval_chain_answers_as_stale(
+    slack: SlackHarness, db: Database, scripted_model: ScriptedModel
+) -> None:
+    await held_for_approval(slack)
+    thread_ts, itinerary_id = await plan_and_ask_to_book(slack, db, scripted_model)
+    request = request_message(slack, thread_ts)
+    # What the app used to send every admin: Approve / Reject that resumed the traveller's conversation.
+    value = json.dumps(
+        {
+            "i": itinerary_id,
+            "c": f"{TRAVELLER_DM}:{thread_ts}:{TRAVELLER}",
+            "t": str((await traveller_identity(db)).user_id),
+        }
+    )
+    old = slack.fake.add_message(
+        ADMIN_DM,
+        "Tom Traveller asks to book an out-of-policy trip: Berlin",
+        [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "*Tom Traveller* asks to book an out-of-policy trip."},
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Approve"},
+                        "action_id": "travel_approve",
+                        "value": value,
+                    },
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Reject"},
+                        "action_id": "travel_reject",
+                        "value": value,
+                    },
+                ],
+            },
+        ],
+    )
+    requests_before = len(scripted_model.requests)
+    await slack.send.action(TEAM, ADMIN, old, button(old, "Approve"))
+    await slack.settle()
+
+    stale = "This trip is no longer waiting for your answer (it was answered or moved on); nothing changed."
+    assert [e["text"] for e in slack.fake.ephemeral] == [stale]
+    answered = slack.fake.message(ADMIN_DM, old.ts)
+    assert answered.buttons() == [] and stale in answered.all_text()
+    # Nothing changed: nothing booked or asked, and Tom's own request still waits for him.
+    assert await bookings_of(db) == [] and approval_requests(slack) == []
+    assert len(scripted_model.requests) == requests_before
+    assert [b["text"]["text"] for b in slack.fake.message(TRAVELLER_DM, request.ts).buttons()] == [
+        "Send for approval",
+        "Cancel",
+    ]
+    assert await told_in_dm(slack) == []
 
 
 async def test_a_top_level_dm_continues_the_conversation_planned_in_a_thread(

@@ -13,26 +13,22 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    MarkdownTextObject,
-    SectionBlock,
-)
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from agent.approval_steps import STALE, StepRequest, answer_button, step_requests
+from agent.approval_steps import STALE, StepOutcome, StepRequest, answer_button, step_requests, waiting_for
 from agent.context import Context
-from bot.slack.blocks import APPROVE, REJECT, decided_blocks, escape
+from agent.replies import AgentReply, ItineraryCard
+from bot.slack.blocks import APPROVE, REJECT, Block, decided_blocks, escape, itinerary_blocks, mrkdwn
 from bot.slack.channel import SlackChannel
-from bot.slack.delivery import ButtonPress, record_request, settle_requests
+from bot.slack.delivery import ButtonPress, current_card, record_request, settle_requests
 from bot.slack.faults import reported_errors
 from bot.slack.identity import CALLER
 from storage.approval_chain import ApprovalChain
@@ -40,28 +36,36 @@ from storage.database import Database
 from storage.identities import identities_of
 from storage.models import SlackRequestMessage
 from storage.preferences import tenant_preferences
+from storage.tenants import get_user
+from storage.trip_approvals import open_approvals
 
 log = logging.getLogger(__name__)
 
 CHAIN_APPROVE, CHAIN_REJECT = "chain_approve", "chain_reject"
 ACTIONS = re.compile(f"^({CHAIN_APPROVE}|{CHAIN_REJECT})$")
 RETIRED = re.compile(f"^({APPROVE}|{REJECT})$")
+CLOSED = (
+    ":heavy_minus_sign: This trip no longer waits for an answer here: it was changed, cancelled or "
+    "answered elsewhere."
+)
 
 
-def request_blocks(request: StepRequest) -> list[Block]:
-    """What an approver reads: whose trip, when, why it needs approval, and the two buttons."""
+def request_blocks(request: StepRequest, card: ItineraryCard | None) -> list[Block]:
+    """What an approver reads: whose trip, the trip itself (items, costs, total), why it needs approval, and
+    the two buttons."""
     trip = request.trip
     value = json.dumps({"i": str(trip.itinerary_id), "s": trip.step}, separators=(",", ":"))
     reasons = "\n".join(f"• {escape(reason)}" for reason in trip.reasons) or "• (no reason recorded)"
     return [
-        SectionBlock(text=MarkdownTextObject(text=f":raising_hand: {escape(request.sentence())}")),
-        SectionBlock(text=MarkdownTextObject(text=f":warning: *Out of policy:*\n{reasons}")),
+        mrkdwn(f":raising_hand: {escape(request.sentence())}"),
+        *(itinerary_blocks(card) if card is not None else []),
+        mrkdwn(f":warning: *Out of policy:*\n{reasons}"),
         ActionsBlock(
             elements=[
                 ButtonElement(text="Approve", action_id=CHAIN_APPROVE, value=value, style="primary"),
                 ButtonElement(text="Reject", action_id=CHAIN_REJECT, value=value, style="danger"),
             ]
-        ),
+        ).to_dict(),
     ]
 
 
@@ -72,19 +76,23 @@ async def ask_waiting_approvers(
     tenant_id: uuid.UUID,
     now: dt.datetime,
     workspace_id: str | None = None,
+    itinerary_id: uuid.UUID | None = None,
 ) -> int:
-    """DM everyone who may answer an open step and holds no live request for it; returns how many were asked.
+    """DM everyone who may answer an open step (of the one trip `itinerary_id`, or of every trip) and holds no
+    live request for it; returns how many were asked.
 
     A decision settles every live request of the trip, so the next step's approvers are asked afresh.
 
-    Run after a trip is booked for later approval, after each answer, and by the clock: a step past the
-    timeout is then also put to the company's admins.
+    Run for the trip after it is sent for approval or booked for later approval and after each answer, and by
+    the clock for every trip: a step past the timeout is then also put to the company's admins.
     """
+    await retire_closed_requests(db, client, tenant_id=tenant_id)
     asked = 0
     async with db.tenant(tenant_id) as session:
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
-        for request in await step_requests(session, chain=chain, now=now):
-            trip, blocks = request.trip, request_blocks(request)
+        for request in await step_requests(session, chain=chain, now=now, itinerary_id=itinerary_id):
+            trip = request.trip
+            blocks = request_blocks(request, await current_card(session, itinerary_id=trip.itinerary_id))
             for approver in request.approvers:
                 for identity in await identities_of(session, user_id=approver.user_id):
                     if identity.channel != "slack" or workspace_id not in (None, identity.workspace_id):
@@ -120,6 +128,24 @@ async def ask_waiting_approvers(
     return asked
 
 
+async def retire_closed_requests(db: Database, client: AsyncWebClient, *, tenant_id: uuid.UUID) -> None:
+    """Approvers' requests whose trip waits for no approval any more lose their buttons: the traveller changed
+    or cancelled the trip, or it was answered in another channel. A changed trip sent again is asked afresh."""
+    async with db.tenant(tenant_id) as session:
+        live = set(
+            await session.scalars(
+                select(SlackRequestMessage.itinerary_id).where(
+                    SlackRequestMessage.purpose == "approval", SlackRequestMessage.decided.is_(False)
+                )
+            )
+        )
+        waiting = {trip.itinerary_id for trip in await open_approvals(session)} if live else set()
+    for itinerary_id in sorted(live - waiting):
+        await settle_requests(
+            db, client, tenant_id=tenant_id, itinerary_id=itinerary_id, outcome=CLOSED, purpose="approval"
+        )
+
+
 async def tell_traveller(
     db: Database,
     client: AsyncWebClient,
@@ -144,6 +170,64 @@ async def tell_traveller(
             log.warning("could not tell the traveller: %s", error.response.get("error"))
 
 
+async def carry_out(
+    channel: SlackChannel,
+    client: AsyncWebClient,
+    *,
+    caller: Context,
+    outcome: StepOutcome,
+    also: Sequence[tuple[str, str]] = (),
+) -> None:
+    """After an answer decided a step: every Slack request of the trip (and `also`) shows the decision, the
+    traveller is told in their DM, and whoever approves next is asked."""
+    db, itinerary_id = channel.product.db, outcome.trip.itinerary_id
+    icon = ":white_check_mark:" if outcome.approved else ":no_entry:"
+    await settle_requests(
+        db,
+        client,
+        tenant_id=caller.tenant_id,
+        itinerary_id=itinerary_id,
+        outcome=f"{icon} {escape(outcome.decided_line())}",
+        also=also,
+    )
+    if outcome.trip.user_id is not None:
+        await tell_traveller(
+            db, client, tenant_id=caller.tenant_id, user_id=outcome.trip.user_id, text=outcome.notice()
+        )
+    await ask_waiting_approvers(
+        db, client, tenant_id=caller.tenant_id, now=channel.now(), itinerary_id=itinerary_id
+    )
+
+
+async def close_if_moved_on(
+    channel: SlackChannel,
+    client: AsyncWebClient,
+    press: ButtonPress,
+    *,
+    caller: Context,
+    itinerary_id: uuid.UUID,
+    step: str,
+) -> None:
+    """A stale press on a request whose step no longer waits (it was answered in another channel, say):
+    the request loses its buttons, and whoever must answer the trip now, if anyone, is asked in Slack."""
+    db = channel.product.db
+    async with db.tenant(caller.tenant_id) as session:
+        waits = any(trip.step == step for trip in await open_approvals(session, itinerary_id=itinerary_id))
+    if waits or not press.message_ts:
+        return  # still that step's: its approver may answer it
+    await settle_requests(
+        db,
+        client,
+        tenant_id=caller.tenant_id,
+        itinerary_id=itinerary_id,
+        outcome=CLOSED,
+        only=(press.channel, press.message_ts),
+    )
+    await ask_waiting_approvers(
+        db, client, tenant_id=caller.tenant_id, now=channel.now(), itinerary_id=itinerary_id
+    )
+
+
 def answer_chain_press(channel: SlackChannel) -> Any:
     """The lazy listener of the chain's Approve / Reject."""
 
@@ -158,39 +242,63 @@ def answer_chain_press(channel: SlackChannel) -> Any:
                 return
             value = json.loads(press.value)
             itinerary_id, step = uuid.UUID(str(value["i"])), str(value["s"])
-            db, now = channel.product.db, channel.now()
             outcome = await answer_button(
-                db,
+                channel.product.db,
                 caller=caller,
                 itinerary_id=itinerary_id,
                 step=step,
                 approved=press.action_id == CHAIN_APPROVE,
-                now=now,
+                now=channel.now(),
                 reminders_scheduled=channel.product.commands.reminders_scheduled,
             )
             if outcome is None:
                 await press.tell(STALE)
-                return
-            icon = ":white_check_mark:" if outcome.approved else ":no_entry:"
-            await settle_requests(
-                db,
-                client,
-                tenant_id=caller.tenant_id,
-                itinerary_id=itinerary_id,
-                outcome=f"{icon} {escape(outcome.decided_line())}",
-                also=[(press.channel, press.message_ts)] if press.message_ts else [],
-            )
-            if outcome.trip.user_id is not None:
-                await tell_traveller(
-                    db,
-                    client,
-                    tenant_id=caller.tenant_id,
-                    user_id=outcome.trip.user_id,
-                    text=outcome.notice(),
+                await close_if_moved_on(
+                    channel, client, press, caller=caller, itinerary_id=itinerary_id, step=step
                 )
-            await ask_waiting_approvers(db, client, tenant_id=caller.tenant_id, now=now)
+                return
+            pressed = [(press.channel, press.message_ts)] if press.message_ts else []
+            await carry_out(channel, client, caller=caller, outcome=outcome, also=pressed)
 
     return decide_chain_step
+
+
+async def answer_typed(
+    channel: SlackChannel, client: AsyncWebClient, *, caller: Context, rest: str
+) -> AgentReply | None:
+    """`/travelmate approvals approve|reject TRIP`, decided as a press of that trip's button is, so that the
+    approver's DM, the traveller and the next approver learn of it in Slack too.
+
+    None when `rest` is something else, or names no single trip waiting for the caller: the shared command
+    answers that (with its own sentence).
+    """
+    words = rest.split()
+    if len(words) != 2 or words[0].lower() not in ("approve", "reject"):
+        return None
+    db, now = channel.product.db, channel.now()
+    async with db.tenant(caller.tenant_id) as session:
+        approver = await get_user(session, user_id=caller.user_id)
+        chain = ApprovalChain.from_preferences(await tenant_preferences(session))
+        named = [
+            trip
+            for trip in await waiting_for(session, caller=approver, chain=chain, now=now)
+            if str(trip.itinerary_id).startswith(words[1].lower())
+        ]
+    if len(named) != 1:
+        return None
+    outcome = await answer_button(
+        db,
+        caller=caller,
+        itinerary_id=named[0].itinerary_id,
+        step=named[0].step,
+        approved=words[0].lower() == "approve",
+        now=now,
+        reminders_scheduled=channel.product.commands.reminders_scheduled,
+    )
+    if outcome is None:
+        return None
+    await carry_out(channel, client, caller=caller, outcome=outcome)
+    return AgentReply.say(outcome.reply())
 
 
 def answer_retired_press(channel: SlackChannel) -> Any:
@@ -216,4 +324,11 @@ def register_chain_requests(app: AsyncApp, channel: SlackChannel, acknowledge: A
     app.action(RETIRED)(ack=acknowledge, lazy=[answer_retired_press(channel)])
 
 
-__all__ = ["ask_waiting_approvers", "register_chain_requests", "request_blocks"]
+__all__ = [
+    "CLOSED",
+    "answer_typed",
+    "ask_waiting_approvers",
+    "register_chain_requests",
+    "request_blocks",
+    "retire_closed_requests",
+]

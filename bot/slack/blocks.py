@@ -42,6 +42,10 @@ CONFIRM, CANCEL = "travel_confirm", "travel_cancel"
 APPROVE, REJECT = "travel_approve", "travel_reject"
 
 ASK_REASON = "Reply in this thread with a short justification to book it, or press Cancel."
+APPROVED_LATER = (
+    "Confirming books it now; your company's approvers answer afterwards, a rejection cancels it, and you "
+    "will be told each answer."
+)
 
 _KIND_ICONS = {
     "flight": ":airplane:",
@@ -211,6 +215,8 @@ def confirmation_blocks(request: ConfirmationRequest, *, conversation: str) -> l
         blocks.append(context_block(stopped[str(request.action)]))  # what the traveller does next
         blocks.append(_actions(_button("Cancel request", CANCEL, value, "danger")))
     else:
+        if request.violations and request.action == "approve":  # booked now, approved afterwards
+            blocks.append(context_block(APPROVED_LATER))
         blocks.append(
             _actions(
                 _button("Confirm booking", CONFIRM, value, "primary"),
@@ -243,6 +249,17 @@ def _chunked(blocks: list[Block], text: str, *, carries_buttons: bool = False) -
     ]
 
 
+def _asked_of_traveller(request: ConfirmationRequest) -> str:
+    """The request's notification text: what the traveller is asked to do."""
+    if request.needs_approval:
+        return "Send this trip for approval?"
+    if request.needs_justification:
+        return "This booking needs a justification."
+    if request.violations and request.action == "block":
+        return "This trip cannot be booked under your company's travel policy."
+    return "Please confirm this booking."
+
+
 def reply_messages(reply: AgentReply, *, conversation: str) -> list[SlackMessage]:
     """An agent reply as Slack messages: its text, its cards, then the confirmation with its buttons last."""
     messages: list[SlackMessage] = []
@@ -259,10 +276,9 @@ def reply_messages(reply: AgentReply, *, conversation: str) -> list[SlackMessage
         messages += _chunked(blocks, text)
     if reply.confirmation is not None:
         request = reply.confirmation
-        intro = "Please confirm this booking." if not request.violations else "This booking needs approval."
         messages += _chunked(
             confirmation_blocks(request, conversation=conversation),
-            f"{intro} {escape(request.card.title)}",
+            f"{_asked_of_traveller(request)} {escape(request.card.title)}",
             carries_buttons=True,
         )
     return messages or [SlackMessage(text=_fallback(text), blocks=text_blocks(text or "Done."))]

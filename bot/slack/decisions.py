@@ -102,4 +102,10 @@ async def decide(
         channel, client, caller=traveller, thread=thread, reply=reply, replier=replier, lead=lead
     )
     # A trip sent for approval, or booked now for approval later, is put to its first approver at once.
-    await ask_waiting_approvers(channel.product.db, client, tenant_id=traveller.tenant_id, now=channel.now())
+    await ask_waiting_approvers(
+        channel.product.db,
+        client,
+        tenant_id=traveller.tenant_id,
+        now=channel.now(),
+        itinerary_id=itinerary_id,
+    )

@@ -88,25 +88,31 @@ async def record_request(
     await session.flush()
 
 
-async def _close_requests(session: AsyncSession, *, itinerary_id: uuid.UUID) -> list[SlackRequestMessage]:
-    """The itinerary's live request messages, marked decided in the same transaction."""
+async def _close_requests(
+    session: AsyncSession,
+    *,
+    itinerary_id: uuid.UUID,
+    purpose: Purpose | None,
+    only: tuple[str, str] | None,
+) -> list[SlackRequestMessage]:
+    """The itinerary's live request messages (of one `purpose`, or the `only` one, or all), marked decided in
+    the same transaction."""
+    which = [SlackRequestMessage.itinerary_id == itinerary_id]
+    if purpose is not None:
+        which.append(SlackRequestMessage.purpose == purpose)
+    if only is not None:
+        which += [SlackRequestMessage.channel_id == only[0], SlackRequestMessage.message_ts == only[1]]
     rows = list(
         (
             await session.scalars(
                 select(SlackRequestMessage)
-                .where(
-                    SlackRequestMessage.itinerary_id == itinerary_id, SlackRequestMessage.decided.is_(False)
-                )
+                .where(*which, SlackRequestMessage.decided.is_(False))
                 .with_for_update()
             )
         ).all()
     )
     if rows:
-        await session.execute(
-            update(SlackRequestMessage)
-            .where(SlackRequestMessage.itinerary_id == itinerary_id)
-            .values(decided=True)
-        )
+        await session.execute(update(SlackRequestMessage).where(*which).values(decided=True))
     return rows
 
 
@@ -118,11 +124,14 @@ async def settle_requests(
     itinerary_id: uuid.UUID,
     outcome: str,
     also: Sequence[tuple[str, str]] = (),
+    purpose: Purpose | None = None,
+    only: tuple[str, str] | None = None,
 ) -> None:
-    """Rewrite every live request message of an itinerary (and `also`) to its outcome, without buttons."""
+    """Rewrite every live request message of an itinerary (only those of `purpose`, or the `only` message, if
+    still live; and `also` in any case) to its outcome, without buttons."""
     async with db.tenant(tenant_id) as session:
-        rows = await _close_requests(session, itinerary_id=itinerary_id)
-        card = await _current_card(session, itinerary_id=itinerary_id)
+        rows = await _close_requests(session, itinerary_id=itinerary_id, purpose=purpose, only=only)
+        card = await current_card(session, itinerary_id=itinerary_id)
     targets = {(row.channel_id, row.message_ts) for row in rows} | set(also)
     blocks = decided_blocks(card, outcome)
     for channel_id, message_ts in sorted(targets):
@@ -132,7 +141,8 @@ async def settle_requests(
             log.warning("could not update a request message: %s", error.response.get("error"))
 
 
-async def _current_card(session: AsyncSession, *, itinerary_id: uuid.UUID) -> ItineraryCard | None:
+async def current_card(session: AsyncSession, *, itinerary_id: uuid.UUID) -> ItineraryCard | None:
+    """The itinerary's card as it is now; None once it is gone (erased)."""
     try:
         return itinerary_card(await get_itinerary(session, itinerary_id=itinerary_id))
     except NotFound:

@@ -24,6 +24,7 @@ from agent.context import Context
 from agent.reminder_presses import press_reminder_button
 from agent.tools import Decision
 from bot.reminder_buttons import SLACK_ACTION, slack_press
+from bot.slack.approval_requests import retire_closed_requests
 from bot.slack.blocks import ASK_REASON, CONFIRM, button_value, escape, mention
 from bot.slack.channel import SlackChannel
 from bot.slack.decisions import ALREADY_DECIDED, decide, deliver_reply, outcome_line
@@ -102,6 +103,8 @@ async def converse(
                     outcome=LAPSED,
                 )
             await deliver_reply(channel, client, caller=caller, thread=thread, reply=reply, replier=replier)
+        # A draft changed while it waited for approval was withdrawn: its approvers have nothing to answer.
+        await retire_closed_requests(channel.product.db, client, tenant_id=caller.tenant_id)
 
 
 def register_conversations(app: AsyncApp, channel: SlackChannel) -> None:

@@ -258,6 +258,15 @@ class FakeSlack(ThreadedHttpServer):
 
     # -- inspection ----------------------------------------------------------------------------
 
+    def add_message(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> Posted:
+        """A message the bot posted before this test began (by an earlier version of the app, say)."""
+        if refused := blocks_refusal(blocks):
+            raise ValueError(f"Slack would refuse these blocks: {refused}")
+        with self._lock:
+            posted = Posted(channel=channel, ts=self._next_ts(), thread_ts=None, text=text, blocks=blocks)
+            self.posted.append(posted)
+        return dataclasses.replace(posted)
+
     def called(self, method: str | None = None) -> list[ApiCall]:
         with self._lock:
             return [c for c in self.calls if method is None or c.method == method]
