@@ -16,7 +16,7 @@ from agent.context import Context
 from agent.planning import local_today, policy_in_force, within_travel_dates
 from agent.replies import ConfirmationRequest
 from agent.trip_verdict import TripVerdict, evaluate_trip
-from storage.approval_chain import ASKED, ApprovalChain, manager_of
+from storage.approval_chain import ASKED, ApprovalChain, manager_of, unanswerable_steps
 from storage.audit import Actor, record_audit
 from storage.bookings import create_booking, list_bookings
 from storage.errors import Conflict, InvalidInput, PolicyViolation
@@ -238,11 +238,26 @@ def _gate(verdict: TripVerdict, *, justified: bool, approved: bool) -> Gate:
 
 
 async def _first_approver(session: AsyncSession, *, ctx: Context, verdict: TripVerdict) -> str:
-    """The traveller's manager when they have one, else finance above the threshold, else an admin."""
+    """The traveller's manager when they have one, else finance above the threshold, else an admin.
+
+    Refused when some step of the chain has no one but the traveller to answer it: such a trip would wait
+    for ever.
+    """
     chain = ApprovalChain.from_preferences(await tenant_preferences(session))
-    spent = trip_totals([item for day in verdict.days for item in day.items if item.bookable])
+    needs_finance = chain.needs_finance(
+        trip_totals([item for day in verdict.days for item in day.items if item.bookable])
+    )
+    missing = await unanswerable_steps(
+        session, chain=chain, traveller_id=ctx.user_id, needs_finance=needs_finance
+    )
+    if missing:
+        raise InvalidInput(
+            f"This trip needs approval, but no one in your company but you can give it (asked: "
+            f"{ASKED[missing[0]]}), and no one approves their own trip. Ask an admin to name your manager "
+            "(/approvals manager YOUR_EMAIL MANAGER_EMAIL) or to make a colleague an admin."
+        )
     return chain.first_step(
-        manager=await manager_of(session, user_id=ctx.user_id), needs_finance=chain.needs_finance(spent)
+        manager=await manager_of(session, user_id=ctx.user_id), needs_finance=needs_finance
     )
 
 

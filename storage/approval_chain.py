@@ -84,6 +84,29 @@ class ApprovalChain:
         return since is not None and now - since >= self.timeout
 
 
+async def unanswerable_steps(
+    session: AsyncSession, *, chain: ApprovalChain, traveller_id: uuid.UUID, needs_finance: bool
+) -> list[str]:
+    """The steps of the traveller's chain that no one but the traveller could ever answer (no one answers
+    their own trip); empty when another admin exists, since every step escalates to the admins."""
+    colleagues = [
+        user for user in (await session.scalars(select(TenantUser))).all() if user.user_id != traveller_id
+    ]
+    if any(user.role == "admin" for user in colleagues):
+        return []
+    manager = await manager_of(session, user_id=traveller_id)
+    step: str | None = chain.first_step(manager=manager, needs_finance=needs_finance)
+    missing = []
+    while step is not None:
+        if not any(
+            chain.may_answer(step, None, caller=user, manager=manager, now=dt.datetime.now(dt.UTC))
+            for user in colleagues
+        ):
+            missing.append(step)
+        step = chain.next_step(step, needs_finance=needs_finance)
+    return missing
+
+
 async def trip_spend_by_currency(session: AsyncSession, *, itinerary_id: uuid.UUID) -> dict[str, Decimal]:
     """The confirmed bookings of a trip, summed per currency as booked."""
     spent: dict[str, Decimal] = {}

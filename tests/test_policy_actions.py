@@ -376,3 +376,42 @@ async def test_a_travellers_export_holds_their_verdicts_and_approvals_and_an_app
         data["trip_approvals"][0]["status"] == "approved" and data["trip_approvals"][0]["decided_by"] is None
     )
     assert {v["approved_by"] for v in data["policy_verdicts"]} == {None}
+
+
+async def test_a_trip_no_one_else_could_approve_is_refused_before_it_waits_for_ever(
+    db: Database,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    embedded: EmbeddedUrls,
+    acme: Company,
+) -> None:
+    # The company's only admin plans their own trip: no one else may answer any step of its chain.
+    await set_policy(
+        db,
+        acme,
+        {
+            "policy.actions": {"hotel_cap": "approve"},
+            "policy.hotel.max_nightly_rate": {"amount": 150, "currency": "EUR"},
+        },
+    )
+    admin = traveller(acme, role="admin")
+    scripted_model.script(call("create_draft_itinerary", munich_trip()), say("Drafted."))
+    (card,) = (await conversation.handle_message(admin, "own", "Plan Munich")).cards
+    scripted_model.script(call("confirm_booking", itinerary_id=str(card.itinerary_id)), say("Cannot yet."))
+    asked = await conversation.handle_message(admin, "own", "Book it")
+    assert asked.confirmation is None and await booked(db, acme) == 0
+    result = str(scripted_model.messages()[-2]["content"])
+    assert "no one in your company but you can give it (asked: an admin)" in result
+    assert "/approvals manager YOUR_EMAIL MANAGER_EMAIL" in result
+
+    # Once a manager is named, the same trip goes to them.
+    manager = await colleague(db, acme, "manager")
+    named = await run_command(db, embedded, admin, "/approvals manager admin@acme.test manager@acme.test")
+    assert named == "Manager now approves the trips of Acme Admin first."
+    scripted_model.script(call("confirm_booking", itinerary_id=str(card.itinerary_id)))
+    again = await conversation.handle_message(admin, "own", "Book it now")
+    assert again.confirmation is not None and again.confirmation.first_approver == "manager"
+    scripted_model.script(say("Sent."))
+    await conversation.resume(admin, "own", Decision(approved=True))
+    answer = await run_command(db, embedded, manager, f"/approvals approve {str(card.itinerary_id)[:8]}")
+    assert answer.startswith(f"Trip {str(card.itinerary_id)[:8]} approved and booked for the traveller.")
