@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
@@ -30,6 +31,9 @@ from storage.tenants import get_user
 from storage.traveller_messages import post_to_console
 from storage.trip_approvals import OpenApproval, decide_step, open_approvals
 from storage.trip_changes import cancel_trip
+
+# Told of every decided step (by the running product, whose channels then show it where people are).
+ApprovalDecided = Callable[[uuid.UUID, "StepOutcome"], Awaitable[None]]
 
 STALE = "This trip is no longer waiting for your answer (it was answered or moved on); nothing changed."
 

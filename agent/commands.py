@@ -11,6 +11,7 @@ from typing import Any, cast
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from redis.asyncio import Redis
 
+from agent.approval_steps import ApprovalDecided
 from agent.audit_command import audit_command
 from agent.cards import itinerary_card
 from agent.command_arguments import clean_arguments
@@ -143,6 +144,8 @@ class CommandRunner:
         self.reminders_scheduled = reminders_scheduled
         # Erasure also clears the user's counters and queued jobs in Redis.
         self.redis = redis
+        # Set by the running product: a step answered with /approvals is shown in every channel it serves.
+        self.approval_decided: ApprovalDecided | None = None
 
     async def run(self, ctx: Context, text: str, *, prefix: str = "/") -> AgentReply:
         """The reply to a command; refusals and bad input come back as one clear sentence."""
@@ -163,7 +166,12 @@ class CommandRunner:
             ),
             "audit": lambda c, r: audit_command(self.db, c, r),
             "approvals": lambda c, r: approvals_command(
-                self.db, c, r, now=self.clock(), reminders_scheduled=self.reminders_scheduled
+                self.db,
+                c,
+                r,
+                now=self.clock(),
+                reminders_scheduled=self.reminders_scheduled,
+                on_decided=self.approval_decided,
             ),
         }
         handler = handlers.get(name)

@@ -11,7 +11,7 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.approval_steps import ASKED, decide_trip, waiting_for
+from agent.approval_steps import ASKED, ApprovalDecided, decide_trip, waiting_for
 from agent.context import Context
 from agent.replies import AgentReply
 from agent.tools import RemindersScheduled
@@ -34,6 +34,7 @@ async def approvals_command(
     *,
     now: dt.datetime,
     reminders_scheduled: RemindersScheduled | None = None,
+    on_decided: ApprovalDecided | None = None,
 ) -> AgentReply:
     """`/approvals` lists what waits for the caller; `approve TRIP` moves it on, `reject TRIP` cancels it."""
     words = rest.split()
@@ -56,6 +57,8 @@ async def approvals_command(
             session, caller=caller, trip=trip, approved=words[0].lower() == "approve", chain=chain, now=now
         )
     await outcome.queue_reminders(reminders_scheduled)
+    if outcome.decided and on_decided is not None:  # the channels show it: requests, traveller, next approver
+        await on_decided(ctx.tenant_id, outcome)
     return AgentReply.say(outcome.reply())
 
 

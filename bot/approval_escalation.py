@@ -11,7 +11,6 @@ import datetime as dt
 import uuid
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 from telegram import Bot
 
 from agent.approval_steps import escalate_overdue, escalation_notice
@@ -20,8 +19,8 @@ from bot.slack.approval_requests import ask_waiting_approvers, tell_traveller
 from bot.telegram.approval_requests import ask_approvers, send_to_chats
 from storage.approval_chain import ApprovalChain
 from storage.database import Database
+from storage.identities import company_workspace
 from storage.maintenance import every_tenant
-from storage.models import ChannelWorkspace
 from storage.preferences import tenant_preferences
 from storage.trip_approvals import open_approvals
 
@@ -76,9 +75,7 @@ async def escalate_every_company(db: Database, channels: ReminderChannels, *, no
         slack, workspace = None, None
         if isinstance(slack_dms, SlackDirectMessages):
             async with db.tenant(tenant_id) as session:
-                workspace = await session.scalar(
-                    select(ChannelWorkspace.team_id).where(ChannelWorkspace.channel == "slack").limit(1)
-                )
+                workspace = await company_workspace(session)
             token = await slack_dms.tokens(tenant_id, workspace) if workspace else None
             if token:
                 slack = AsyncWebClient(token=token, base_url=slack_dms.client.base_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from agent.approval_steps import ApprovalDecided, StepOutcome
 from agent.checkpoints import shared_checkpoint_saver
 from agent.commands import CommandRunner
 from agent.conversation import ConversationService
@@ -44,6 +46,28 @@ class Product:
     commands: CommandRunner
     redis: Redis | None
     extras: dict[str, Any] = field(default_factory=dict)
+    # Each channel of this process shows a decided approval step where its people are (see follow_approval).
+    approval_followers: dict[str, ApprovalDecided] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.commands.approval_decided = self.follow_approval
+
+    async def follow_approval(
+        self, tenant_id: uuid.UUID, outcome: StepOutcome, *, skip: str | None = None
+    ) -> None:
+        """A step was decided (a press in one channel, or /approvals anywhere): every other channel of this
+        process rewrites its requests of the trip, tells the traveller and asks whoever approves next.
+
+        A channel that fails is logged and the others still run: the decision stands, and the worker asks
+        whoever was missed within its next run.
+        """
+        for name, follow in self.approval_followers.items():
+            if name == skip:
+                continue
+            try:
+                await follow(tenant_id, outcome)
+            except Exception as error:  # one channel's outage must not hide the answer from the others
+                log.warning("%s could not show an approval decision: %s", name, type(error).__name__)
 
 
 REDIS_RETRIES = 2  # a command that meets a dead connection (Redis restarted) reconnects and tries again

@@ -102,6 +102,13 @@ async def resolve_workspace(
     )
 
 
+async def company_workspace(session: AsyncSession, *, channel: str = "slack") -> str | None:
+    """The session's tenant's workspace on the channel (a company's Slack workspace), if it has one."""
+    return await session.scalar(
+        select(ChannelWorkspace.team_id).where(ChannelWorkspace.channel == channel).limit(1)
+    )
+
+
 async def resolve_identity(
     db: Database, *, channel: str, workspace_id: str | None, external_user_id: str
 ) -> Identity | None:

@@ -454,7 +454,7 @@ async def test_a_traveller_who_is_an_admin_cannot_approve_their_own_escalated_tr
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_a_step_answered_in_another_channel_closes_its_slack_request_when_pressed(
+async def test_a_step_answered_in_another_channel_shows_in_slack_at_once(
     mode: str, slack: SlackHarness, db: Database, scripted_model: ScriptedModel
 ) -> None:
     itinerary_id, ask = await put_to_olga(slack, db, scripted_model, mode)
@@ -466,13 +466,14 @@ async def test_a_step_answered_in_another_channel_closes_its_slack_request_when_
     answered = await slack.product.commands.run(manager, f"/approvals approve {trip}")  # in the console
     assert answered.text == f"Trip {trip} approved; finance approves next."
 
-    await press(slack, MANAGER, ask, "Approve")  # her Slack request, pressed afterwards
-    assert "nothing changed" in slack.fake.ephemeral[-1]["text"]
-    closed = slack.fake.message("D" + MANAGER, ask.ts)
-    assert closed.buttons() == [] and outcome(closed) == CLOSED
-    (finance,) = asked(slack, CFO)  # finance is asked in Slack now, once
-    await press(slack, MANAGER, ask, "Approve")
-    assert len(asked(slack, CFO)) == 1 and outcome(slack.fake.message("D" + MANAGER, ask.ts)) == CLOSED
+    # Her Slack request shows the answer, Tom is told in his DM and finance is asked in Slack, at once.
+    decided = slack.fake.message("D" + MANAGER, ask.ts)
+    assert decided.buttons() == []
+    assert "Approved by Olga Other (the traveller's manager); finance approves next." in decided.all_text()
+    assert told(slack)[-1].endswith("was approved by the traveller's manager; finance approves next.")
+    (finance,) = asked(slack, CFO)
+    await press(slack, MANAGER, ask, "Approve")  # her request, pressed afterwards
+    assert "nothing changed" in slack.fake.ephemeral[-1]["text"] and len(asked(slack, CFO)) == 1
     await press(slack, CFO, finance, "Approve")
     assert await statuses(db) == {"confirmed"}
 

@@ -363,3 +363,21 @@ async def test_an_answer_telegram_no_longer_lets_us_acknowledge_still_reaches_ev
         f"({itinerary[:8]}) was approved by the traveller's manager; finance approves next."
     )
     assert len(requests_to(chain, CARL)) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_answer_typed_as_a_command_shows_on_telegram_as_a_press_does(
+    mode: str, chain: TelegramBot, acme: Company
+) -> None:
+    itinerary = await confirm_trip(chain, acme, mode)
+    trip = itinerary[:8]
+    (ask,) = requests_to(chain, MARTA)
+    await chain.deliver(chain.updates.message(MARTA, f"/approvals approve {trip}"))
+    assert chain.api.texts(MARTA.id)[-1] == f"Trip {trip} approved; finance approves next."
+    text, keyboard = shown(chain, MARTA, ask)  # her request shows the answer, without buttons
+    assert keyboard is None and text is not None
+    assert decided("✅ Approved by Manager (the traveller's manager); finance approves next.") in text
+    assert told(chain)[-1].endswith("was approved by the traveller's manager; finance approves next.")
+    (finance,) = requests_to(chain, CARL)  # asked at once, with buttons
+    assert (await press(chain, CARL, finance, "Approve")) is not None
+    assert await statuses(chain.db, acme) == {"confirmed"}

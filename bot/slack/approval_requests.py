@@ -23,9 +23,9 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from agent.approval_steps import STALE, StepOutcome, StepRequest, answer_button, step_requests, waiting_for
+from agent.approval_steps import STALE, StepOutcome, StepRequest, answer_button, step_requests
 from agent.context import Context
-from agent.replies import AgentReply, ItineraryCard
+from agent.replies import ItineraryCard
 from bot.slack.blocks import APPROVE, REJECT, Block, decided_blocks, escape, itinerary_blocks, mrkdwn
 from bot.slack.channel import SlackChannel
 from bot.slack.delivery import ButtonPress, current_card, record_request, settle_requests
@@ -36,7 +36,6 @@ from storage.database import Database
 from storage.identities import identities_of
 from storage.models import SlackRequestMessage
 from storage.preferences import tenant_preferences
-from storage.tenants import get_user
 from storage.trip_approvals import open_approvals
 
 log = logging.getLogger(__name__)
@@ -170,33 +169,32 @@ async def tell_traveller(
             log.warning("could not tell the traveller: %s", error.response.get("error"))
 
 
-async def carry_out(
-    channel: SlackChannel,
+async def show_decision(
+    db: Database,
     client: AsyncWebClient,
     *,
-    caller: Context,
+    tenant_id: uuid.UUID,
     outcome: StepOutcome,
+    now: dt.datetime,
     also: Sequence[tuple[str, str]] = (),
 ) -> None:
     """After an answer decided a step: every Slack request of the trip (and `also`) shows the decision, the
     traveller is told in their DM, and whoever approves next is asked."""
-    db, itinerary_id = channel.product.db, outcome.trip.itinerary_id
+    itinerary_id = outcome.trip.itinerary_id
     icon = ":white_check_mark:" if outcome.approved else ":no_entry:"
     await settle_requests(
         db,
         client,
-        tenant_id=caller.tenant_id,
+        tenant_id=tenant_id,
         itinerary_id=itinerary_id,
         outcome=f"{icon} {escape(outcome.decided_line())}",
         also=also,
     )
     if outcome.trip.user_id is not None:
         await tell_traveller(
-            db, client, tenant_id=caller.tenant_id, user_id=outcome.trip.user_id, text=outcome.notice()
+            db, client, tenant_id=tenant_id, user_id=outcome.trip.user_id, text=outcome.notice()
         )
-    await ask_waiting_approvers(
-        db, client, tenant_id=caller.tenant_id, now=channel.now(), itinerary_id=itinerary_id
-    )
+    await ask_waiting_approvers(db, client, tenant_id=tenant_id, now=now, itinerary_id=itinerary_id)
 
 
 async def close_if_moved_on(
@@ -258,47 +256,17 @@ def answer_chain_press(channel: SlackChannel) -> Any:
                 )
                 return
             pressed = [(press.channel, press.message_ts)] if press.message_ts else []
-            await carry_out(channel, client, caller=caller, outcome=outcome, also=pressed)
+            await show_decision(
+                channel.product.db,
+                client,
+                tenant_id=caller.tenant_id,
+                outcome=outcome,
+                now=channel.now(),
+                also=pressed,
+            )
+            await channel.product.follow_approval(caller.tenant_id, outcome, skip="slack")
 
     return decide_chain_step
-
-
-async def answer_typed(
-    channel: SlackChannel, client: AsyncWebClient, *, caller: Context, rest: str
-) -> AgentReply | None:
-    """`/travelmate approvals approve|reject TRIP`, decided as a press of that trip's button is, so that the
-    approver's DM, the traveller and the next approver learn of it in Slack too.
-
-    None when `rest` is something else, or names no single trip waiting for the caller: the shared command
-    answers that (with its own sentence).
-    """
-    words = rest.split()
-    if len(words) != 2 or words[0].lower() not in ("approve", "reject"):
-        return None
-    db, now = channel.product.db, channel.now()
-    async with db.tenant(caller.tenant_id) as session:
-        approver = await get_user(session, user_id=caller.user_id)
-        chain = ApprovalChain.from_preferences(await tenant_preferences(session))
-        named = [
-            trip
-            for trip in await waiting_for(session, caller=approver, chain=chain, now=now)
-            if str(trip.itinerary_id).startswith(words[1].lower())
-        ]
-    if len(named) != 1:
-        return None
-    outcome = await answer_button(
-        db,
-        caller=caller,
-        itinerary_id=named[0].itinerary_id,
-        step=named[0].step,
-        approved=words[0].lower() == "approve",
-        now=now,
-        reminders_scheduled=channel.product.commands.reminders_scheduled,
-    )
-    if outcome is None:
-        return None
-    await carry_out(channel, client, caller=caller, outcome=outcome)
-    return AgentReply.say(outcome.reply())
 
 
 def answer_retired_press(channel: SlackChannel) -> Any:
@@ -326,9 +294,9 @@ def register_chain_requests(app: AsyncApp, channel: SlackChannel, acknowledge: A
 
 __all__ = [
     "CLOSED",
-    "answer_typed",
     "ask_waiting_approvers",
     "register_chain_requests",
     "request_blocks",
     "retire_closed_requests",
+    "show_decision",
 ]

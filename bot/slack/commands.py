@@ -15,7 +15,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agent.commands import COMMANDS, split_command
 from agent.context import Context
 from agent.replies import AgentReply
-from bot.slack.approval_requests import answer_typed
 from bot.slack.blocks import reply_messages, text_blocks
 from bot.slack.channel import SlackChannel
 from bot.slack.faults import reported_errors
@@ -77,10 +76,6 @@ class SlackCommands:
             return await self.admins(caller, rest, client=client, context=context)
         if name == "invite":
             return await self.invite(caller, rest, client=client, context=context)
-        if name == "approvals" and (
-            answered := await answer_typed(self.channel, client, caller=caller, rest=rest)
-        ):
-            return answered
         return await self.channel.product.commands.run(caller, "/" + text, prefix=PREFIX)
 
     async def policy(self, caller: Context) -> AgentReply:

@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
-from agent.approval_steps import STALE, StepRequest, answer_button, step_requests
+from agent.approval_steps import (
+    STALE,
+    ApprovalDecided,
+    StepOutcome,
+    StepRequest,
+    answer_button,
+    step_requests,
+)
 from bot.product import Product
 from bot.telegram.delivery import settle_requests
 from bot.telegram.identity import TravelCallbackContext
@@ -153,23 +160,48 @@ class ChainRequests:
             log.warning("could not answer an approval press: %s", error)
         # Every request of this step shows the answer, the pressed one and those of the other approvers.
         pressed = query.message
-        await settle_requests(
+        await show_decision(
             db,
             context.bot,
             tenant_id=caller.tenant_id,
-            itinerary_id=outcome.trip.itinerary_id,
-            line=f"{'✅' if outcome.approved else '✖️'} {outcome.decided_line()}",
+            outcome=outcome,
+            now=now,
             also=(pressed.chat.id, pressed.message_id) if pressed is not None else None,
         )
-        if outcome.trip.user_id is not None:
-            await send_to_chats(
-                db,
-                context.bot,
-                tenant_id=caller.tenant_id,
-                user_id=outcome.trip.user_id,
-                text=outcome.notice(),
-            )
-        if outcome.following:
-            await ask_approvers(
-                db, context.bot, tenant_id=caller.tenant_id, now=now, itinerary_id=outcome.trip.itinerary_id
-            )
+        await self.product.follow_approval(caller.tenant_id, outcome, skip="telegram")
+
+
+async def show_decision(
+    db: Database,
+    bot: Bot,
+    *,
+    tenant_id: uuid.UUID,
+    outcome: StepOutcome,
+    now: dt.datetime,
+    also: tuple[int, int] | None = None,
+) -> None:
+    """After an answer decided a step: every Telegram request of the trip (and `also`) shows the decision,
+    the traveller is told in their chats, and whoever approves next is asked."""
+    await settle_requests(
+        db,
+        bot,
+        tenant_id=tenant_id,
+        itinerary_id=outcome.trip.itinerary_id,
+        line=f"{'✅' if outcome.approved else '✖️'} {outcome.decided_line()}",
+        also=also,
+    )
+    if outcome.trip.user_id is not None:
+        await send_to_chats(db, bot, tenant_id=tenant_id, user_id=outcome.trip.user_id, text=outcome.notice())
+    if outcome.following:
+        await ask_approvers(db, bot, tenant_id=tenant_id, now=now, itinerary_id=outcome.trip.itinerary_id)
+
+
+def decisions_on_telegram(product: Product, bot: Bot) -> ApprovalDecided:
+    """Show a step decided elsewhere (in Slack, or typed as /approvals) on Telegram."""
+
+    async def follow(tenant_id: uuid.UUID, outcome: StepOutcome) -> None:
+        await show_decision(
+            product.db, bot, tenant_id=tenant_id, outcome=outcome, now=product.conversation.services.clock()
+        )
+
+    return follow

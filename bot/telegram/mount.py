@@ -28,7 +28,7 @@ from bot.redaction import install_redaction
 from bot.reminder_buttons import TELEGRAM_PATTERN
 from bot.runtime import SetupError
 from bot.server import ChannelMount
-from bot.telegram.approval_requests import CHAIN_PATTERN, ChainRequests
+from bot.telegram.approval_requests import CHAIN_PATTERN, ChainRequests, decisions_on_telegram
 from bot.telegram.confirmations import Confirmations
 from bot.telegram.dedupe import DuplicateUpdates
 from bot.telegram.documents import ForwardedDocuments
@@ -99,6 +99,7 @@ def build_application(product: Product, *, polling: bool) -> TelegramApplication
     confirmations = Confirmations(product)
     chain_requests = ChainRequests(product)
     product.extras["telegram_approvals"] = chain_requests
+    product.approval_followers["telegram"] = decisions_on_telegram(product, application.bot)
     chat = TravelChat(product, confirmations)
     documents = ForwardedDocuments(product, confirmations)
     linking = Linking(product)
