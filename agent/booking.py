@@ -105,7 +105,7 @@ async def confirmation_request(
         card=card,
         action=verdict.action,
         approve_later=verdict.approve_later,
-        first_approver=await _first_approver(session, ctx=ctx, verdict=verdict) if needs_chain else None,
+        approvers=await _approvers(session, ctx=ctx, verdict=verdict) if needs_chain else (),
     )
 
 
@@ -152,7 +152,7 @@ async def book_itinerary(
     mode = _gate(verdict, justified=justified, approved=approved_by is not None)
     why = justification.strip() if justified and justification else None
     actor = Actor.user(ctx.user_id)
-    first_step = await _first_approver(session, ctx=ctx, verdict=verdict) if mode != "now" else None
+    first_step = (await _approvers(session, ctx=ctx, verdict=verdict))[0] if mode != "now" else None
     if violations and approved_by is None:  # an approver's yes was audited by its step of the chain
         await _audit_decision(
             session, ctx=ctx, itinerary_id=itinerary_id, verdict=verdict, justification=why, mode=mode
@@ -237,11 +237,11 @@ def _gate(verdict: TripVerdict, *, justified: bool, approved: bool) -> Gate:
     return "now"
 
 
-async def _first_approver(session: AsyncSession, *, ctx: Context, verdict: TripVerdict) -> str:
-    """The traveller's manager when they have one, else finance above the threshold, else an admin.
+async def _approvers(session: AsyncSession, *, ctx: Context, verdict: TripVerdict) -> tuple[str, ...]:
+    """The steps of the trip's approval chain, in order: the traveller's manager when they have one, finance
+    when the trip reaches the threshold, an admin when neither applies.
 
-    Refused when some step of the chain has no one but the traveller to answer it: such a trip would wait
-    for ever.
+    Refused when some step has no one but the traveller to answer it: such a trip would wait for ever.
     """
     chain = ApprovalChain.from_preferences(await tenant_preferences(session))
     needs_finance = chain.needs_finance(
@@ -256,9 +256,7 @@ async def _first_approver(session: AsyncSession, *, ctx: Context, verdict: TripV
             f"{ASKED[missing[0]]}), and no one approves their own trip. Ask an admin to name your manager "
             "(/approvals manager YOUR_EMAIL MANAGER_EMAIL) or to make a colleague an admin."
         )
-    return chain.first_step(
-        manager=await manager_of(session, user_id=ctx.user_id), needs_finance=needs_finance
-    )
+    return chain.steps(manager=await manager_of(session, user_id=ctx.user_id), needs_finance=needs_finance)
 
 
 _DECISION_EVENTS: dict[Gate, str] = {

@@ -70,8 +70,9 @@ class ConfirmationRequest:
     action: str | None = "justify"
     # The company lets a trip that needs approval be booked now and approved afterwards.
     approve_later: bool = False
-    # Who the approval chain asks first: the traveller's "manager", "finance" or an "admin".
-    first_approver: str | None = None
+    # Who the approval chain asks, in order: the traveller's "manager", "finance" (above the threshold), or
+    # an "admin" when neither applies.
+    approvers: tuple[str, ...] = ()
 
     @property
     def needs_justification(self) -> bool:
@@ -85,11 +86,13 @@ class ConfirmationRequest:
     @property
     def approval_note(self) -> str:
         """What confirming a trip that needs approval does, in the traveller's words."""
-        first = {"finance": "your company's finance approvers", "admin": "an admin of your company"}.get(
-            self.first_approver or "", "your manager"
-        )
-        then = " (then to finance above your company's threshold)" if self.first_approver == "manager" else ""
-        return f"It goes to {first} for approval{then} and is booked once approved; nothing is booked until then."
+        names = {
+            "manager": "your manager",
+            "finance": "your company's finance approvers",
+            "admin": "an admin of your company",
+        }
+        asked = ", then ".join(names[step] for step in self.approvers) or names["admin"]
+        return f"It goes to {asked} for approval and is booked once approved; nothing is booked until then."
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,15 @@ class ApprovalChain:
     def first_step(self, *, manager: uuid.UUID | None, needs_finance: bool) -> str:
         return "manager" if manager else "finance" if needs_finance else "admin"
 
+    def steps(self, *, manager: uuid.UUID | None, needs_finance: bool) -> tuple[str, ...]:
+        """Every step a trip goes through, in order (before any escalation)."""
+        step: str | None = self.first_step(manager=manager, needs_finance=needs_finance)
+        order = []
+        while step is not None:
+            order.append(step)
+            step = self.next_step(step, needs_finance=needs_finance)
+        return tuple(order)
+
     def next_step(self, step: str, *, needs_finance: bool) -> str | None:
         """Who is asked after `step` approves; None when the trip is approved."""
         return "finance" if step == "manager" and needs_finance else None
@@ -95,16 +104,12 @@ async def unanswerable_steps(
     if any(user.role == "admin" for user in colleagues):
         return []
     manager = await manager_of(session, user_id=traveller_id)
-    step: str | None = chain.first_step(manager=manager, needs_finance=needs_finance)
-    missing = []
-    while step is not None:
-        if not any(
-            chain.may_answer(step, None, caller=user, manager=manager, now=dt.datetime.now(dt.UTC))
-            for user in colleagues
-        ):
-            missing.append(step)
-        step = chain.next_step(step, needs_finance=needs_finance)
-    return missing
+    now = dt.datetime.now(dt.UTC)
+    return [
+        step
+        for step in chain.steps(manager=manager, needs_finance=needs_finance)
+        if not any(chain.may_answer(step, None, caller=user, manager=manager, now=now) for user in colleagues)
+    ]
 
 
 async def trip_spend_by_currency(session: AsyncSession, *, itinerary_id: uuid.UUID) -> dict[str, Decimal]:

@@ -410,7 +410,7 @@ async def test_a_trip_no_one_else_could_approve_is_refused_before_it_waits_for_e
     assert named == "Manager now approves the trips of Acme Admin first."
     scripted_model.script(call("confirm_booking", itinerary_id=str(card.itinerary_id)))
     again = await conversation.handle_message(admin, "own", "Book it now")
-    assert again.confirmation is not None and again.confirmation.first_approver == "manager"
+    assert again.confirmation is not None and again.confirmation.approvers == ("manager",)
     scripted_model.script(say("Sent."))
     await conversation.resume(admin, "own", Decision(approved=True))
     answer = await run_command(db, embedded, manager, f"/approvals approve {str(card.itinerary_id)[:8]}")

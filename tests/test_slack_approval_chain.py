@@ -201,7 +201,7 @@ async def test_manager_then_finance_approve_from_their_dms_once_each(
     assert (
         "Confirming books it now; your company's approvers answer afterwards, a rejection cancels it"
         if mode == "later"
-        else "It goes to your manager for approval (then to finance above your company's threshold) and is "
+        else "It goes to your manager, then your company's finance approvers for approval and is "
         "booked once approved; nothing is booked until then."
     ) in request.all_text()
     settled = outcome(slack.fake.message("D" + TRAVELLER, request.ts))

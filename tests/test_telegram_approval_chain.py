@@ -269,7 +269,7 @@ async def test_a_trip_that_needs_approval_is_sent_for_it_and_alex_reads_what_hap
     request = asked.params["text"]
     assert "<b>Out of policy:</b>" in request and "justification" not in request
     assert (
-        "<i>It goes to your manager for approval (then to finance above your company's threshold) and is "
+        "<i>It goes to your manager, then your company's finance approvers for approval and is "
         "booked once approved; nothing is booked until then.</i>" in request
     )
     assert request.endswith("<b>Send this trip for approval?</b>") and "Book this trip?" not in request
