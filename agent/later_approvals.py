@@ -8,6 +8,7 @@ applies); a step unanswered past the timeout may be answered by any admin. Admin
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +22,7 @@ from storage.database import Database
 from storage.errors import Forbidden, InvalidInput, NotFound
 from storage.models import TenantUser
 from storage.preferences import tenant_preferences
-from storage.tenants import find_user_by_email, get_user
+from storage.tenants import display_names, find_user_by_email, get_user
 from storage.trip_approvals import OpenApproval
 
 USAGE = "approvals, approvals approve TRIP or approvals reject TRIP (TRIP: the first 8 characters of its id)"
@@ -36,7 +37,8 @@ async def approvals_command(
     reminders_scheduled: RemindersScheduled | None = None,
     on_decided: ApprovalDecided | None = None,
 ) -> AgentReply:
-    """`/approvals` lists what waits for the caller; `approve TRIP` moves it on, `reject TRIP` cancels it."""
+    """`/approvals` lists what waits for the caller; `approve TRIP` moves it on (the last approval books a held
+    trip), `reject TRIP` ends it (a booked trip is cancelled, a held one stays a draft)."""
     words = rest.split()
     async with db.tenant(ctx.tenant_id) as session:
         if words and words[0].lower() == "manager":
@@ -45,7 +47,8 @@ async def approvals_command(
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
         mine = await waiting_for(session, caller=caller, chain=chain, now=now)
         if not words:
-            return AgentReply.say(_listing(mine, chain, now))
+            travellers = await display_names(session, user_ids=[t.user_id for t in mine if t.user_id])
+            return AgentReply.say(_listing(mine, chain, now, travellers))
         if len(words) != 2 or words[0].lower() not in ("approve", "reject"):
             raise InvalidInput(f"Write {USAGE}.")
         trip = _trip(words[1], mine)
@@ -62,7 +65,10 @@ async def approvals_command(
     return AgentReply.say(outcome.reply())
 
 
-def _listing(mine: list[OpenApproval], chain: ApprovalChain, now: dt.datetime) -> str:
+def _listing(
+    mine: list[OpenApproval], chain: ApprovalChain, now: dt.datetime, travellers: dict[uuid.UUID, str]
+) -> str:
+    """Each trip that waits for the caller: whose, whether it is booked or held until approved, and why."""
     if not mine:
         return "No trip is waiting for your approval."
     lines = [f"{len(mine)} {'trip waits' if len(mine) == 1 else 'trips wait'} for your approval:"]
@@ -70,8 +76,12 @@ def _listing(mine: list[OpenApproval], chain: ApprovalChain, now: dt.datetime) -
         asked = ASKED[trip.step] + (
             ", escalated after the timeout" if chain.escalated(trip.since, now) else ""
         )
+        whose = travellers.get(trip.user_id, "A former traveller") if trip.user_id else "A former traveller"
+        state = "booked" if trip.booked else "held until approved"
+        said = f' Justification: "{trip.justification}".' if trip.justification else ""
         lines.append(
-            f"  {str(trip.itinerary_id)[:8]} from {trip.start_date:%d %b %Y} (asked: {asked}): {'; '.join(trip.reasons)}"
+            f"  {str(trip.itinerary_id)[:8]} from {trip.start_date:%d %b %Y} (asked: {asked}), {whose}'s trip, "
+            f"{state}: {'; '.join(trip.reasons)}.{said}"
         )
     return "\n".join(lines)
 

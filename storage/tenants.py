@@ -121,6 +121,16 @@ async def find_user_by_email(session: AsyncSession, *, email: str) -> TenantUser
     return (await session.scalars(statement)).first()
 
 
+async def display_names(session: AsyncSession, *, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The display names of these users of the session's tenant (the erased ones are missing)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(
+        select(TenantUser.user_id, TenantUser.display_name).where(TenantUser.user_id.in_(user_ids))
+    )
+    return {user_id: name for user_id, name in rows}
+
+
 async def list_users(session: AsyncSession, *, role: Role | None = None) -> list[TenantUser]:
     statement = select(TenantUser).order_by(TenantUser.display_name)
     if role:

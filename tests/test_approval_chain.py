@@ -134,7 +134,8 @@ async def test_manager_then_finance_above_the_threshold_with_double_clicks_and_a
 
         assert (await commands.run(cfo, "/approvals")).text == "No trip is waiting for your approval."
         listed = (await commands.run(manager, "/approvals")).text
-        assert f"{trip} from 11 Jan 2027 (asked: the traveller's manager)" in listed
+        assert f"{trip} from 11 Jan 2027 (asked: the traveller's manager), Acme Traveller's trip, " in listed
+        assert ("booked: " if mode == "later" else "held until approved: ") in listed
         first = await commands.run(manager, f"/approvals approve {trip}")
         assert first.text == f"Trip {trip} approved; finance approves next."
         again = await commands.run(manager, f"/approvals approve {trip}")  # a double click
