@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.charts import Chart, bar_chart, chart_filename, line_chart
 from agent.replies import Attachment
+from storage.approval_chain import ASKED
 from storage.committed_spend import CommittedSpend, committed_spend
 from storage.errors import Forbidden, InvalidInput
 from storage.models import TenantUser
@@ -36,12 +37,15 @@ from storage.spend import (
 )
 from storage.spend_export import export_spend_csv
 from storage.spend_policy import PolicyComparison, policy_comparison
+from storage.tenants import display_names
 from storage.trip_approvals import OpenApproval, open_approvals
 
 Scope = Literal["mine", "tenant"]
 CHART_FROM_ROWS = 3  # a breakdown of more than two rows comes with a chart
 TEXT_ROWS = 10  # the rest is in the table and the chart
 CHART_BARS = 12
+
+OPEN_APPROVALS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ async def spend_report(
     committed = await committed_spend(session, period=when, user_id=whose)
     outside = await out_of_policy_bookings(session, period=when, user_id=whose)
     waiting = await open_approvals(session) if scope == "tenant" else []
+    travellers = await display_names(session, user_ids=[t.user_id for t in waiting if t.user_id])
     owner = "Company" if scope == "tenant" else "Your"
     title = f"{owner} travel spend by {group_by}, {when.label}"
     text = [
@@ -119,7 +124,7 @@ async def spend_report(
         *_breakdown_text(lines, change.current, group_by),
         *_policy_text(policy),
         *_out_of_policy_text(outside),
-        *_open_approvals_text(waiting),
+        *_open_approvals_text(waiting, travellers),
     ]
     chart = None
     if len(lines) >= CHART_FROM_ROWS:
@@ -208,8 +213,9 @@ def _table(lines: list[SpendLine], total: SpendTotal) -> list[tuple[str, ...]]:
     ]
 
 
-def _open_approvals_text(waiting: list[OpenApproval]) -> list[str]:
-    """How many trips wait for an approver: booked now and owing it, or held until it is given."""
+def _open_approvals_text(waiting: list[OpenApproval], travellers: dict[uuid.UUID, str]) -> list[str]:
+    """The trips that wait for an approver (booked now and owing it, or held until it is given), each with
+    whose it is, who is asked and why; the first ten of them."""
     if not waiting:
         return []
     booked = sum(1 for trip in waiting if trip.booked)
@@ -218,17 +224,35 @@ def _open_approvals_text(waiting: list[OpenApproval]) -> list[str]:
         *([f"{booked} booked now and awaiting approval"] if booked else []),
         *([f"{held} held until approved"] if held else []),
     ]
-    return [f"Open approvals: {'; '.join(parts)} (/approvals)."]
+    lines = [f"Open approvals: {'; '.join(parts)} (/approvals)."]
+    for trip in waiting[:OPEN_APPROVALS_SHOWN]:
+        whose = travellers.get(trip.user_id, "a former traveller") if trip.user_id else "a former traveller"
+        state = "booked" if trip.booked else "held until approved"
+        lines.append(
+            f"  {whose}, trip of {trip.start_date:%d %b %Y} ({str(trip.itinerary_id)[:8]}), {state}, "
+            f"asked: {ASKED[trip.step]}: {'; '.join(trip.reasons)}."
+        )
+    if len(waiting) > OPEN_APPROVALS_SHOWN:
+        lines.append(f"  … and {len(waiting) - OPEN_APPROVALS_SHOWN} more (/approvals lists yours).")
+    return lines
 
 
 def _out_of_policy_text(outside: list[OutOfPolicyBooking]) -> list[str]:
     """Each out-of-policy booking with its reasons and what let it through (latest first)."""
     return [
         f"Out of policy: {b.description}, {_money(b.amount, b.currency)}: {'; '.join(b.reasons)}"
-        + (" (approved)" if b.approved else f" (justified: {b.justification})" if b.justification else "")
-        + "."
+        f"{_let_through(b)}."
         for b in outside
     ]
+
+
+def _let_through(booking: OutOfPolicyBooking) -> str:
+    """Why an out-of-policy booking went ahead: its approval (or where that stands), or its justification."""
+    if booking.approval in ("pending", "rejected"):
+        return f" (approval {booking.approval})"
+    if booking.approved:
+        return " (approved)"
+    return f" (justified: {booking.justification})" if booking.justification else ""
 
 
 def _policy_text(policy: PolicyComparison) -> list[str]:

@@ -62,6 +62,8 @@ class OutOfPolicyBooking:
     reasons: list[str]
     justification: str | None
     approved: bool
+    # Booked now and approved later: "pending" until its approvers answer, then "approved" or "rejected".
+    approval: str | None = None
 
 
 async def out_of_policy_bookings(
@@ -90,6 +92,7 @@ async def out_of_policy_bookings(
             reasons=list(verdict.reasons),
             justification=verdict.justification,
             approved=verdict.approved_by is not None,
+            approval=verdict.approval,
         )
         for booking, verdict in await session.execute(statement)
     ]

@@ -319,6 +319,8 @@ async def test_booked_now_approved_later_waits_in_approvals_until_an_admin_answe
         assert nothing == "No trip is waiting for your approval."  # a traveller approves no one's trip
         report = (await commands.run(admin, "/spend company 2027")).text
         assert "Open approvals: 2 booked now and awaiting approval (/approvals)." in report
+        assert f"  Acme Traveller, trip of 11 Jan 2027 ({str(kept)[:8]}), booked, asked: an admin: " in report
+        assert "(approval pending)." in report  # each of their bookings, among the out-of-policy ones
         listed = (await commands.run(admin, "/approvals")).text
         assert listed.startswith("2 trips wait for your approval:") and str(kept)[:8] in listed
         assert "40.00 EUR above the cap" in listed
