@@ -6,6 +6,7 @@ the same answer for the same trip; every justification, approval and rejection i
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -25,6 +26,8 @@ from storage.audit import Actor
 from storage.console_outbox import console_messages
 from storage.database import Database
 from storage.embedded import EmbeddedUrls
+from storage.errors import Conflict
+from storage.itineraries import update_draft
 from storage.models import AuditEntry, Booking
 from storage.policy_verdicts import booking_verdicts
 from storage.privacy import erase_user
@@ -417,3 +420,53 @@ async def test_a_trip_no_one_else_could_approve_is_refused_before_it_waits_for_e
     await conversation.resume(admin, "own", Decision(approved=True))
     answer = await run_command(db, embedded, manager, f"/approvals approve {str(card.itinerary_id)[:8]}")
     assert answer.startswith(f"Trip {str(card.itinerary_id)[:8]} approved and booked for the traveller.")
+
+
+@pytest.mark.parametrize(
+    ("approver_waits", "traveller_waits"), [(0, 0), (0.2, 0), (0, 0.2), (0.05, 0), (0, 0.05)]
+)
+async def test_a_last_approval_racing_a_change_to_the_held_draft_lets_exactly_one_win(
+    approver_waits: float,
+    traveller_waits: float,
+    db: Database,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    embedded: EmbeddedUrls,
+    acme: Company,
+) -> None:
+    trip = await sent_for_approval(db, conversation, scripted_model, acme, "console")
+    admin = traveller(acme, role="admin")
+
+    async def approve() -> str:
+        await asyncio.sleep(approver_waits)
+        return await run_command(db, embedded, admin, f"/approvals approve {str(trip)[:8]}")
+
+    async def revise() -> str:
+        await asyncio.sleep(traveller_waits)
+        try:
+            async with db.tenant(acme.tenant_id) as session:
+                await update_draft(
+                    session,
+                    actor=Actor.user(acme.traveler_id),
+                    user_id=acme.traveler_id,
+                    itinerary_id=trip,
+                    plan=munich_trip(hotel_cost="180.00"),
+                )
+        except Conflict as refused:
+            return refused.message
+        return "revised"
+
+    # The approver's answer and the traveller's change meet at the trip's row, one before the other; with
+    # these head starts each side wins in some round.
+    approved, revised = await asyncio.gather(approve(), revise())
+    async with db.tenant(acme.tenant_id) as session:
+        bookings = (await session.scalars(select(Booking))).all()
+        hotel = [b.booking_details["amount"] for b in bookings if b.booking_type == "hotel"]
+    if bookings:  # the approval won: the trip it approved is booked, and the change is refused
+        assert approved.startswith(f"Trip {str(trip)[:8]} approved and booked for the traveller.")
+        assert revised == "That itinerary is confirmed; only drafts can be revised." and hotel == ["190.00"]
+    else:  # the change won: the request was withdrawn, so the answer finds nothing to approve
+        assert revised == "revised"
+        assert "may have been answered already" in approved or "answered a moment ago" in approved
+        async with db.tenant(acme.tenant_id) as session:
+            assert await open_approvals(session) == []
