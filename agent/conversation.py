@@ -411,9 +411,7 @@ class ConversationService:
                 " It is out of policy, so a justification is needed."
                 if confirmation.needs_justification
                 else f" It is out of policy. {confirmation.approval_note}"
-                if confirmation.needs_approval
-                else " It is out of policy: it is booked now and an admin approves it afterwards."
-                if confirmation.action == "approve" and confirmation.violations
+                if confirmation.needs_approval or confirmation.approved_later
                 else " It is out of policy under a rule that does not let it be booked."
                 if confirmation.action == "block" and confirmation.violations
                 else ""

@@ -84,6 +84,11 @@ class ConfirmationRequest:
         return bool(self.violations) and self.action == "approve" and not self.approve_later
 
     @property
+    def approved_later(self) -> bool:
+        """Booked at once when confirmed, its approval owed afterwards (the company allows that)."""
+        return bool(self.violations) and self.action == "approve" and self.approve_later
+
+    @property
     def approval_note(self) -> str:
         """What confirming a trip that needs approval does, in the traveller's words."""
         names = {
@@ -92,6 +97,11 @@ class ConfirmationRequest:
             "admin": "an admin of your company",
         }
         asked = ", then ".join(names[step] for step in self.approvers) or names["admin"]
+        if self.approved_later:
+            return (
+                f"Confirming books it now; {asked} approve it afterwards, a rejection cancels it, and you will "
+                "be told each answer."
+            )
         return f"It goes to {asked} for approval and is booked once approved; nothing is booked until then."
 
 

@@ -194,7 +194,7 @@ class ConsoleChannel:
         self.out.print(card_table(request.card))
         for violation in request.violations:
             self.out.print(f"[red]Out of policy:[/red] {escape(violation)}")
-        if request.needs_approval:
+        if request.needs_approval or request.approved_later:
             self.out.print(f"[yellow]{escape(request.approval_note)}[/yellow]")
         question = "Send this trip for approval?" if request.needs_approval else "Book this trip?"
         answer = (await self.ask(f"{question} \\[y/n] ") or "n").strip().lower()

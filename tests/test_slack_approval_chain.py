@@ -199,7 +199,8 @@ async def test_manager_then_finance_approve_from_their_dms_once_each(
         else "Send this trip for approval? Berlin, 03 Dec – 05 Dec 2026"
     )
     assert (
-        "Confirming books it now; your company's approvers answer afterwards, a rejection cancels it"
+        "Confirming books it now; your manager, then your company's finance approvers approve it afterwards, "
+        "a rejection cancels it, and you will be told each answer."
         if mode == "later"
         else "It goes to your manager, then your company's finance approvers for approval and is "
         "booked once approved; nothing is booked until then."

@@ -42,10 +42,6 @@ CONFIRM, CANCEL = "travel_confirm", "travel_cancel"
 APPROVE, REJECT = "travel_approve", "travel_reject"
 
 ASK_REASON = "Reply in this thread with a short justification to book it, or press Cancel."
-APPROVED_LATER = (
-    "Confirming books it now; your company's approvers answer afterwards, a rejection cancels it, and you "
-    "will be told each answer."
-)
 
 _KIND_ICONS = {
     "flight": ":airplane:",
@@ -215,8 +211,8 @@ def confirmation_blocks(request: ConfirmationRequest, *, conversation: str) -> l
         blocks.append(context_block(stopped[str(request.action)]))  # what the traveller does next
         blocks.append(_actions(_button("Cancel request", CANCEL, value, "danger")))
     else:
-        if request.violations and request.action == "approve":  # booked now, approved afterwards
-            blocks.append(context_block(APPROVED_LATER))
+        if request.approved_later:
+            blocks.append(context_block(request.approval_note))
         blocks.append(
             _actions(
                 _button("Confirm booking", CONFIRM, value, "primary"),

@@ -71,7 +71,7 @@ def confirmation_lines(request: ConfirmationRequest) -> list[str]:
         lines += [f"• {escape(violation)}" for violation in request.violations]
         if request.needs_justification:
             lines.append(italic("Confirming asks you for a short justification."))
-        elif request.needs_approval:
+        elif request.needs_approval or request.approved_later:
             lines.append(italic(request.approval_note))
     lines.append("")
     lines.append(bold("Send this trip for approval?" if request.needs_approval else "Book this trip?"))
