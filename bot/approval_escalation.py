@@ -1,5 +1,6 @@
-"""Escalating approval steps left past the timeout (audited once, the admins asked, the traveller told), and
-asking, in Slack and on Telegram, whoever an open step waits for and has not been asked there yet.
+"""Escalating approval steps left past the timeout (audited once, the admins asked, the traveller told),
+asking, in Slack and on Telegram, whoever an open step waits for and has not been asked there yet, and
+retiring the requests of trips that wait no more.
 
 Run by the clock (the worker, or a test's fake clock) for one company; it reaches people in Slack and on
 Telegram where this process can, and always in the console.
@@ -16,7 +17,9 @@ from telegram import Bot
 from agent.approval_steps import escalate_overdue, escalation_notice
 from bot.reminder_delivery import ReminderChannels, SlackDirectMessages, TelegramChats
 from bot.slack.approval_requests import ask_waiting_approvers, tell_traveller
+from bot.slack.approval_requests import retire_closed_requests as retire_slack_requests
 from bot.telegram.approval_requests import ask_approvers, send_to_chats
+from bot.telegram.approval_requests import retire_closed_requests as retire_telegram_requests
 from storage.approval_chain import ApprovalChain
 from storage.database import Database
 from storage.identities import company_workspace
@@ -45,6 +48,12 @@ async def escalate_approvals(
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
         escalated = await escalate_overdue(session, chain=chain, now=now)
         waiting = bool(await open_approvals(session))
+    # Requests of trips that wait no more are retired, wherever the traveller changed or cancelled them
+    # (in Slack, asking retires them first).
+    if slack is not None and not waiting:
+        await retire_slack_requests(db, slack, tenant_id=tenant_id)
+    if telegram is not None:
+        await retire_telegram_requests(db, telegram, tenant_id=tenant_id)
     if slack is not None and waiting:
         await ask_waiting_approvers(db, slack, tenant_id=tenant_id, now=now, workspace_id=slack_workspace)
     if telegram is not None and waiting:

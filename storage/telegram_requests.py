@@ -13,14 +13,21 @@ from storage.sessions import current_tenant
 
 
 async def record_request(
-    session: AsyncSession, *, chat_id: int, message_id: int, itinerary_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    message_id: int,
+    itinerary_id: uuid.UUID,
+    purpose: str = "confirm",
 ) -> None:
+    """Keep a sent request ("confirm": the traveller's Confirm / Cancel, "approval": an approver's)."""
     session.add(
         TelegramRequestMessage(
             tenant_id=current_tenant(session),
             chat_id=chat_id,
             message_id=message_id,
             itinerary_id=itinerary_id,
+            purpose=purpose,
         )
     )
     await session.flush()
@@ -36,13 +43,29 @@ async def live_request_chats(session: AsyncSession, *, itinerary_id: uuid.UUID) 
     return {int(chat) for chat in chats}
 
 
-async def close_requests(session: AsyncSession, *, itinerary_id: uuid.UUID) -> list[tuple[int, int]]:
-    """The itinerary's live request messages as (chat, message), marked decided in the same statement, so
-    that of two closers only one rewrites them."""
+async def close_requests(
+    session: AsyncSession, *, itinerary_id: uuid.UUID, purpose: str | None = None
+) -> list[tuple[int, int]]:
+    """The itinerary's live request messages (of one `purpose`, or all) as (chat, message), marked decided in
+    the same statement, so that of two closers only one rewrites them."""
+    statement = update(TelegramRequestMessage).where(
+        TelegramRequestMessage.itinerary_id == itinerary_id, TelegramRequestMessage.decided.is_(False)
+    )
+    if purpose is not None:
+        statement = statement.where(TelegramRequestMessage.purpose == purpose)
     closed = await session.execute(
-        update(TelegramRequestMessage)
-        .where(TelegramRequestMessage.itinerary_id == itinerary_id, TelegramRequestMessage.decided.is_(False))
-        .values(decided=True)
-        .returning(TelegramRequestMessage.chat_id, TelegramRequestMessage.message_id)
+        statement.values(decided=True).returning(
+            TelegramRequestMessage.chat_id, TelegramRequestMessage.message_id
+        )
     )
     return [(int(chat), int(message)) for chat, message in closed.all()]
+
+
+async def asked_about(session: AsyncSession) -> set[uuid.UUID]:
+    """The trips some approver holds a live Telegram request about."""
+    trips = await session.scalars(
+        select(TelegramRequestMessage.itinerary_id).where(
+            TelegramRequestMessage.purpose == "approval", TelegramRequestMessage.decided.is_(False)
+        )
+    )
+    return set(trips)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from agent.approval_steps import ASKED, STALE
 from bot.approval_escalation import escalate_every_company
 from bot.reminder_delivery import ReminderChannels, TelegramChats
+from bot.telegram.approval_requests import CLOSED
 from storage.audit import OPERATOR
 from storage.database import Database
 from storage.models import Booking, Itinerary
@@ -30,7 +31,7 @@ from tests.fakes.scripted_model import call, say
 from tests.fakes.telegram_api import TOKEN, BotCall, TelegramUser
 from tests.test_approval_chain import MODES, booked_before_approval, chain_for, colleague, requested
 from tests.test_policy_scenarios import set_policy
-from tests.test_telegram_booking import ask_for_confirmation, button, itinerary_id
+from tests.test_telegram_booking import ask_for_confirmation, button, itinerary_id, trip
 from tests.test_telegram_harness import ALEX, ROBIN, TelegramBot, telegram, telegram_api
 
 __all__ = ["telegram", "telegram_api"]  # fixtures used by name
@@ -381,3 +382,31 @@ async def test_an_answer_typed_as_a_command_shows_on_telegram_as_a_press_does(
     (finance,) = requests_to(chain, CARL)  # asked at once, with buttons
     assert (await press(chain, CARL, finance, "Approve")) is not None
     assert await statuses(chain.db, acme) == {"confirmed"}
+
+
+@pytest.mark.parametrize("mode", ["held"])
+async def test_a_held_draft_the_traveller_changes_retires_the_managers_request_at_the_workers_next_run(
+    mode: str, chain: TelegramBot, acme: Company, worker_db: Database
+) -> None:
+    itinerary = await confirm_trip(chain, acme, mode)
+    (first,) = requests_to(chain, MARTA)
+    cheaper = trip(hotel_rate=120)  # the same Berlin trip with a cheaper hotel: the request is withdrawn
+    chain.model.script(call("update_draft_itinerary", itinerary_id=itinerary, **cheaper), say("Changed."))
+    await chain.deliver(chain.updates.message(ALEX, "Take the cheaper hotel instead"))
+    assert shown(chain, MARTA, first) == (None, first.params["reply_markup"])  # not yet: no turn of hers
+
+    channels = ReminderChannels({"telegram": TelegramChats(token=TOKEN, api_url=chain.api.base_url)})
+    try:  # the worker's cron, with the worker's database role and its own Telegram client
+        await escalate_every_company(worker_db, channels, now=dt.datetime.now(dt.UTC))
+    finally:
+        await channels.close()
+    text, keyboard = shown(chain, MARTA, first)
+    assert keyboard is None and text is not None
+    assert decided(CLOSED) in text and "568.90 EUR" in text  # under the trip as it is now
+    assert (
+        CLOSED
+        == "➖ This trip no longer waits for an answer here: it was changed, cancelled or answered elsewhere."
+    )
+    assert requests_to(chain, MARTA) == [first]  # nothing waits for her: she is not asked again
+    assert await press(chain, MARTA, first, "Approve") == STALE  # a press on the retired request
+    assert await statuses(chain.db, acme) == set()

@@ -35,12 +35,14 @@ from storage.approval_chain import ApprovalChain
 from storage.database import Database
 from storage.identities import identities_of
 from storage.preferences import tenant_preferences
-from storage.telegram_requests import live_request_chats, record_request
+from storage.telegram_requests import asked_about, live_request_chats, record_request
+from storage.trip_approvals import open_approvals
 
 log = logging.getLogger(__name__)
 
 CHAIN_PATTERN = r"^(ap|rj):[0-9a-f]{32}:(manager|finance|admin)$"
 _CHAIN = re.compile(CHAIN_PATTERN)
+CLOSED = "➖ This trip no longer waits for an answer here: it was changed, cancelled or answered elsewhere."
 
 
 def chain_keyboard(request: StepRequest) -> InlineKeyboardMarkup:
@@ -123,6 +125,7 @@ async def ask_approvers(
                 chat_id=chat_id,
                 message_id=message.message_id,
                 itinerary_id=request.trip.itinerary_id,
+                purpose="approval",
             )
         sent += 1
     return sent
@@ -194,6 +197,20 @@ async def show_decision(
         await send_to_chats(db, bot, tenant_id=tenant_id, user_id=outcome.trip.user_id, text=outcome.notice())
     if outcome.following:
         await ask_approvers(db, bot, tenant_id=tenant_id, now=now, itinerary_id=outcome.trip.itinerary_id)
+
+
+async def retire_closed_requests(db: Database, bot: Bot, *, tenant_id: uuid.UUID) -> int:
+    """Approvers' requests whose trip waits for no approval any more lose their buttons and say so: the
+    traveller changed or cancelled the held draft, or the step was answered where this process could not
+    rewrite them. Returns how many trips' requests were retired."""
+    async with db.tenant(tenant_id) as session:
+        asked = await asked_about(session)
+        waiting = {trip.itinerary_id for trip in await open_approvals(session)} if asked else set()
+    for itinerary_id in sorted(asked - waiting):
+        await settle_requests(
+            db, bot, tenant_id=tenant_id, itinerary_id=itinerary_id, line=CLOSED, purpose="approval"
+        )
+    return len(asked - waiting)
 
 
 def decisions_on_telegram(product: Product, bot: Bot) -> ApprovalDecided:

@@ -151,11 +151,13 @@ async def settle_requests(
     itinerary_id: uuid.UUID,
     line: str,
     also: tuple[int, int] | None = None,
+    purpose: str | None = None,
 ) -> None:
-    """Rewrite every live request message of the trip (the traveller's, or each approver's) and `also` to
-    `line`, under the trip as it is now and without buttons; of two settlers only one rewrites a message."""
+    """Rewrite every live request message of the trip (the traveller's, or each approver's; of one `purpose`
+    when given) and `also` to `line`, under the trip as it is now and without buttons; of two settlers only one
+    rewrites a message."""
     async with db.tenant(tenant_id) as session:
-        targets = set(await close_requests(session, itinerary_id=itinerary_id))
+        targets = set(await close_requests(session, itinerary_id=itinerary_id, purpose=purpose))
         try:
             card: ItineraryCard | None = itinerary_card(
                 await get_itinerary(session, itinerary_id=itinerary_id)

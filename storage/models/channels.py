@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Index,
     LargeBinary,
@@ -138,12 +139,14 @@ class SlackRequestMessage(Base):
 
 
 class TelegramRequestMessage(Base):
-    """A Telegram message with live Confirm / Cancel buttons for a trip, rewritten once decided or lapsed."""
+    """A Telegram message with live buttons for a trip: the traveller's Confirm / Cancel ("confirm") or an
+    approver's Approve / Reject ("approval"), rewritten once decided, lapsed or retired."""
 
     __tablename__ = "telegram_request_messages"
     __table_args__ = (
         of_tenant(),
         of_itinerary(),
+        CheckConstraint("purpose IN ('confirm', 'approval')"),
         Index("telegram_request_messages_itinerary", "tenant_id", "itinerary_id"),
     )
 
@@ -151,6 +154,7 @@ class TelegramRequestMessage(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     itinerary_id: Mapped[uuid.UUID]
+    purpose: Mapped[str] = mapped_column(String(16), server_default=text("'confirm'"))
     decided: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
 
