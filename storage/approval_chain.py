@@ -81,13 +81,16 @@ class ApprovalChain:
         now: dt.datetime,
     ) -> bool:
         """The step's own approver, or any admin once the step has waited past the timeout."""
-        if step == "manager":
-            own = caller.user_id == manager
-        elif step == "finance":
-            own = (caller.email or "").strip().lower() in self.finance_approvers
-        else:
-            own = caller.role == "admin"
+        own = self.asks(step, caller=caller, manager=manager)
         return own or (caller.role == "admin" and since is not None and now - since >= self.timeout)
+
+    def asks(self, step: str, *, caller: TenantUser, manager: uuid.UUID | None) -> bool:
+        """Whether the step is the caller's own to answer (the manager, a finance approver, an admin)."""
+        if step == "manager":
+            return caller.user_id == manager
+        if step == "finance":
+            return (caller.email or "").strip().lower() in self.finance_approvers
+        return caller.role == "admin"
 
     def escalated(self, since: dt.datetime | None, now: dt.datetime) -> bool:
         return since is not None and now - since >= self.timeout
@@ -104,11 +107,10 @@ async def unanswerable_steps(
     if any(user.role == "admin" for user in colleagues):
         return []
     manager = await manager_of(session, user_id=traveller_id)
-    now = dt.datetime.now(dt.UTC)
     return [
         step
         for step in chain.steps(manager=manager, needs_finance=needs_finance)
-        if not any(chain.may_answer(step, None, caller=user, manager=manager, now=now) for user in colleagues)
+        if not any(chain.asks(step, caller=user, manager=manager) for user in colleagues)
     ]
 
 

@@ -44,21 +44,39 @@ async def live_request_chats(session: AsyncSession, *, itinerary_id: uuid.UUID) 
 
 
 async def close_requests(
-    session: AsyncSession, *, itinerary_id: uuid.UUID, purpose: str | None = None
+    session: AsyncSession,
+    *,
+    itinerary_id: uuid.UUID,
+    purpose: str | None = None,
+    only: tuple[int, int] | None = None,
 ) -> list[tuple[int, int]]:
-    """The itinerary's live request messages (of one `purpose`, or all) as (chat, message), marked decided in
-    the same statement, so that of two closers only one rewrites them."""
+    """The itinerary's live request messages (of one `purpose`, or the `only` (chat, message), or all) as
+    (chat, message), marked decided in the same statement, so that of two closers only one rewrites them."""
     statement = update(TelegramRequestMessage).where(
         TelegramRequestMessage.itinerary_id == itinerary_id, TelegramRequestMessage.decided.is_(False)
     )
     if purpose is not None:
         statement = statement.where(TelegramRequestMessage.purpose == purpose)
+    if only is not None:
+        statement = statement.where(
+            TelegramRequestMessage.chat_id == only[0], TelegramRequestMessage.message_id == only[1]
+        )
     closed = await session.execute(
         statement.values(decided=True).returning(
             TelegramRequestMessage.chat_id, TelegramRequestMessage.message_id
         )
     )
     return [(int(chat), int(message)) for chat, message in closed.all()]
+
+
+async def reopen_requests(session: AsyncSession, messages: list[tuple[int, int]]) -> None:
+    """Request messages a rewrite did not reach: live again, so that a later settle or a press closes them."""
+    for chat_id, message_id in messages:
+        await session.execute(
+            update(TelegramRequestMessage)
+            .where(TelegramRequestMessage.chat_id == chat_id, TelegramRequestMessage.message_id == message_id)
+            .values(decided=False)
+        )
 
 
 async def asked_about(session: AsyncSession) -> set[uuid.UUID]:

@@ -97,6 +97,19 @@ async def open_approvals(
     ]
 
 
+async def step_waits(session: AsyncSession, *, itinerary_id: uuid.UUID, step: str) -> bool:
+    """Whether the trip's approval still waits at `step` (a request sent for it may still be answered)."""
+    return any(trip.step == step for trip in await open_approvals(session, itinerary_id=itinerary_id))
+
+
+async def no_longer_waiting(session: AsyncSession, *, itinerary_ids: set[uuid.UUID]) -> list[uuid.UUID]:
+    """Of these trips, those no approver is asked about any more (decided, withdrawn or cancelled)."""
+    if not itinerary_ids:
+        return []
+    waiting = {trip.itinerary_id for trip in await open_approvals(session)}
+    return sorted(itinerary_ids - waiting)
+
+
 async def decide_step(
     session: AsyncSession,
     *,

@@ -11,6 +11,7 @@ import io
 import json
 import uuid
 import zipfile
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -470,3 +471,27 @@ async def test_a_last_approval_racing_a_change_to_the_held_draft_lets_exactly_on
         assert "may have been answered already" in approved or "answered a moment ago" in approved
         async with db.tenant(acme.tenant_id) as session:
             assert await open_approvals(session) == []
+
+
+async def test_two_admins_approving_a_held_trip_at_once_book_it_once(
+    db: Database,
+    conversation: ConversationService,
+    scripted_model: ScriptedModel,
+    embedded: EmbeddedUrls,
+    acme: Company,
+) -> None:
+    trip = await sent_for_approval(db, conversation, scripted_model, acme, "console")
+    second = await colleague(db, acme, "second")
+    async with db.tenant(acme.tenant_id) as session:
+        (await get_user(session, user_id=second.user_id)).role = "admin"
+    admins = [traveller(acme, role="admin"), replace(second, role="admin")]
+    answers = await asyncio.gather(
+        *(run_command(db, embedded, admin, f"/approvals approve {str(trip)[:8]}") for admin in admins)
+    )
+    booked_for = [a for a in answers if a.startswith(f"Trip {str(trip)[:8]} approved and booked")]
+    (other,) = [
+        a for a in answers if a not in booked_for
+    ]  # one books it; the other is told, and changes nothing
+    assert "answered a moment ago" in other or "may have been answered already" in other
+    assert await booked(db, acme) == 2  # one set of bookings, not two
+    assert [action for action, _, _ in await audit(db, acme)].count("policy.approve") == 1

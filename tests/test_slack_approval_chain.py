@@ -497,3 +497,29 @@ async def test_below_the_finance_threshold_the_managers_yes_is_the_last(
             f"Your trip of 03 Dec 2026 ({itinerary_id[:8]}) is approved"
             + ("." if mode == "later" else f" and booked. {BOOKED}")
         ]
+
+
+@pytest.mark.parametrize("mode", ["held"])
+async def test_an_answer_stands_when_slack_fails_to_show_it_and_the_stale_request_closes_when_pressed(
+    mode: str, slack: SlackHarness, db: Database, scripted_model: ScriptedModel
+) -> None:
+    itinerary_id, ask = await put_to_olga(slack, db, scripted_model, mode)
+    trip = itinerary_id[:8]
+    olga = await resolve_identity(db, channel="slack", workspace_id=ACME, external_user_id=MANAGER)
+    assert olga is not None
+    async with db.tenant(olga.tenant_id) as session:
+        manager = user_context(await get_user(session, user_id=olga.user_id), channel="console")
+    slack.fake.fail_next("chat.update", status=500)  # Slack is down just as her request would be rewritten
+    answered = await slack.product.commands.run(manager, f"/approvals approve {trip}")  # in the console
+    assert answered.text == f"Trip {trip} approved; finance approves next."  # the answer stands
+    assert slack.fake.message("D" + MANAGER, ask.ts).buttons() != []  # her request still shows its buttons
+    (finance,) = asked(slack, CFO)  # and the rest went on: finance is asked, Tom is told
+    assert told(slack)[-1].endswith("was approved by the traveller's manager; finance approves next.")
+
+    await press(slack, MANAGER, ask, "Approve")  # the stale request, pressed: nothing changes, it closes
+    assert "nothing changed" in slack.fake.ephemeral[-1]["text"]
+    closed = slack.fake.message("D" + MANAGER, ask.ts)
+    assert closed.buttons() == [] and outcome(closed) == CLOSED
+    assert len(asked(slack, CFO)) == 1 and await statuses(db) == set()
+    await press(slack, CFO, finance, "Approve")
+    assert await statuses(db) == {"confirmed"}

@@ -410,3 +410,31 @@ async def test_a_held_draft_the_traveller_changes_retires_the_managers_request_a
     assert requests_to(chain, MARTA) == [first]  # nothing waits for her: she is not asked again
     assert await press(chain, MARTA, first, "Approve") == STALE  # a press on the retired request
     assert await statuses(chain.db, acme) == set()
+
+
+@pytest.mark.parametrize("mode", ["held"])
+async def test_an_answer_stands_when_telegram_fails_to_show_it_and_the_stale_request_closes_when_pressed(
+    mode: str, chain: TelegramBot, acme: Company
+) -> None:
+    itinerary = await confirm_trip(chain, acme, mode)
+    trip = itinerary[:8]
+    (ask,) = requests_to(chain, MARTA)
+    chain.api.fail_next("editMessageText", status=502)  # Telegram is down just as her request is rewritten
+    await chain.deliver(chain.updates.message(MARTA, f"/approvals approve {trip}"))
+    assert chain.api.texts(MARTA.id)[-1] == f"Trip {trip} approved; finance approves next."  # it stands
+    assert shown(chain, MARTA, ask) == (None, ask.params["reply_markup"])  # still with its buttons
+    (finance,) = requests_to(chain, CARL)  # the rest went on: finance is asked, Alex is told
+    assert told(chain)[-1].endswith("was approved by the traveller's manager; finance approves next.")
+
+    assert await press(chain, MARTA, ask, "Approve") == STALE  # pressed: nothing changes, and it closes
+    text, keyboard = shown(chain, MARTA, ask)
+    assert keyboard is None and text is not None
+    assert (
+        decided(
+            "➖ This trip no longer waits for an answer here: it was changed, cancelled or answered elsewhere."
+        )
+        in text
+    )
+    assert len(requests_to(chain, CARL)) == 1 and await statuses(chain.db, acme) == set()
+    await press(chain, CARL, finance, "Approve")
+    assert await statuses(chain.db, acme) == {"confirmed"}

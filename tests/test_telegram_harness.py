@@ -42,6 +42,9 @@ class TelegramBot:
     model: ScriptedModel
     updates: Updates = field(default_factory=Updates)
 
+    def __post_init__(self) -> None:
+        self.updates.api = self.api
+
     @property
     def db(self) -> Database:
         return self.product.db

@@ -36,7 +36,7 @@ from storage.database import Database
 from storage.identities import identities_of
 from storage.models import SlackRequestMessage
 from storage.preferences import tenant_preferences
-from storage.trip_approvals import open_approvals
+from storage.trip_approvals import no_longer_waiting, step_waits
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,8 @@ async def retire_closed_requests(db: Database, client: AsyncWebClient, *, tenant
                 )
             )
         )
-        waiting = {trip.itinerary_id for trip in await open_approvals(session)} if live else set()
-    for itinerary_id in sorted(live - waiting):
+        retired = await no_longer_waiting(session, itinerary_ids=live)
+    for itinerary_id in retired:
         await settle_requests(
             db, client, tenant_id=tenant_id, itinerary_id=itinerary_id, outcome=CLOSED, purpose="approval"
         )
@@ -206,11 +206,12 @@ async def close_if_moved_on(
     itinerary_id: uuid.UUID,
     step: str,
 ) -> None:
-    """A stale press on a request whose step no longer waits (it was answered in another channel, say):
-    the request loses its buttons, and whoever must answer the trip now, if anyone, is asked in Slack."""
+    """A stale press on a request whose step no longer waits (it was answered in another channel, say, or
+    Slack failed to show the answer): the request, if still live, loses its buttons, and whoever must answer
+    the trip now, if anyone, is asked in Slack."""
     db = channel.product.db
     async with db.tenant(caller.tenant_id) as session:
-        waits = any(trip.step == step for trip in await open_approvals(session, itinerary_id=itinerary_id))
+        waits = await step_waits(session, itinerary_id=itinerary_id, step=step)
     if waits or not press.message_ts:
         return  # still that step's: its approver may answer it
     await settle_requests(

@@ -132,13 +132,32 @@ async def settle_requests(
     async with db.tenant(tenant_id) as session:
         rows = await _close_requests(session, itinerary_id=itinerary_id, purpose=purpose, only=only)
         card = await current_card(session, itinerary_id=itinerary_id)
-    targets = {(row.channel_id, row.message_ts) for row in rows} | set(also)
+    closed = {(row.channel_id, row.message_ts) for row in rows}
     blocks = decided_blocks(card, outcome)
-    for channel_id, message_ts in sorted(targets):
+    unchanged = []
+    for channel_id, message_ts in sorted(closed | set(also)):
         try:
             await client.chat_update(channel=channel_id, ts=message_ts, text=outcome, blocks=blocks)
         except SlackApiError as error:
             log.warning("could not update a request message: %s", error.response.get("error"))
+            if (channel_id, message_ts) in closed and error.response.get("error") not in _GONE:
+                unchanged.append((channel_id, message_ts))
+    if unchanged:  # it still shows its buttons: kept live, so that a later settle or a press closes it
+        async with db.tenant(tenant_id) as session:
+            await _reopen_requests(session, unchanged)
+
+
+# Slack's answers for a message that can never be rewritten: it is not kept live for another try.
+_GONE = frozenset({"message_not_found", "channel_not_found", "cant_update_message", "is_archived"})
+
+
+async def _reopen_requests(session: AsyncSession, messages: list[tuple[str, str]]) -> None:
+    for channel_id, message_ts in messages:
+        await session.execute(
+            update(SlackRequestMessage)
+            .where(SlackRequestMessage.channel_id == channel_id, SlackRequestMessage.message_ts == message_ts)
+            .values(decided=False)
+        )
 
 
 async def current_card(session: AsyncSession, *, itinerary_id: uuid.UUID) -> ItineraryCard | None:

@@ -36,7 +36,7 @@ from storage.database import Database
 from storage.identities import identities_of
 from storage.preferences import tenant_preferences
 from storage.telegram_requests import asked_about, live_request_chats, record_request
-from storage.trip_approvals import open_approvals
+from storage.trip_approvals import no_longer_waiting, step_waits
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,8 @@ async def ask_approvers(
 
     Called when a trip is sent for approval or booked for approval later, after each answer (a decision
     settles every live request of the trip, so the next step's approvers are asked afresh), and by the clock
-    (an approver first reached this way, or the admins of a step that escalated). Each request is recorded, so that whichever approver
-    answers, every other request of that step is rewritten to the decision.
+    (an approver first reached this way, or the admins of a step that escalated). Each request is recorded,
+    so that whichever approver answers, every other request of that step is rewritten to the decision.
     """
     async with db.tenant(tenant_id) as session:
         chain = ApprovalChain.from_preferences(await tenant_preferences(session))
@@ -156,6 +156,9 @@ class ChainRequests:
         )
         if outcome is None:
             await query.answer(STALE, show_alert=True)
+            await self.close_if_moved_on(
+                context.bot, query.message, caller.tenant_id, uuid.UUID(hex=itinerary), step
+            )
             return
         try:
             await query.answer(toast(outcome.reply()))
@@ -172,6 +175,31 @@ class ChainRequests:
             also=(pressed.chat.id, pressed.message_id) if pressed is not None else None,
         )
         await self.product.follow_approval(caller.tenant_id, outcome, skip="telegram")
+
+    async def close_if_moved_on(
+        self,
+        bot: Bot,
+        pressed: object,
+        tenant_id: uuid.UUID,
+        itinerary_id: uuid.UUID,
+        step: str,
+    ) -> None:
+        """A stale press on a live request whose step no longer waits (answered where this process could not
+        rewrite it, or Telegram failed to show the answer): it loses its buttons and says so."""
+        if not isinstance(pressed, Message) or pressed.reply_markup is None:
+            return  # it shows no buttons any more: it already says what became of the trip
+        async with self.product.db.tenant(tenant_id) as session:
+            if await step_waits(session, itinerary_id=itinerary_id, step=step):
+                return  # still that step's (a stranger pressed it): its approver may answer it
+        where = (pressed.chat.id, pressed.message_id)
+        await settle_requests(
+            self.product.db,
+            bot,
+            tenant_id=tenant_id,
+            itinerary_id=itinerary_id,
+            line=CLOSED,
+            only=where,
+        )
 
 
 async def show_decision(
@@ -204,13 +232,12 @@ async def retire_closed_requests(db: Database, bot: Bot, *, tenant_id: uuid.UUID
     traveller changed or cancelled the held draft, or the step was answered where this process could not
     rewrite them. Returns how many trips' requests were retired."""
     async with db.tenant(tenant_id) as session:
-        asked = await asked_about(session)
-        waiting = {trip.itinerary_id for trip in await open_approvals(session)} if asked else set()
-    for itinerary_id in sorted(asked - waiting):
+        retired = await no_longer_waiting(session, itinerary_ids=await asked_about(session))
+    for itinerary_id in retired:
         await settle_requests(
             db, bot, tenant_id=tenant_id, itinerary_id=itinerary_id, line=CLOSED, purpose="approval"
         )
-    return len(asked - waiting)
+    return len(retired)
 
 
 def decisions_on_telegram(product: Product, bot: Bot) -> ApprovalDecided:

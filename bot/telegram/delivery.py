@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from agent.cards import itinerary_card
 from agent.replies import AgentReply, Attachment, ItineraryCard
@@ -27,7 +27,7 @@ from bot.telegram.rendering import (
 from storage.database import Database
 from storage.errors import NotFound
 from storage.itineraries import get_itinerary
-from storage.telegram_requests import close_requests
+from storage.telegram_requests import close_requests, reopen_requests
 
 log = logging.getLogger(__name__)
 
@@ -152,28 +152,41 @@ async def settle_requests(
     line: str,
     also: tuple[int, int] | None = None,
     purpose: str | None = None,
+    only: tuple[int, int] | None = None,
 ) -> None:
-    """Rewrite every live request message of the trip (the traveller's, or each approver's; of one `purpose`
-    when given) and `also` to `line`, under the trip as it is now and without buttons; of two settlers only one
+    """Rewrite every live request message of the trip (the traveller's, or each approver's; of one `purpose`,
+    or the `only` one, when given) and `also` to `line`, under the trip as it is now and without buttons; of two settlers only one
     rewrites a message."""
     async with db.tenant(tenant_id) as session:
-        targets = set(await close_requests(session, itinerary_id=itinerary_id, purpose=purpose))
+        targets = set(await close_requests(session, itinerary_id=itinerary_id, purpose=purpose, only=only))
         try:
             card: ItineraryCard | None = itinerary_card(
                 await get_itinerary(session, itinerary_id=itinerary_id)
             )
         except NotFound:
             card = None
+    closed = set(targets)
     if also is not None:
         targets.add(also)
     (text, *_) = pack_messages(decided_lines(card, line)) or [escape(line)]
+    unchanged = []
     for chat_id, message_id in sorted(targets):
         try:
             await bot.edit_message_text(
                 text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML
             )
-        except TelegramError as error:  # deleted, blocked, or already showing it: nothing left to rewrite
+        except (
+            BadRequest,
+            Forbidden,
+        ) as error:  # deleted, blocked, or already showing it: nothing to rewrite
             log.info("could not rewrite a request message: %s", error)
+        except TelegramError as error:  # Telegram unreachable or limiting: it still shows its buttons
+            log.warning("could not rewrite a request message: %s", type(error).__name__)
+            if (chat_id, message_id) in closed:
+                unchanged.append((chat_id, message_id))
+    if unchanged:  # kept live, so that a later settle or a press closes it
+        async with db.tenant(tenant_id) as session:
+            await reopen_requests(session, unchanged)
 
 
 @contextlib.asynccontextmanager

@@ -450,9 +450,12 @@ class TelegramUser:
 class Updates:
     """Real Update JSON with increasing update_id (and message_id per chat)."""
 
-    def __init__(self, start: int = 500_000) -> None:
+    def __init__(self, start: int = 500_000, *, api: FakeTelegramAPI | None = None) -> None:
         self._update_ids = itertools.count(start)
         self._message_ids = itertools.count(1)
+        # With the Bot API, a press carries the message as Telegram has it now (edited text, the keyboard it
+        # still shows or none), as the real callback_query does, not as it was first sent.
+        self.api = api
 
     def message(
         self,
@@ -532,6 +535,20 @@ class Updates:
                 "from": user.json(),
                 "chat_instance": "ci-1",
                 "data": data,
-                "message": sent.result,
+                "message": self._as_it_is_now(sent.result),
             },
         }
+
+    def _as_it_is_now(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.api is None:
+            return message
+        key = (int(message["chat"]["id"]), int(message["message_id"]))
+        now = {name: value for name, value in message.items() if name != "reply_markup"}
+        edited = self.api.edited_text(*key)
+        if edited is not None:
+            now["text"] = edited
+            now.pop("entities", None)
+        keyboard = self.api.keyboard_of(*key)
+        if keyboard:
+            now["reply_markup"] = keyboard
+        return now
